@@ -1,0 +1,330 @@
+"""The audit chain (SPEC §7): append inside the write lock; verify by streaming.
+
+Entry hash (documented in docs/architecture.md so an inspector's script can recompute it):
+
+    hash = sha256( prev_hash + "\\n" + header + "\\n" + records )
+
+where `header` is the canonical JSON (sorted keys, no spaces, UTF-8) of
+{"seq", "at" (UTC ISO with Z), "clock", "operator", "action"} and `records` is the stored text
+of the `records` column: the canonical JSON list of {"table", "id", "content"} for every row the
+write inserted, `content` being the row's full column values as read back from the database.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Table, select
+from sqlalchemy.orm import Session
+
+from sterilog.models import AUDITED, AuditEntry, Base
+
+GENESIS = "0" * 64
+BATCH = 5000
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return value
+
+
+def canonical(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def row_content(table: Table, row: Any) -> dict[str, Any]:
+    mapping = row._mapping
+    return {c.name: _jsonable(mapping[c]) for c in table.columns}
+
+
+def entry_hash(
+    prev_hash: str,
+    seq: int,
+    at: dt.datetime,
+    clock: str,
+    operator: str | None,
+    action: str,
+    records: str,
+) -> str:
+    header = canonical(
+        {"seq": seq, "at": _jsonable(at), "clock": clock, "operator": operator, "action": action}
+    )
+    return hashlib.sha256(f"{prev_hash}\n{header}\n{records}".encode()).hexdigest()
+
+
+def head(session: Session) -> tuple[int, str]:
+    row = session.execute(
+        select(AuditEntry.seq, AuditEntry.hash).order_by(AuditEntry.seq.desc()).limit(1)
+    ).first()
+    if row is None:
+        return 0, GENESIS
+    return int(row[0]), str(row[1])
+
+
+def append(
+    session: Session,
+    *,
+    action: str,
+    operator: str | None,
+    now: dt.datetime,
+    clock: str,
+    objects: Sequence[Base] = (),
+) -> AuditEntry:
+    """Flush `objects`, read them back as stored, and chain one entry recording them.
+
+    Must run inside db.write_session (the write lock makes `head` + insert atomic).
+    """
+    session.flush()
+    records: list[dict[str, Any]] = []
+    by_table: dict[str, list[Base]] = {}
+    for obj in objects:
+        by_table.setdefault(obj.__tablename__, []).append(obj)
+    contents: dict[tuple[str, int], dict[str, Any]] = {}
+    for name, objs in by_table.items():
+        table = Base.metadata.tables[name]
+        pk = table.c.id
+        ids = [int(o.id) for o in objs]  # type: ignore[attr-defined]
+        for chunk_start in range(0, len(ids), 500):
+            chunk = ids[chunk_start : chunk_start + 500]
+            for row in session.execute(select(table).where(pk.in_(chunk))):
+                contents[(name, int(row._mapping[pk]))] = row_content(table, row)
+    for obj in objects:
+        key = (obj.__tablename__, int(obj.id))  # type: ignore[attr-defined]
+        records.append({"table": key[0], "id": key[1], "content": contents[key]})
+    return _append_raw(session, action, operator, now, clock, canonical(records))
+
+
+def append_event(
+    session: Session,
+    *,
+    action: str,
+    operator: str | None,
+    now: dt.datetime,
+    clock: str,
+    detail: dict[str, Any] | None = None,
+) -> AuditEntry:
+    """An entry with no record rows (e.g. a failed PIN attempt)."""
+    payload: list[dict[str, Any]] = []
+    if detail:
+        payload.append({"table": None, "id": None, "content": detail})
+    return _append_raw(session, action, operator, now, clock, canonical(payload))
+
+
+def _append_raw(
+    session: Session, action: str, operator: str | None, now: dt.datetime, clock: str, records: str
+) -> AuditEntry:
+    last_seq, last_hash = head(session)
+    seq = last_seq + 1
+    at = now.astimezone(dt.UTC)
+    entry = AuditEntry(
+        seq=seq,
+        at=at,
+        clock=clock,
+        operator=operator,
+        action=action,
+        records=records,
+        prev_hash=last_hash,
+        hash=entry_hash(last_hash, seq, at, clock, operator, action, records),
+    )
+    session.add(entry)
+    session.flush()
+    return entry
+
+
+# --- verification ------------------------------------------------------------------------------
+
+
+@dataclass
+class Problem:
+    record: str
+    message: str
+
+
+@dataclass
+class Verification:
+    entries: int = 0
+    head: str = f"0:{GENESIS}"
+    problems: list[Problem] = field(default_factory=list)
+    anchor_ok: bool | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+MAX_PROBLEMS = 1000
+
+
+class _Cursor:
+    """Keyset-paginated stream of one record table's rows, in id order."""
+
+    def __init__(self, session: Session, table: Table) -> None:
+        self.session = session
+        self.table = table
+        self.last_id = 0
+        self.buffer: list[tuple[int, dict[str, Any]]] = []
+        self.pos = 0
+        self.done = False
+        self._fill()
+
+    def _fill(self) -> None:
+        pk = self.table.c.id
+        rows = self.session.execute(
+            select(self.table).where(pk > self.last_id).order_by(pk).limit(BATCH)
+        ).all()
+        self.buffer = [(int(r._mapping[pk]), row_content(self.table, r)) for r in rows]
+        self.pos = 0
+        if rows:
+            self.last_id = self.buffer[-1][0]
+        else:
+            self.done = True
+
+    def peek(self) -> tuple[int, dict[str, Any]] | None:
+        if self.pos >= len(self.buffer):
+            if self.done:
+                return None
+            self._fill()
+            if not self.buffer:
+                return None
+        return self.buffer[self.pos]
+
+    def advance(self) -> None:
+        self.pos += 1
+
+
+def _stream_entries(session: Session) -> Iterator[Any]:
+    last = 0
+    cols = (
+        AuditEntry.seq,
+        AuditEntry.at,
+        AuditEntry.clock,
+        AuditEntry.operator,
+        AuditEntry.action,
+        AuditEntry.records,
+        AuditEntry.prev_hash,
+        AuditEntry.hash,
+    )
+    while True:
+        rows = session.execute(
+            select(*cols).where(AuditEntry.seq > last).order_by(AuditEntry.seq).limit(BATCH)
+        ).all()
+        if not rows:
+            return
+        yield from rows
+        last = int(rows[-1][0])
+
+
+def verify(
+    session: Session,
+    anchor: tuple[int, str] | None = None,
+    tables: Iterable[type[Base]] = AUDITED,
+    progress: Callable[[int], None] | None = None,
+) -> Verification:
+    """Recompute the chain and compare every record table with what the log recorded.
+
+    One pass over the log, with one keyset cursor per table: memory stays bounded by the batch
+    size whatever the history. Ids grow with the log (they are allocated under the write lock),
+    so a row the log skips was inserted behind the tool's back, and a logged id the table skips
+    was deleted.
+    """
+    result = Verification()
+    cursors = {m.__tablename__: _Cursor(session, m.__table__) for m in tables}  # type: ignore[arg-type]
+    problems = result.problems
+
+    def problem(record: str, message: str) -> None:
+        if len(problems) < MAX_PROBLEMS:
+            problems.append(Problem(record, message))
+
+    prev = GENESIS
+    expected_seq = 1
+    count = 0
+    anchor_seen = False
+    for seq, at, clock, operator, action, records, prev_hash, stored_hash in _stream_entries(
+        session
+    ):
+        count += 1
+        seq = int(seq)
+        if seq != expected_seq:
+            problem(
+                f"audit_log #{expected_seq}", f"audit entries {expected_seq}..{seq - 1} are missing"
+            )
+        if prev_hash != prev:
+            problem(f"audit_log #{seq}", "prev_hash does not match the previous entry's hash")
+        computed = entry_hash(prev_hash, seq, at, clock, operator, action, records)
+        if computed != stored_hash:
+            problem(f"audit_log #{seq}", "hash does not match the entry's content (entry altered)")
+        if anchor is not None and seq == anchor[0]:
+            anchor_seen = True
+            if stored_hash != anchor[1]:
+                problem(f"audit_log #{seq}", "does not match the anchor printed earlier")
+        prev = stored_hash
+        expected_seq = seq + 1
+        try:
+            items = json.loads(records)
+        except ValueError:
+            problem(f"audit_log #{seq}", "records column is not valid JSON")
+            continue
+        for item in items:
+            name = item.get("table")
+            if name is None:
+                continue
+            rid = int(item["id"])
+            cursor = cursors.get(name)
+            if cursor is None:
+                problem(f"{name} #{rid}", f"audit entry {seq} names an unknown table")
+                continue
+            current = cursor.peek()
+            while current is not None and current[0] < rid:
+                problem(
+                    f"{name} #{current[0]}",
+                    "row is not in the audit log (inserted behind the tool's back)",
+                )
+                cursor.advance()
+                current = cursor.peek()
+            if current is None or current[0] > rid:
+                problem(f"{name} #{rid}", f"row recorded by audit entry {seq} is missing (deleted)")
+                continue
+            if current[1] != item["content"]:
+                changed = sorted(
+                    k
+                    for k in set(current[1]) | set(item["content"])
+                    if current[1].get(k) != item["content"].get(k)
+                )
+                problem(
+                    f"{name} #{rid}",
+                    f"row differs from audit entry {seq} (changed: {', '.join(changed)})",
+                )
+            cursor.advance()
+        if progress is not None and count % BATCH == 0:
+            progress(count)
+    for name, cursor in cursors.items():
+        current = cursor.peek()
+        while current is not None:
+            problem(
+                f"{name} #{current[0]}",
+                "row is not in the audit log (inserted behind the tool's back)",
+            )
+            cursor.advance()
+            current = cursor.peek()
+    if anchor is not None:
+        result.anchor_ok = anchor_seen and not any(
+            p.message.startswith("does not match the anchor") for p in problems
+        )
+        if not anchor_seen:
+            problem(
+                f"audit_log #{anchor[0]}",
+                "the anchored entry is not in the log (the log was cut back or replaced)",
+            )
+    result.entries = count
+    result.head = f"{expected_seq - 1}:{prev}"
+    return result

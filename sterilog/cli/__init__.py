@@ -1,0 +1,151 @@
+"""The command line: root group, lazy subcommands, and the one place errors become exit codes.
+
+Subcommands are imported only when used, so `sterilog check` never pays for ReportLab or
+Alembic (SPEC §10).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+import sys
+from typing import Any
+
+import click
+
+from sterilog.errors import Blocked, SterilogError
+
+# name -> "module:attribute". A module that does not exist (yet) is simply not offered.
+COMMANDS: dict[str, str] = {
+    "init": "sterilog.cli.setup:init_cmd",
+    "db": "sterilog.cli.setup:db_group",
+    "staff": "sterilog.cli.registers:staff",
+    "room": "sterilog.cli.registers:room",
+    "device": "sterilog.cli.registers:device",
+    "sterilizer": "sterilog.cli.registers:sterilizer",
+    "pack": "sterilog.cli.registers:pack",
+    "disinfectant": "sterilog.cli.registers:disinfectant",
+    "cartridge": "sterilog.cli.cartridge:cartridge",
+    "cycle": "sterilog.cli.sterilization:cycle",
+    "air-removal": "sterilog.cli.sterilization:air_removal",
+    "bi": "sterilog.cli.sterilization:bi",
+    "clean": "sterilog.cli.cleaning:clean",
+    "check": "sterilog.cli.gate:check",
+    "session": "sterilog.cli.gate:session",
+    "incident": "sterilog.cli.gate:incident",
+    "trace": "sterilog.cli.trace:trace",
+    "status": "sterilog.cli.status:status",
+    "audit": "sterilog.cli.audit:audit_group",
+    "void": "sterilog.cli.records:void",
+    "sign": "sterilog.cli.records:sign",
+    "export": "sterilog.cli.records:export",
+    "backup": "sterilog.cli.records:backup",
+    "report": "sterilog.cli.report:report",
+    "label": "sterilog.cli.report:label",
+    "demo": "sterilog.cli.demo:demo",
+}
+
+
+def _available(name: str) -> bool:
+    module = COMMANDS[name].split(":")[0]
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:
+        return False
+
+
+def _load(name: str) -> click.Command | None:
+    module_name, attr = COMMANDS[name].split(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as error:
+        if error.name == module_name:
+            return None
+        raise
+    command = getattr(module, attr, None)
+    return command if isinstance(command, click.Command) else None
+
+
+def fail(message: str, code: int = 1) -> None:
+    """Print `Error: ...` (and a JSON error object in --json mode) and exit with `code`."""
+    ctx = click.get_current_context(silent=True)
+    as_json = bool(ctx and ctx.find_root().params.get("json_output"))
+    already = bool(ctx and getattr(ctx.find_root().obj, "emitted", False))
+    if as_json and not already:
+        click.echo(json.dumps({"error": message, "exit_code": code}))
+    click.echo(f"Error: {message}", err=True)
+    sys.exit(code)
+
+
+class Root(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [name for name in COMMANDS if _available(name)]
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return None
+        return _load(cmd_name)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from sqlalchemy import exc as sa_exc
+
+        try:
+            return super().invoke(ctx)
+        except Blocked as blocked:
+            _print_blocked(ctx, blocked)
+            sys.exit(blocked.exit_code)
+        except SterilogError as error:
+            fail(error.message, error.exit_code)
+        except sa_exc.SQLAlchemyError as error:
+            from sterilog.db import friendly
+
+            app = ctx.obj
+            fail(friendly(error, getattr(app, "url", None)).message, 1)
+        except OSError as error:
+            fail(f"{error.strerror or error}: {error.filename or ''}".rstrip(": "), 1)
+        return None
+
+
+def _print_blocked(ctx: click.Context, blocked: Blocked) -> None:
+    reasons = [{"code": r.code, "message": r.message} for r in blocked.reasons]
+    if ctx.params.get("json_output"):
+        click.echo(json.dumps({"decision": "blocked", "reasons": reasons, "warnings": []}))
+    else:
+        click.echo("BLOCKED")
+        for r in blocked.reasons:
+            click.echo(f"  {r.code:<28} {r.message}")
+    click.echo(f"Error: {blocked.message}", err=True)
+
+
+@click.group(
+    cls=Root,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+    epilog="Example: sterilog --db clinic.db --operator alice status",
+)
+@click.option(
+    "--db",
+    "db",
+    envvar="STERILOG_DB",
+    metavar="URL|PATH",
+    help="SQLAlchemy URL or SQLite file path [env STERILOG_DB; default: the user data dir].",
+)
+@click.option("--json", "json_output", is_flag=True, help="Machine output: one JSON object.")
+@click.option(
+    "--operator",
+    envvar="STERILOG_OPERATOR",
+    metavar="ID",
+    help="Acting staff ID [env STERILOG_OPERATOR]; every write needs one.",
+)
+@click.version_option(package_name="sterilog")
+@click.pass_context
+def main(ctx: click.Context, db: str | None, json_output: bool, operator: str | None) -> None:
+    """sterilog: sterilization and equipment compliance log for microneedling clinics.
+
+    Records every client session, or refuses it when anything is unsterile, expired, reused,
+    recalled or uncleaned. STERILOG_NOW (ISO 8601 with offset) replaces the clock.
+    """
+    from sterilog.cli.app import App
+
+    ctx.obj = App(db=db, json=json_output, operator=operator)
+    ctx.call_on_close(ctx.obj.close)

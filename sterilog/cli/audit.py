@@ -1,0 +1,122 @@
+"""`sterilog audit verify|log`."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+
+import click
+from sqlalchemy import select
+
+from sterilog.cli.app import App, pass_app
+from sterilog.clock import fmt_local, iso, parse_at
+from sterilog.errors import IntegrityFailure, UserError
+from sterilog.services import validate as v
+
+ANCHOR = re.compile(r"^(\d{1,18}):([0-9a-f]{64})$")
+
+
+def parse_anchor(raw: str) -> tuple[int, str]:
+    match = ANCHOR.match(raw.strip())
+    if not match:
+        raise UserError(
+            f"--anchor {raw!r} is not SEQ:HASH (a number, a colon, 64 lowercase hex characters)"
+        )
+    return int(match.group(1)), match.group(2)
+
+
+@click.group("audit")
+def audit_group() -> None:
+    """The tamper-evident audit log: verify it, read it."""
+
+
+@audit_group.command(
+    "verify",
+    epilog="Example: sterilog audit verify --anchor 1234:9f86d081884c7d659a2feaa0c55ad015"
+    "a3bf4f1b2b0b822cd15d6c15b0f00a08",
+)
+@click.option(
+    "--anchor",
+    help="SEQ:HASH printed earlier (on a report): proves the log still contains that entry.",
+)
+@pass_app
+def verify(app: App, anchor: str | None) -> None:
+    """Recompute the hash chain and check every record against it. Exit 4 on any problem."""
+    from sterilog import audit
+
+    anchor_value = parse_anchor(anchor) if anchor else None
+    progress = None
+    if sys.stderr.isatty() and not app.json:
+
+        def progress(n: int) -> None:
+            click.echo(f"\r  verified {n:,} entries...", err=True, nl=False)
+
+    with app.reading() as ctx:
+        result = audit.verify(ctx.session, anchor_value, progress=progress)
+    if progress is not None:
+        click.echo("", err=True)
+    data = {
+        "ok": result.ok,
+        "entries": result.entries,
+        "head": result.head,
+        "anchor": anchor,
+        "anchor_ok": result.anchor_ok,
+        "problems": [{"record": p.record, "message": p.message} for p in result.problems],
+    }
+    lines = [
+        f"{'OK' if result.ok else 'FAILED'}: {result.entries} audit entries, head {result.head}"
+    ]
+    if anchor_value is not None and result.anchor_ok:
+        lines.append(f"Anchor {anchor_value[0]} matches.")
+    lines += [f"  {p.record}: {p.message}" for p in result.problems]
+    app.emit(data, lines)
+    if not result.ok:
+        first = result.problems[0]
+        raise IntegrityFailure(
+            f"audit verification failed ({len(result.problems)} problem(s)); first: "
+            f"{first.record}: {first.message}"
+        )
+
+
+@audit_group.command("log", epilog="Example: sterilog audit log --since 2026-11-01 --limit 50")
+@click.option("--since", help="Only entries at or after this time (ISO 8601; a date works).")
+@click.option(
+    "--limit", type=int, default=100, show_default=True, help="At most this many, newest last."
+)
+@pass_app
+def log(app: App, since: str | None, limit: int) -> None:
+    """Show audit entries: sequence, time, operator, action, records, hash."""
+    from sterilog.models import AuditEntry
+
+    v.number(limit, "--limit", low=0, high=10_000_000)
+    with app.reading() as ctx:
+        q = select(AuditEntry)
+        if since:
+            q = q.where(AuditEntry.at >= parse_at(since, ctx.clinic.tz, "--since"))
+        rows = list(ctx.session.execute(q.order_by(AuditEntry.seq.desc()).limit(limit)).scalars())
+        rows.reverse()
+        tz = ctx.clinic.tz
+        entries = []
+        lines = []
+        for e in rows:
+            recs = json.loads(e.records)
+            names = [f"{r['table']}#{r['id']}" for r in recs if r.get("table")]
+            entries.append(
+                {
+                    "seq": e.seq,
+                    "at": iso(e.at),
+                    "clock": e.clock,
+                    "operator": e.operator,
+                    "action": e.action,
+                    "records": names,
+                    "prev_hash": e.prev_hash,
+                    "hash": e.hash,
+                }
+            )
+            drill = " [STERILOG_NOW]" if e.clock != "system" else ""
+            lines.append(
+                f"{e.seq:>7}  {fmt_local(e.at, tz)}{drill}  {e.operator or '-':<12} "
+                f"{e.action:<22} {', '.join(names)[:60]}  {e.hash[:16]}"
+            )
+    app.emit({"entries": entries}, lines or ["(no entries)"])

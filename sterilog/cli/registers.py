@@ -1,0 +1,385 @@
+"""Registers: staff, room, device, sterilizer, pack, disinfectant (SPEC §6.1)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+import click
+
+from sterilog.cli.app import App, pass_app
+from sterilog.clock import parse_at, parse_date
+from sterilog.errors import UserError
+from sterilog.services import registers as reg
+from sterilog.services.people import DAILY, MANAGER
+
+
+def _table(rows: list[dict[str, Any]], cols: list[str]) -> list[str]:
+    if not rows:
+        return ["(none)"]
+    widths = {c: max(len(c), *(len(_cell(r.get(c))) for r in rows)) for c in cols}
+    lines = ["  ".join(c.upper().ljust(widths[c]) for c in cols).rstrip()]
+    for r in rows:
+        lines.append("  ".join(_cell(r.get(c)).ljust(widths[c]) for c in cols).rstrip())
+    return lines
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, list):
+        return ", ".join(_cell(v) for v in value)
+    if isinstance(value, dict):
+        return " ".join(f"{k}={_cell(v)}" for k, v in value.items())
+    return str(value)
+
+
+# --- staff -------------------------------------------------------------------------------------
+
+
+@click.group()
+def staff() -> None:
+    """Staff register: practitioners, managers, inspectors."""
+
+
+@staff.command(
+    "add",
+    epilog="Example: sterilog --operator alice staff add bob --name 'Bob Jones' "
+    "--role practitioner --license PR-1234 --license-expires 2027-06-30 --max-depth-mm 1.5",
+)
+@click.argument("staff_id")
+@click.option("--name", required=True, help="Full name as printed on reports.")
+@click.option("--role", required=True, type=click.Choice(["practitioner", "manager", "inspector"]))
+@click.option("--license", "license_no", help="Licence number.")
+@click.option("--license-expires", help="Licence expiry date (YYYY-MM-DD).")
+@click.option("--max-depth-mm", type=float, help="Deepest needle depth this person may use.")
+@click.option(
+    "--pin", is_flag=True, help="Set a PIN: asked at a terminal, else read from STERILOG_NEW_PIN."
+)
+@pass_app
+def staff_add(
+    app: App,
+    staff_id: str,
+    name: str,
+    role: str,
+    license_no: str | None,
+    license_expires: str | None,
+    max_depth_mm: float | None,
+    pin: bool,
+) -> None:
+    """Add a staff member (managers only)."""
+    expires = parse_date(license_expires, "--license-expires") if license_expires else None
+    new_pin = _new_pin(staff_id) if pin else None
+    with app.writing(MANAGER, "add staff") as ctx:
+        row = reg.add_staff(
+            ctx,
+            staff_id,
+            name=name,
+            role=role,
+            license_no=license_no,
+            license_expires=expires,
+            max_depth_mm=max_depth_mm,
+            pin=new_pin,
+        )
+        data = {"id": row.code, "name": row.name, "role": row.role}
+    app.emit(data, f"Added {data['role']} {data['id']} ({data['name']}).")
+
+
+def _new_pin(staff_id: str) -> str:
+    env = os.environ.get("STERILOG_NEW_PIN")
+    if env:
+        return env
+    if not sys.stdin.isatty():
+        raise UserError("--pin needs a terminal to ask for the PIN, or STERILOG_NEW_PIN")
+    value: str = click.prompt(
+        f"New PIN for {staff_id}", hide_input=True, confirmation_prompt=True, err=True
+    )
+    return value
+
+
+@staff.command(
+    "deactivate",
+    epilog="Example: sterilog --operator alice staff deactivate bob --reason 'left the clinic'",
+)
+@click.argument("staff_id")
+@click.option("--reason", required=True, help="Why (kept in the audit log).")
+@pass_app
+def staff_deactivate(app: App, staff_id: str, reason: str) -> None:
+    """Deactivate someone who left: they can no longer act; their records stay theirs."""
+    with app.writing(MANAGER, "deactivate staff") as ctx:
+        reg.deactivate_staff(ctx, staff_id, reason=reason)
+    app.emit({"id": staff_id, "active": False}, f"Deactivated {staff_id}.")
+
+
+@staff.command("list", epilog="Example: sterilog --json staff list")
+@pass_app
+def staff_list(app: App) -> None:
+    """List staff."""
+    with app.reading() as ctx:
+        rows = reg.list_staff(ctx.session)
+    app.emit(
+        {"staff": rows},
+        _table(
+            rows, ["id", "name", "role", "license", "license_expires", "max_depth_mm", "active"]
+        ),
+    )
+
+
+# --- rooms -------------------------------------------------------------------------------------
+
+
+@click.group()
+def room() -> None:
+    """Treatment rooms."""
+
+
+@room.command("add", epilog="Example: sterilog --operator alice room add R1 --name 'Room 1'")
+@click.argument("room_id")
+@click.option("--name", help="Display name.")
+@pass_app
+def room_add(app: App, room_id: str, name: str | None) -> None:
+    """Add a treatment room (managers only)."""
+    with app.writing(MANAGER, "add rooms") as ctx:
+        row = reg.add_room(ctx, room_id, name=name)
+        data = {"id": row.code, "name": row.name}
+    app.emit(data, f"Added room {data['id']}.")
+
+
+@room.command("list", epilog="Example: sterilog room list")
+@pass_app
+def room_list(app: App) -> None:
+    """List rooms."""
+    with app.reading() as ctx:
+        rows = reg.list_rooms(ctx.session)
+    app.emit({"rooms": rows}, _table(rows, ["id", "name"]))
+
+
+# --- devices -----------------------------------------------------------------------------------
+
+
+@click.group()
+def device() -> None:
+    """Microneedling pens (handpieces), by serial."""
+
+
+@device.command(
+    "add",
+    epilog="Example: sterilog --operator alice device add SN-001 "
+    "--model 'DermaPen 4' --max-depth-mm 2.5",
+)
+@click.argument("serial")
+@click.option("--model", required=True, help="Make and model.")
+@click.option("--max-depth-mm", type=float, help="Labelled maximum needle depth.")
+@pass_app
+def device_add(app: App, serial: str, model: str, max_depth_mm: float | None) -> None:
+    """Add a device (managers only)."""
+    with app.writing(MANAGER, "add devices") as ctx:
+        row = reg.add_device(ctx, serial, model=model, max_depth_mm=max_depth_mm)
+        data = {"id": row.code, "model": row.model, "max_depth_mm": row.max_depth_mm}
+    app.emit(data, f"Added device {data['id']} ({data['model']}).")
+
+
+@device.command(
+    "retire",
+    epilog="Example: sterilog --operator alice device retire SN-001 --reason 'motor failure'",
+)
+@click.argument("serial")
+@click.option("--reason", required=True, help="Why it is taken out of use.")
+@pass_app
+def device_retire(app: App, serial: str, reason: str) -> None:
+    """Retire a device: the gate refuses it from now on (managers only)."""
+    with app.writing(MANAGER, "retire devices") as ctx:
+        reg.retire_device(ctx, serial, reason=reason)
+    app.emit({"id": serial, "retired": True}, f"Retired device {serial}.")
+
+
+@device.command("list", epilog="Example: sterilog device list")
+@pass_app
+def device_list(app: App) -> None:
+    """List devices."""
+    with app.reading() as ctx:
+        rows = reg.list_devices(ctx.session)
+    app.emit({"devices": rows}, _table(rows, ["id", "model", "max_depth_mm", "retired"]))
+
+
+# --- sterilizers -------------------------------------------------------------------------------
+
+
+@click.group()
+def sterilizer() -> None:
+    """Tabletop steam sterilizers, their programs and service log."""
+
+
+@sterilizer.command(
+    "add",
+    epilog="Example: sterilog --operator alice sterilizer add AC1 "
+    "--model 'Melag Vacuklav 23B+' --type B --serial 2301-77",
+)
+@click.argument("sterilizer_id")
+@click.option("--model", required=True, help="Make and model.")
+@click.option(
+    "--type", "type_", required=True, type=click.Choice(["B", "N", "S"]), help="EN 13060 type."
+)
+@click.option("--serial", help="Manufacturer serial number.")
+@pass_app
+def sterilizer_add(
+    app: App, sterilizer_id: str, model: str, type_: str, serial: str | None
+) -> None:
+    """Add a sterilizer, with the rule pack's default programs (managers only)."""
+    with app.writing(MANAGER, "add sterilizers") as ctx:
+        row = reg.add_sterilizer(ctx, sterilizer_id, model=model, type_=type_, serial=serial)
+        data = {"id": row.code, "model": row.model, "type": row.type}
+        progs = [p.name for p in ctx.clinic.rules.default_programs]
+    app.emit(
+        data,
+        f"Added sterilizer {data['id']} (type {data['type']}); programs: "
+        + (", ".join(progs) or "none"),
+    )
+
+
+@sterilizer.command(
+    "program",
+    epilog="Example: sterilog --operator alice sterilizer program "
+    "AC1 wrapped-134 --temp-c 134 --hold-min 3.5",
+)
+@click.argument("sterilizer_id")
+@click.argument("name")
+@click.option("--temp-c", type=float, required=True, help="Minimum temperature (°C).")
+@click.option("--hold-min", type=float, required=True, help="Minimum holding time (minutes).")
+@pass_app
+def sterilizer_program(
+    app: App, sterilizer_id: str, name: str, temp_c: float, hold_min: float
+) -> None:
+    """Add a program profile to a sterilizer (managers only)."""
+    with app.writing(MANAGER, "add sterilizer programs") as ctx:
+        p = reg.add_program(ctx, sterilizer_id, name, temp_c=temp_c, hold_min=hold_min)
+        data = {
+            "sterilizer": sterilizer_id,
+            "name": p.name,
+            "temp_c": p.temp_c,
+            "hold_min": p.hold_min,
+        }
+    app.emit(
+        data,
+        f"Added program {name} to {sterilizer_id}: "
+        f"{data['temp_c']:g} °C / {data['hold_min']:g} min.",
+    )
+
+
+@sterilizer.command(
+    "service",
+    epilog="Example: sterilog --operator alice sterilizer service "
+    "AC1 --note 'door seal replaced' --repair",
+)
+@click.argument("sterilizer_id")
+@click.option("--note", required=True, help="What was done.")
+@click.option(
+    "--repair", is_flag=True, help="A major repair: the sterilizer needs requalification BIs."
+)
+@click.option("--at", "at_raw", help="When it happened (ISO 8601), if earlier than now.")
+@pass_app
+def sterilizer_service(
+    app: App, sterilizer_id: str, note: str, repair: bool, at_raw: str | None
+) -> None:
+    """Log maintenance or a repair."""
+    with app.writing(DAILY, "log sterilizer service") as ctx:
+        at = parse_at(at_raw, ctx.clinic.tz) if at_raw else None
+        if at is not None and at > ctx.now:
+            raise UserError("--at is in the future")
+        row = reg.service_sterilizer(ctx, sterilizer_id, note=note, repair=repair, at=at)
+        data = {"id": row.id, "sterilizer": sterilizer_id, "repair": repair}
+    msg = f"Logged service of {sterilizer_id}."
+    if repair:
+        msg += " Repair: requalification BIs are needed before it is released."
+    app.emit(data, msg)
+
+
+@sterilizer.command("list", epilog="Example: sterilog sterilizer list")
+@pass_app
+def sterilizer_list(app: App) -> None:
+    """List sterilizers and their programs."""
+    with app.reading() as ctx:
+        rows = reg.list_sterilizers(ctx.session)
+    shown = [
+        {
+            **r,
+            "programs": [
+                f"{p['name']} {p['temp_c']:g}°C/{p['hold_min']:g}min" for p in r["programs"]
+            ],
+        }
+        for r in rows
+    ]
+    app.emit({"sterilizers": rows}, _table(shown, ["id", "model", "type", "serial", "programs"]))
+
+
+# --- packs -------------------------------------------------------------------------------------
+
+
+@click.group()
+def pack() -> None:
+    """Instrument packs (sets sterilized together), by pack ID."""
+
+
+@pack.command(
+    "add", epilog="Example: sterilog --operator alice pack add P-001 --contents 'tweezers, bowl'"
+)
+@click.argument("pack_id")
+@click.option("--contents", required=True, help="What is in the pack.")
+@pass_app
+def pack_add(app: App, pack_id: str, contents: str) -> None:
+    """Register a pack."""
+    with app.writing(DAILY, "add packs") as ctx:
+        row = reg.add_pack(ctx, pack_id, contents=contents)
+        data = {"id": row.code, "contents": row.contents}
+    app.emit(data, f"Added pack {data['id']}.")
+
+
+@pack.command("list", epilog="Example: sterilog pack list")
+@pass_app
+def pack_list(app: App) -> None:
+    """List packs."""
+    with app.reading() as ctx:
+        rows = reg.list_packs(ctx.session)
+    app.emit({"packs": rows}, _table(rows, ["id", "contents"]))
+
+
+# --- disinfectants -----------------------------------------------------------------------------
+
+
+@click.group()
+def disinfectant() -> None:
+    """Registered disinfectants and their label contact times."""
+
+
+@disinfectant.command(
+    "add",
+    epilog="Example: sterilog --operator alice disinfectant add "
+    "'Clinell Universal' --contact-min 1 --reg-no 12345 --level intermediate",
+)
+@click.argument("name")
+@click.option("--contact-min", type=float, required=True, help="Label contact (wet) time, min.")
+@click.option("--reg-no", help="Registration number (e.g. EPA Reg. No.).")
+@click.option("--level", type=click.Choice(["low", "intermediate", "high"]))
+@pass_app
+def disinfectant_add(
+    app: App, name: str, contact_min: float, reg_no: str | None, level: str | None
+) -> None:
+    """Register a disinfectant product."""
+    with app.writing(DAILY, "add disinfectants") as ctx:
+        row = reg.add_disinfectant(ctx, name, contact_min=contact_min, reg_no=reg_no, level=level)
+        data = {"id": row.code, "name": row.code, "contact_min": row.contact_min}
+    app.emit(data, f"Added disinfectant {data['name']} ({data['contact_min']:g} min contact).")
+
+
+@disinfectant.command("list", epilog="Example: sterilog disinfectant list")
+@pass_app
+def disinfectant_list(app: App) -> None:
+    """List disinfectants."""
+    with app.reading() as ctx:
+        rows = reg.list_disinfectants(ctx.session)
+    app.emit({"disinfectants": rows}, _table(rows, ["id", "contact_min", "reg_no", "level"]))

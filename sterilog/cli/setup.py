@@ -1,0 +1,215 @@
+"""`sterilog init` and `sterilog db upgrade|current|check`."""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from sterilog import db
+from sterilog.cli.app import App, pass_app
+from sterilog.errors import IntegrityFailure, UserError
+
+if TYPE_CHECKING:
+    from sterilog.services.base import Clinic
+    from sterilog.services.setup import InitRequest
+
+
+@click.command(
+    "init",
+    epilog="Example: sterilog init --clinic 'Skin Studio' --tz Europe/London "
+    "--manager alice --name 'Alice Smith'",
+)
+@click.option("--clinic", default="My clinic", show_default=True, help="Clinic name.")
+@click.option("--tz", "tz_name", help="IANA time zone [default: the system zone].")
+@click.option(
+    "--rules",
+    default="default",
+    show_default=True,
+    help="Rule pack: default, uk-htm-01-05, or a FILE.toml.",
+)
+@click.option("--scanner-gs", help="Character your scanner types instead of GS (ASCII 29).")
+@click.option("--manager", help="ID of the first manager (a new database needs one).")
+@click.option("--name", "manager_name", help="Name of the first manager.")
+@pass_app
+def init_cmd(
+    app: App,
+    clinic: str,
+    tz_name: str | None,
+    rules: str,
+    scanner_gs: str | None,
+    manager: str | None,
+    manager_name: str | None,
+) -> None:
+    """Create a clinic database, or upgrade an existing one (never losing data)."""
+    from sterilog import migrate
+    from sterilog.clock import system_zone_name, zone
+    from sterilog.services.base import Ctx, load_clinic
+    from sterilog.services.setup import (
+        InitRequest,
+        check_scanner_gs,
+        initialise,
+        is_initialised,
+    )
+
+    url = app.url
+    existed = db.sqlite_file_exists(url) or url.get_backend_name() != "sqlite"
+    if existed:
+        engine = app.engine()
+        with engine.connect() as conn:
+            initialised = is_initialised(conn)
+        if initialised:
+            migrate.upgrade(engine)
+            given = [
+                opt
+                for opt, val in (
+                    ("--clinic", clinic != "My clinic"),
+                    ("--tz", tz_name),
+                    ("--rules", rules != "default"),
+                    ("--scanner-gs", scanner_gs),
+                    ("--manager", manager),
+                    ("--name", manager_name),
+                )
+                if val
+            ]
+            note = f"; ignored {', '.join(given)}" if given else ""
+            app.emit(
+                {
+                    "initialised": False,
+                    "upgraded": True,
+                    "revision": migrate.current(engine),
+                    "ignored": given,
+                },
+                f"Database already initialised: upgraded to the latest schema{note}.",
+            )
+            return
+
+    from sterilog.rulepack import RulePackError, load_pack
+
+    if not manager or not manager_name:
+        raise UserError("a new database needs its first manager: --manager ID --name NAME")
+    from sterilog.services import validate as v
+
+    v.ident(manager, "--manager")
+    v.name(manager_name, "--name")
+    v.name(clinic, "--clinic")
+    tz_value = tz_name or system_zone_name()
+    zone(tz_value)
+    try:
+        pack = load_pack(rules)
+    except RulePackError as error:
+        raise UserError(str(error)) from None
+    req = InitRequest(
+        clinic=clinic,
+        tz_name=tz_value,
+        rules_name=pack.name,
+        rules_toml=pack.text,
+        scanner_gs=check_scanner_gs(scanner_gs),
+        manager=manager,
+        manager_name=manager_name,
+    )
+    created = not db.sqlite_file_exists(url) and url.get_backend_name() == "sqlite"
+    try:
+        engine = app.engine(create=True)
+        migrate.upgrade(engine)
+        clock = app.clock
+        with db.write_session(engine) as session:
+            ctx = Ctx(
+                session=session, now=clock.now, clock=clock.source, clinic=_bootstrap_clinic(req)
+            )
+            initialise(ctx, req)
+            load_clinic(session)
+    except BaseException:
+        if created:
+            if app._engine is not None:
+                app._engine.dispose()
+            for suffix in ("", "-wal", "-shm"):
+                with contextlib.suppress(OSError):
+                    Path(str(url.database) + suffix).unlink()
+        raise
+    where = db.describe(url)
+    app.emit(
+        {
+            "initialised": True,
+            "db": where,
+            "clinic": req.clinic,
+            "tz": req.tz_name,
+            "rules": req.rules_name,
+            "manager": req.manager,
+        },
+        [
+            f"Initialised {req.clinic!s} ({req.tz_name}, rules {req.rules_name}) at {where}.",
+            f"First manager: {req.manager}. Next: sterilog --operator {req.manager} staff add ...",
+        ],
+    )
+
+
+def _bootstrap_clinic(req: InitRequest) -> Clinic:
+    from zoneinfo import ZoneInfo
+
+    from sterilog.services.base import Clinic
+
+    return Clinic(
+        name=req.clinic,
+        tz_name=req.tz_name,
+        tz=ZoneInfo(req.tz_name),
+        rules_name=req.rules_name,
+        rules_toml=req.rules_toml,
+        scanner_gs=req.scanner_gs,
+    )
+
+
+@click.group("db")
+def db_group() -> None:
+    """Schema migrations: upgrade, current, check."""
+
+
+@db_group.command("upgrade", epilog="Example: sterilog --db clinic.db db upgrade")
+@pass_app
+def db_upgrade(app: App) -> None:
+    """Upgrade the database schema to the latest revision."""
+    from sterilog import migrate
+
+    engine = app.engine()
+    migrate.upgrade(engine)
+    rev = migrate.current(engine)
+    app.emit({"revision": rev}, f"Schema at revision {rev}.")
+
+
+@db_group.command("current", epilog="Example: sterilog db current")
+@pass_app
+def db_current(app: App) -> None:
+    """Show the database's schema revision and the latest one available."""
+    from sterilog import migrate
+
+    engine = app.engine()
+    rev, head = migrate.current(engine), migrate.head_revision(engine)
+    app.emit(
+        {"revision": rev, "head": head, "up_to_date": rev == head},
+        f"Schema revision {rev} (latest {head}).",
+    )
+
+
+@db_group.command("check", epilog="Example: sterilog db check")
+@pass_app
+def db_check(app: App) -> None:
+    """Check that the models and the migrated schema agree (like `alembic check`)."""
+    from sterilog import migrate
+
+    engine = app.engine()
+    rev, head = migrate.current(engine), migrate.head_revision(engine)
+    diffs = migrate.check(engine)
+    problems = [str(d) for d in diffs]
+    if rev != head:
+        problems.insert(0, f"schema at {rev}, latest is {head}: run `sterilog db upgrade`")
+    app.emit(
+        {"ok": not problems, "revision": rev, "differences": problems},
+        [
+            "Models and migrations agree." if not problems else "Schema differs:",
+            *[f"  {p}" for p in problems],
+        ],
+    )
+    if problems:
+        raise IntegrityFailure("the database schema does not match this version of sterilog")

@@ -1,0 +1,146 @@
+"""Time helpers. Only the CLI's composition root reads the clock; everything else takes `now`."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import os
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sterilog.errors import UserError
+
+UTC = dt.UTC
+
+
+@dataclass(frozen=True)
+class Clock:
+    now: dt.datetime  # aware UTC
+    source: str  # "system" or "STERILOG_NOW"
+
+
+def read_clock(environ: dict[str, str] | None = None) -> Clock:
+    env = os.environ if environ is None else environ
+    raw = env.get("STERILOG_NOW")
+    if raw:
+        return Clock(parse_instant(raw, "STERILOG_NOW"), "STERILOG_NOW")
+    return Clock(dt.datetime.now(UTC).replace(microsecond=0), "system")
+
+
+def parse_instant(raw: str, what: str = "time") -> dt.datetime:
+    """An ISO 8601 time with an offset (or Z), as aware UTC. Naive times are refused."""
+    text = raw.strip()
+    try:
+        value = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise UserError(
+            f"{what} {raw!r} is not an ISO 8601 time; use e.g. 2026-11-24T09:30:00+00:00"
+        ) from None
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise UserError(f"{what} {raw!r} has no UTC offset; add one, e.g. +00:00 or Z")
+    if not (1970 <= value.year <= 2999):
+        raise UserError(f"{what} {raw!r} is out of range")
+    return value.astimezone(UTC)
+
+
+def parse_at(raw: str, tz: ZoneInfo, what: str = "--at") -> dt.datetime:
+    """`--at`: ISO 8601; a time without offset is taken in the clinic's zone."""
+    text = raw.strip()
+    try:
+        value = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise UserError(
+            f"{what} {raw!r} is not an ISO 8601 time; use e.g. 2026-11-24T09:30 or "
+            "2026-11-24T09:30:00+01:00"
+        ) from None
+    if not (1970 <= value.year <= 2999):
+        raise UserError(f"{what} {raw!r} is out of range")
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=tz)
+    return value.astimezone(UTC)
+
+
+def parse_date(raw: str, what: str = "date") -> dt.date:
+    try:
+        return dt.date.fromisoformat(raw.strip())
+    except ValueError:
+        raise UserError(f"{what} {raw!r} is not a real date; use YYYY-MM-DD") from None
+
+
+def parse_month(raw: str) -> tuple[int, int]:
+    try:
+        year_s, month_s = raw.strip().split("-")
+        year, month = int(year_s), int(month_s)
+        dt.date(year, month, 1)
+    except ValueError:
+        raise UserError(f"month {raw!r} is not a real month; use YYYY-MM") from None
+    if len(year_s) != 4 or len(month_s) != 2:
+        raise UserError(f"month {raw!r} is not a real month; use YYYY-MM")
+    return year, month
+
+
+def zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise UserError(
+            f"unknown time zone {name!r}; use an IANA name like Europe/London"
+        ) from None
+
+
+def system_zone_name() -> str:
+    tz_env = os.environ.get("TZ")
+    if tz_env:
+        try:
+            ZoneInfo(tz_env)
+            return tz_env
+        except (ZoneInfoNotFoundError, ValueError):
+            pass
+    try:
+        link = os.readlink("/etc/localtime")
+        if "zoneinfo/" in link:
+            return link.split("zoneinfo/", 1)[1]
+    except OSError:
+        pass
+    return "UTC"
+
+
+def local_day_bounds(day: dt.date, tz: ZoneInfo) -> tuple[dt.datetime, dt.datetime]:
+    """[start, end) of a clinic day, in UTC."""
+    start = dt.datetime.combine(day, dt.time(0), tzinfo=tz)
+    end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0), tzinfo=tz)
+    return start.astimezone(UTC), end.astimezone(UTC)
+
+
+def end_of_day(day: dt.date, tz: ZoneInfo) -> dt.datetime:
+    """First instant after `day` in the clinic's zone (expiry: usable while now < this)."""
+    return local_day_bounds(day, tz)[1]
+
+
+def local_date(instant: dt.datetime, tz: ZoneInfo) -> dt.date:
+    return instant.astimezone(tz).date()
+
+
+def fmt_local(instant: dt.datetime | None, tz: ZoneInfo) -> str:
+    if instant is None:
+        return "-"
+    return instant.astimezone(tz).strftime("%Y-%m-%d %H:%M")
+
+
+def iso(instant: dt.datetime | None) -> str | None:
+    if instant is None:
+        return None
+    return instant.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def finite_number(
+    value: float, what: str, *, minimum: float = 0.0, maximum: float, allow_zero: bool = False
+) -> float:
+    """Refuse nan, inf, negatives and absurd sizes (SPEC §10)."""
+    if not math.isfinite(value):
+        raise UserError(f"{what} must be a finite number, got {value}")
+    if value < minimum or (value == minimum and not allow_zero) or value > maximum:
+        raise UserError(
+            f"{what} must be more than {minimum:g} and at most {maximum:g}, got {value:g}"
+        )
+    return value

@@ -1,0 +1,536 @@
+"""Tables only. Every compliance fact is an inserted row; nothing is updated or deleted.
+
+States that change over time (a device retired, a unit used, a BI read, a session ended) are
+their own rows pointing at the original, so the original row never changes and `audit verify`
+can compare every row with the content its audit entry recorded.
+
+Every table has an integer surrogate key `id` allocated inside the write lock, so ids grow with
+the audit sequence (audit verify relies on this to stream-compare in one pass). Registers carry
+their user-facing ID in `code` (for devices the serial, for disinfectants the name).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """Aware UTC datetimes only; stored as naive UTC on both backends.
+
+    A naive value is a bug (a local time would be stored as if it were UTC), so it is refused.
+    """
+
+    impl = DateTime(timezone=False)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError("naive datetime refused: pass an aware UTC datetime")
+        return value.astimezone(dt.UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, str):  # raw SQLite text read through a Core text() query
+            value = dt.datetime.fromisoformat(value)
+        assert isinstance(value, dt.datetime)
+        return value.replace(tzinfo=dt.UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+def _id() -> Mapped[int]:
+    return mapped_column(Integer, primary_key=True, autoincrement=True)
+
+
+def _code() -> Mapped[str]:
+    return mapped_column(String(200), unique=True)
+
+
+def _at() -> Mapped[dt.datetime]:
+    """Event time (when it happened)."""
+    return mapped_column(UTCDateTime, index=True)
+
+
+def _recorded() -> Mapped[dt.datetime]:
+    """When the record was made (may be later than `at` for a paper backlog)."""
+    return mapped_column(UTCDateTime)
+
+
+def _operator() -> Mapped[int | None]:
+    return mapped_column(ForeignKey("staff.id"), nullable=True)
+
+
+# --- clinic and people -------------------------------------------------------------------------
+
+
+class Setting(Base):
+    """Clinic settings; the newest row is in force (a change is a new row)."""
+
+    __tablename__ = "settings"
+    id: Mapped[int] = _id()
+    clinic_name: Mapped[str] = mapped_column(String(200))
+    tz: Mapped[str] = mapped_column(String(64))
+    rules_name: Mapped[str] = mapped_column(String(200))
+    rules_toml: Mapped[str] = mapped_column(Text)
+    scanner_gs: Mapped[str | None] = mapped_column(String(8))
+    recorded_at: Mapped[dt.datetime] = _recorded()
+
+
+class Staff(Base):
+    __tablename__ = "staff"
+    id: Mapped[int] = _id()
+    code: Mapped[str] = _code()
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(20))
+    license_no: Mapped[str | None] = mapped_column(String(100))
+    license_expires: Mapped[dt.date | None] = mapped_column(Date)
+    max_depth_mm: Mapped[float | None] = mapped_column(Float)
+    pin_hash: Mapped[str | None] = mapped_column(String(300))
+    recorded_at: Mapped[dt.datetime] = _recorded()
+    __table_args__ = (
+        CheckConstraint("role IN ('practitioner', 'manager', 'inspector')", name="role"),
+    )
+
+
+class StaffDeactivation(Base):
+    __tablename__ = "staff_deactivations"
+    id: Mapped[int] = _id()
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"), index=True)
+    reason: Mapped[str] = mapped_column(Text)
+    at: Mapped[dt.datetime] = _at()
+    recorded_at: Mapped[dt.datetime] = _recorded()
+    operator_id: Mapped[int | None] = _operator()
+
+
+# --- places and equipment ----------------------------------------------------------------------
+
+
+class Room(Base):
+    __tablename__ = "rooms"
+    id: Mapped[int] = _id()
+    code: Mapped[str] = _code()
+    name: Mapped[str | None] = mapped_column(String(200))
+    recorded_at: Mapped[dt.datetime] = _recorded()
+
+
+class Device(Base):
+    __tablename__ = "devices"
+    id: Mapped[int] = _id()
+    code: Mapped[str] = _code()  # the pen's serial
+    model: Mapped[str] = mapped_column(String(200))
+    max_depth_mm: Mapped[float | None] = mapped_column(Float)
+    recorded_at: Mapped[dt.datetime] = _recorded()
+
+
+class DeviceRetirement(Base):
+    __tablename__ = "device_retirements"
+    id: Mapped[int] = _id()
+    device_id: Mapped[int] = mapped_column(ForeignKey("devices.id"), index=True)
+    reason: Mapped[str] = mapped_column(Text)
+    at: Mapped[dt.datetime] = _at()
+    recorded_at: Mapped[dt.datetime] = _recorded()
+    operator_id: Mapped[int | None] = _operator()
+
+
+class Sterilizer(Base):
+    __tablename__ = "sterilizers"
+    id: Mapped[int] = _id()
+    code: Mapped[str] = _code()
+    model: Mapped[str] = mapped_column(String(200))
+    type: Mapped[str] = mapped_column(String(1))
+    serial: Mapped[str | None] = mapped_column(String(200))
+    recorded_at: Mapped[dt.datetime] = _recorded()
+    __table_args__ = (CheckConstraint("type IN ('B', 'N', 'S')", name="type"),)
+
+
+class Program(Base):
+    __tablename__ = "programs"
+    id: Mapped[int] = _id()
+    sterilizer_id: Mapped[int] = mapped_column(ForeignKey("sterilizers.id"))
+    name: Mapped[str] = mapped_column(String(200))
+    temp_c: Mapped[float] = mapped_column(Float)
+    hold_min: Mapped[float] = mapped_column(Float)
+    recorded_at: Mapped[dt.datetime] = _recorded()
+    __table_args__ = (UniqueConstraint("sterilizer_id", "name"),)
+
+
+class SterilizerService(Base):
+    __tablename__ = "sterilizer_services"
+    id: Mapped[int] = _id()
+    sterilizer_id: Mapped[int] = mapped_column(ForeignKey("sterilizers.id"), index=True)
+    note: Mapped[str] = mapped_column(Text)
+    repair: Mapped[bool] = mapped_column(Boolean)
+    at: Mapped[dt.datetime] = _at()
+    recorded_at: Mapped[dt.datetime] = _recorded()
+    operator_id: Mapped[int | None] = _operator()
+
+
+class Pack(Base):
+    __tablename__ = "packs"
+    id: Mapped[int] = _id()
+    code: Mapped[str] = _code()
+    contents: Mapped[str] = mapped_column(Text)
+    recorded_at: Mapped[dt.datetime] = _recorded()
+
+
+class Disinfectant(Base):
+    __tablename__ = "disinfectants"
+    id: Mapped[int] = _id()
+    code: Mapped[str] = _code()  # the product name
+    contact_min: Mapped[float] = mapped_column(Float)
+    reg_no: Mapped[str | None] = mapped_column(String(100))
+    level: Mapped[str | None] = mapped_column(String(20))
+    recorded_at: Mapped[dt.datetime] = _recorded()
+
+
+# --- cartridges --------------------------------------------------------------------------------
+
+
+class CartridgeLot(Base):
+    __tablename__ = "cartridge_lots"
+    id: Mapped[int] = _id()
+    gtin: Mapped[str] = mapped_column(String(14))
+    lot: Mapped[str] = mapped_column(String(20))
+    expiry: Mapped[dt.date] = mapped_column(Date)
+    production_date: Mapped[dt.date | None] = mapped_column(Date)
+    recorded_at: Mapped[dt.datetime] = _recorded()
+    __table_args__ = (UniqueConstraint("gtin", "lot"),)
+
+
+class CartridgeReceipt(Base):
+    __tablename__ = "cartridge_receipts"
+    id: Mapped[int] = _id()
+    lot_id: Mapped[int] = mapped_column(ForeignKey("cartridge_lots.id"), index=True)
+    quantity: Mapped[int] = mapped_column(Integer)
+    supplier: Mapped[str | None] = mapped_column(String(200))
+    invoice: Mapped[str | None] = mapped_column(String(200))
+    scan: Mapped[str] = mapped_column(Text)
+    at: Mapped[dt.datetime] = _at()
+    recorded_at: Mapped[dt.datetime] = _recorded()
+    operator_id: Mapped[int | None] = _operator()
+
+
+class CartridgeUnit(Base):
+    """One physical cartridge. Serialized units have a serial; unserialized ones do not."""
+
+    __tablename__ = "cartridge_units"
+    id: Mapped[int] = _id()
+    lot_id: Mapped[int] = mapped_column(ForeignKey("cartridge_lots.id"), index=True)
+    receipt_id: Mapped[int] = mapped_column(ForeignKey("cartridge_receipts.id"))
+    serial: Mapped[str | None] = mapped_column(String(20))
+    recorded_at: Mapped[dt.datetime] = _recorded()
+    __table_args__ = (UniqueConstraint("lot_id", "serial"),)
+
+
+class Recall(Base):
+    __tablename__ = "recalls"
+    id: Mapped[int] = _id()
+    lot_id: Mapped[int] = mapped_column(ForeignKey("cartridge_lots.id"), index=True)
+    reason: Mapped[str] = mapped_column(Text)
+    at: Mapped[dt.datetime] = _at()
+    recorded_at: Mapped[dt.datetime] = _recorded()
+    operator_id: Mapped[int | None] = _operator()
+
+
+class Discard(Base):
+    __tablename__ = "discards"
+    id: Mapped[int] = _id()
+    unit_id: Mapped[int] = mapped_column(ForeignKey("cartridge_units.id"), unique=True)
+    reason: Mapped[str] = mapped_column(Text)
+    at: Mapped[dt.datetime] = _at()
+    recorded_at: Mapped[dt.datetime] = _recorded()
+    operator_id: Mapped[int | None] = _operator()
+
+
+# --- sterilization -----------------------------------------------------------------------------
+
+
+class Cycle(Base):
+    """One sterilizer run (a load). `id` is the load ID that trace/label take."""
+
+    __tablename__ = "cycles"
+    id: Mapped[int] = _id()
+    sterilizer_id: Mapped[int] = mapped_column(ForeignKey("sterilizers.id"))
+    program_id: Mapped[int] = mapped_column(ForeignKey("programs.id"))
+    load_no: Mapped[int] = mapped_column(Integer)
+    temp_c: Mapped[float] = mapped_column(Float)
+    hold_min: Mapped[float] = mapped_column(Float)
+    ci: Mapped[str | None] = mapped_column(String(4))
+    ci_type: Mapped[int | None] = mapped_column(Integer)
+    passed: Mapped[bool] = mapped_column(Boolean)
+    at: Mapped[dt.datetime] = _at()
+    recorded_at: Mapped[dt.datetime] = _recorded()
+    operator_id: Mapped[int | None] = _operator()
+    __table_args__ = (
+        UniqueConstraint("sterilizer_id", "load_no"),
+        Index("ix_cycles_sterilizer_at", "sterilizer_id", "at"),
+    )
+
+
+class CyclePack(Base):
+    __tablename__ = "cycle_packs"
+    id: Mapped[int] = _id()
+    cycle_id: Mapped[int] = mapped_column(ForeignKey("cycles.id"), index=True)
+    pack_id: Mapped[int] = mapped_column(ForeignKey("packs.id"))
+    recorded_at: Mapped[dt.datetime] = _recorded()
+    __table_args__ = (
+        UniqueConstraint("cycle_id", "pack_id"),
+        Index("ix_cycle_packs_pack", "pack_id", "cycle_id"),
+    )
+
+
+class BiologicalIndicator(Base):
+    __tablename__ = "bis"
+    id: Mapped[int] = _id()
+    cycle_id: Mapped[int] = mapped_column(ForeignKey("cycles.id"), unique=True)
+    lot: Mapped[str] = mapped_column(String(100))
+    recorded_at: Mapped[dt.datetime] = _recorded()
+
+
+class BiRead(Base):
+    __tablename__ = "bi_reads"
+    id: Mapped[int] = _id()
+    bi_id: Mapped[int] = mapped_column(ForeignKey("bis.id"), index=True)
+    result: Mapped[str] = mapped_column(String(8))
+    control: Mapped[str] = mapped_column(String(8))
+    valid: Mapped[bool] = mapped_column(Boolean)
+    at: Mapped[dt.datetime] = _at()
+    recorded_at: Mapped[dt.datetime] = _recorded()
+    operator_id: Mapped[int | None] = _operator()
+
+
+class AirRemovalTest(Base):
+    __tablename__ = "air_removal_tests"
+    id: Mapped[int] = _id()
+    sterilizer_id: Mapped[int] = mapped_column(ForeignKey("sterilizers.id"))
+    result: Mapped[str] = mapped_column(String(4))
+    at: Mapped[dt.datetime] = _at()
+    recorded_at: Mapped[dt.datetime] = _recorded()
+    operator_id: Mapped[int | None] = _operator()
+    __table_args__ = (Index("ix_air_removal_tests_sterilizer_at", "sterilizer_id", "at"),)
+
+
+# --- cleaning ----------------------------------------------------------------------------------
+
+
+class RoomClean(Base):
+    __tablename__ = "room_cleans"
+    id: Mapped[int] = _id()
+    room_id: Mapped[int] = mapped_column(ForeignKey("rooms.id"))
+    kind: Mapped[str] = mapped_column(String(20))
+    disinfectant_id: Mapped[int] = mapped_column(ForeignKey("disinfectants.id"))
+    contact_min: Mapped[float] = mapped_column(Float)
+    note: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[dt.datetime] = _at()
+    recorded_at: Mapped[dt.datetime] = _recorded()
+    operator_id: Mapped[int | None] = _operator()
+    __table_args__ = (Index("ix_room_cleans_room_at", "room_id", "at"),)
+
+
+class DeviceClean(Base):
+    __tablename__ = "device_cleans"
+    id: Mapped[int] = _id()
+    device_id: Mapped[int] = mapped_column(ForeignKey("devices.id"))
+    disinfectant_id: Mapped[int] = mapped_column(ForeignKey("disinfectants.id"))
+    contact_min: Mapped[float] = mapped_column(Float)
+    barrier_lot: Mapped[str | None] = mapped_column(String(100))
+    at: Mapped[dt.datetime] = _at()
+    recorded_at: Mapped[dt.datetime] = _recorded()
+    operator_id: Mapped[int | None] = _operator()
+    __table_args__ = (Index("ix_device_cleans_device_at", "device_id", "at"),)
+
+
+# --- sessions ----------------------------------------------------------------------------------
+
+
+class Session(Base):
+    """One client treatment. Cartridge fields are a snapshot taken at the gate."""
+
+    __tablename__ = "sessions"
+    id: Mapped[int] = _id()
+    room_id: Mapped[int] = mapped_column(ForeignKey("rooms.id"))
+    device_id: Mapped[int] = mapped_column(ForeignKey("devices.id"))
+    # Unique: the database itself guarantees a unit is used at most once, whatever the race.
+    unit_id: Mapped[int] = mapped_column(ForeignKey("cartridge_units.id"), unique=True)
+    practitioner_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))
+    client: Mapped[str] = mapped_column(String(200), index=True)
+    depth_mm: Mapped[float | None] = mapped_column(Float)
+    gtin: Mapped[str] = mapped_column(String(14))
+    lot: Mapped[str] = mapped_column(String(20))
+    serial: Mapped[str | None] = mapped_column(String(20))
+    expiry: Mapped[dt.date] = mapped_column(Date)
+    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+    recorded_at: Mapped[dt.datetime] = _recorded()
+    operator_id: Mapped[int | None] = _operator()
+    __table_args__ = (
+        Index("ix_sessions_room_started", "room_id", "started_at"),
+        Index("ix_sessions_device_started", "device_id", "started_at"),
+        Index("ix_sessions_gtin_lot", "gtin", "lot"),
+    )
+
+
+class SessionPack(Base):
+    __tablename__ = "session_packs"
+    id: Mapped[int] = _id()
+    session_id: Mapped[int] = mapped_column(ForeignKey("sessions.id"), index=True)
+    pack_id: Mapped[int] = mapped_column(ForeignKey("packs.id"))
+    cycle_id: Mapped[int] = mapped_column(ForeignKey("cycles.id"), index=True)
+    recorded_at: Mapped[dt.datetime] = _recorded()
+    __table_args__ = (Index("ix_session_packs_pack", "pack_id", "session_id"),)
+
+
+class SessionEnd(Base):
+    __tablename__ = "session_ends"
+    id: Mapped[int] = _id()
+    session_id: Mapped[int] = mapped_column(ForeignKey("sessions.id"), unique=True)
+    note: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[dt.datetime] = _at()
+    recorded_at: Mapped[dt.datetime] = _recorded()
+    operator_id: Mapped[int | None] = _operator()
+
+
+class Refusal(Base):
+    """A session start the gate refused, with what was presented and every reason."""
+
+    __tablename__ = "refusals"
+    id: Mapped[int] = _id()
+    room: Mapped[str] = mapped_column(String(200))
+    device: Mapped[str] = mapped_column(String(200))
+    cartridge_scan: Mapped[str] = mapped_column(Text)
+    gtin: Mapped[str | None] = mapped_column(String(14))
+    lot: Mapped[str | None] = mapped_column(String(20))
+    serial: Mapped[str | None] = mapped_column(String(20))
+    packs: Mapped[str] = mapped_column(Text)  # JSON list of pack IDs
+    client: Mapped[str] = mapped_column(String(200))
+    practitioner: Mapped[str] = mapped_column(String(200))
+    depth_mm: Mapped[float | None] = mapped_column(Float)
+    reasons: Mapped[str] = mapped_column(Text)  # JSON list of {code, message}
+    at: Mapped[dt.datetime] = _at()
+    recorded_at: Mapped[dt.datetime] = _recorded()
+    operator_id: Mapped[int | None] = _operator()
+
+
+class Incident(Base):
+    __tablename__ = "incidents"
+    id: Mapped[int] = _id()
+    session_id: Mapped[int] = mapped_column(ForeignKey("sessions.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(30))
+    severity: Mapped[str | None] = mapped_column(String(10))
+    note: Mapped[str] = mapped_column(Text)
+    at: Mapped[dt.datetime] = _at()
+    recorded_at: Mapped[dt.datetime] = _recorded()
+    operator_id: Mapped[int | None] = _operator()
+
+
+# --- corrections and sign-off ------------------------------------------------------------------
+
+
+class Void(Base):
+    """A correction: the record `kind`/`record_id` stops counting. The original stays."""
+
+    __tablename__ = "voids"
+    id: Mapped[int] = _id()
+    kind: Mapped[str] = mapped_column(String(40))
+    record_id: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(Text)
+    at: Mapped[dt.datetime] = _at()
+    recorded_at: Mapped[dt.datetime] = _recorded()
+    operator_id: Mapped[int | None] = _operator()
+    __table_args__ = (UniqueConstraint("kind", "record_id"),)
+
+
+class Signature(Base):
+    __tablename__ = "signatures"
+    id: Mapped[int] = _id()
+    month: Mapped[str] = mapped_column(String(7), index=True)
+    meaning: Mapped[str] = mapped_column(String(20))
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))
+    name: Mapped[str] = mapped_column(String(200))
+    head: Mapped[str] = mapped_column(String(80))  # chain head SEQ:HASH at signing
+    at: Mapped[dt.datetime] = _at()
+    recorded_at: Mapped[dt.datetime] = _recorded()
+
+
+# --- the audit log -----------------------------------------------------------------------------
+
+
+class AuditEntry(Base):
+    """Append-only (triggers reject UPDATE/DELETE on both backends). See sterilog/audit.py."""
+
+    __tablename__ = "audit_log"
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    clock: Mapped[str] = mapped_column(String(20))
+    operator: Mapped[str | None] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(100))
+    records: Mapped[str] = mapped_column(Text)  # canonical JSON list of {table, id, content}
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+# Record tables covered by `audit verify`, in dependency order. A new record type only has to
+# be listed here (and written through audit.append) to be covered.
+AUDITED: tuple[type[Base], ...] = (
+    Setting,
+    Staff,
+    StaffDeactivation,
+    Room,
+    Device,
+    DeviceRetirement,
+    Sterilizer,
+    Program,
+    SterilizerService,
+    Pack,
+    Disinfectant,
+    CartridgeLot,
+    CartridgeReceipt,
+    CartridgeUnit,
+    Recall,
+    Discard,
+    Cycle,
+    CyclePack,
+    BiologicalIndicator,
+    BiRead,
+    AirRemovalTest,
+    RoomClean,
+    DeviceClean,
+    Session,
+    SessionPack,
+    SessionEnd,
+    Refusal,
+    Incident,
+    Void,
+    Signature,
+)

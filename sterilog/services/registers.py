@@ -1,0 +1,319 @@
+"""Registers (SPEC §6.1): staff, rooms, devices, sterilizers and programs, packs, disinfectants."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from sterilog.errors import DuplicateRecord, UserError
+from sterilog.models import (
+    Base,
+    Device,
+    DeviceRetirement,
+    Disinfectant,
+    Pack,
+    Program,
+    Room,
+    Staff,
+    StaffDeactivation,
+    Sterilizer,
+    SterilizerService,
+)
+from sterilog.services import validate as v
+from sterilog.services.base import Ctx
+from sterilog.services.people import ROLES, hash_pin
+
+LEVELS = ("low", "intermediate", "high")
+TYPES = ("B", "N", "S")
+
+
+def _unique(ctx: Ctx, model: type[Base], code: str, kind: str) -> None:
+    exists = ctx.session.execute(
+        select(model.id).where(model.code == code)  # type: ignore[attr-defined]
+    ).first()
+    if exists is not None:
+        raise DuplicateRecord(kind, code)
+
+
+def _depth(value: float | None, what: str) -> float | None:
+    if value is None:
+        return None
+    return v.number(value, what, low=v.DEPTH_MM[0], high=v.DEPTH_MM[1], unit=" mm")
+
+
+# --- staff -------------------------------------------------------------------------------------
+
+
+def add_staff(
+    ctx: Ctx,
+    code: str,
+    *,
+    name: str,
+    role: str,
+    license_no: str | None = None,
+    license_expires: dt.date | None = None,
+    max_depth_mm: float | None = None,
+    pin: str | None = None,
+    action: str = "staff.add",
+) -> Staff:
+    code = v.ident(code, "staff ID")
+    staff = Staff(
+        code=code,
+        name=v.name(name, "--name"),
+        role=v.choice(role, "--role", ROLES),
+        license_no=v.name(license_no, "--license", required=False),
+        license_expires=license_expires,
+        max_depth_mm=_depth(max_depth_mm, "--max-depth-mm"),
+        pin_hash=hash_pin(pin) if pin is not None else None,
+        recorded_at=ctx.now,
+    )
+    _unique(ctx, Staff, code, "staff")
+    ctx.add(staff)
+    ctx.audit(action, [staff])
+    return staff
+
+
+def deactivate_staff(ctx: Ctx, code: str, *, reason: str) -> StaffDeactivation:
+    staff = ctx.by_code(Staff, v.ident(code, "staff ID"), "staff")
+    done = ctx.session.execute(
+        select(StaffDeactivation.id).where(StaffDeactivation.staff_id == staff.id)
+    ).first()
+    if done is not None:
+        raise UserError(f"staff {code!r} is already deactivated")
+    if ctx.actor is not None and ctx.actor.id == staff.id:
+        raise UserError("you cannot deactivate yourself; ask another manager")
+    row = StaffDeactivation(
+        staff_id=staff.id,
+        reason=v.text(reason, "--reason"),
+        at=ctx.now,
+        recorded_at=ctx.now,
+        operator_id=ctx.actor_id,
+    )
+    ctx.add(row)
+    ctx.audit("staff.deactivate", [row])
+    return row
+
+
+def list_staff(session: Session) -> list[dict[str, Any]]:
+    inactive = {r[0] for r in session.execute(select(StaffDeactivation.staff_id)).all()}
+    return [
+        {
+            "id": s.code,
+            "name": s.name,
+            "role": s.role,
+            "license": s.license_no,
+            "license_expires": s.license_expires.isoformat() if s.license_expires else None,
+            "max_depth_mm": s.max_depth_mm,
+            "pin": s.pin_hash is not None,
+            "active": s.id not in inactive,
+        }
+        for s in session.execute(select(Staff).order_by(Staff.code)).scalars()
+    ]
+
+
+# --- rooms and devices -------------------------------------------------------------------------
+
+
+def add_room(ctx: Ctx, code: str, *, name: str | None = None) -> Room:
+    code = v.ident(code, "room ID")
+    room = Room(code=code, name=v.name(name, "--name", required=False), recorded_at=ctx.now)
+    _unique(ctx, Room, code, "room")
+    ctx.add(room)
+    ctx.audit("room.add", [room])
+    return room
+
+
+def list_rooms(session: Session) -> list[dict[str, Any]]:
+    return [
+        {"id": r.code, "name": r.name}
+        for r in session.execute(select(Room).order_by(Room.code)).scalars()
+    ]
+
+
+def add_device(ctx: Ctx, serial: str, *, model: str, max_depth_mm: float | None = None) -> Device:
+    serial = v.ident(serial, "device serial")
+    device = Device(
+        code=serial,
+        model=v.name(model, "--model"),
+        max_depth_mm=_depth(max_depth_mm, "--max-depth-mm"),
+        recorded_at=ctx.now,
+    )
+    _unique(ctx, Device, serial, "device")
+    ctx.add(device)
+    ctx.audit("device.add", [device])
+    return device
+
+
+def retire_device(ctx: Ctx, serial: str, *, reason: str) -> DeviceRetirement:
+    device = ctx.by_code(Device, v.ident(serial, "device serial"), "device")
+    if ctx.session.execute(
+        select(DeviceRetirement.id).where(DeviceRetirement.device_id == device.id)
+    ).first():
+        raise UserError(f"device {serial!r} is already retired")
+    row = DeviceRetirement(
+        device_id=device.id,
+        reason=v.text(reason, "--reason"),
+        at=ctx.now,
+        recorded_at=ctx.now,
+        operator_id=ctx.actor_id,
+    )
+    ctx.add(row)
+    ctx.audit("device.retire", [row])
+    return row
+
+
+def list_devices(session: Session) -> list[dict[str, Any]]:
+    retired = {r[0] for r in session.execute(select(DeviceRetirement.device_id)).all()}
+    return [
+        {"id": d.code, "model": d.model, "max_depth_mm": d.max_depth_mm, "retired": d.id in retired}
+        for d in session.execute(select(Device).order_by(Device.code)).scalars()
+    ]
+
+
+# --- sterilizers -------------------------------------------------------------------------------
+
+
+def add_sterilizer(
+    ctx: Ctx, code: str, *, model: str, type_: str, serial: str | None = None
+) -> Sterilizer:
+    code = v.ident(code, "sterilizer ID")
+    st = Sterilizer(
+        code=code,
+        model=v.name(model, "--model"),
+        type=v.choice(type_, "--type", TYPES),
+        serial=v.name(serial, "--serial", required=False),
+        recorded_at=ctx.now,
+    )
+    _unique(ctx, Sterilizer, code, "sterilizer")
+    ctx.add(st)
+    ctx.session.flush()
+    programs = [
+        Program(
+            sterilizer_id=st.id,
+            name=p.name,
+            temp_c=p.temp_c,
+            hold_min=p.hold_min,
+            recorded_at=ctx.now,
+        )
+        for p in ctx.clinic.rules.default_programs
+    ]
+    ctx.add(*programs)
+    ctx.audit("sterilizer.add", [st, *programs])
+    return st
+
+
+def add_program(ctx: Ctx, code: str, name: str, *, temp_c: float, hold_min: float) -> Program:
+    st = ctx.by_code(Sterilizer, v.ident(code, "sterilizer ID"), "sterilizer")
+    name = v.ident(name, "program name")
+    if ctx.session.execute(
+        select(Program.id).where(Program.sterilizer_id == st.id, Program.name == name)
+    ).first():
+        raise DuplicateRecord(f"program of {code}", name)
+    program = Program(
+        sterilizer_id=st.id,
+        name=name,
+        temp_c=v.number(
+            temp_c, "--temp-c", low=100.0, high=v.TEMP_C[1], unit=" °C", inclusive_low=True
+        ),
+        hold_min=v.number(
+            hold_min, "--hold-min", low=v.HOLD_MIN[0], high=v.HOLD_MIN[1], unit=" min"
+        ),
+        recorded_at=ctx.now,
+    )
+    ctx.add(program)
+    ctx.audit("sterilizer.program", [program])
+    return program
+
+
+def service_sterilizer(
+    ctx: Ctx, code: str, *, note: str, repair: bool, at: dt.datetime | None = None
+) -> SterilizerService:
+    st = ctx.by_code(Sterilizer, v.ident(code, "sterilizer ID"), "sterilizer")
+    row = SterilizerService(
+        sterilizer_id=st.id,
+        note=v.text(note, "--note"),
+        repair=repair,
+        at=at or ctx.now,
+        recorded_at=ctx.now,
+        operator_id=ctx.actor_id,
+    )
+    ctx.add(row)
+    ctx.audit("sterilizer.service", [row])
+    return row
+
+
+def list_sterilizers(session: Session) -> list[dict[str, Any]]:
+    programs: dict[int, list[dict[str, Any]]] = {}
+    for p in session.execute(select(Program).order_by(Program.id)).scalars():
+        programs.setdefault(p.sterilizer_id, []).append(
+            {"name": p.name, "temp_c": p.temp_c, "hold_min": p.hold_min}
+        )
+    return [
+        {
+            "id": s.code,
+            "model": s.model,
+            "type": s.type,
+            "serial": s.serial,
+            "programs": programs.get(s.id, []),
+        }
+        for s in session.execute(select(Sterilizer).order_by(Sterilizer.code)).scalars()
+    ]
+
+
+# --- packs and disinfectants -------------------------------------------------------------------
+
+
+def add_pack(ctx: Ctx, code: str, *, contents: str) -> Pack:
+    code = v.ident(code, "pack ID")
+    pack = Pack(code=code, contents=v.text(contents, "--contents"), recorded_at=ctx.now)
+    _unique(ctx, Pack, code, "pack")
+    ctx.add(pack)
+    ctx.audit("pack.add", [pack])
+    return pack
+
+
+def list_packs(session: Session) -> list[dict[str, Any]]:
+    return [
+        {"id": p.code, "contents": p.contents}
+        for p in session.execute(select(Pack).order_by(Pack.code)).scalars()
+    ]
+
+
+def add_disinfectant(
+    ctx: Ctx, name: str, *, contact_min: float, reg_no: str | None = None, level: str | None = None
+) -> Disinfectant:
+    clean_name = v.name(name, "disinfectant name")
+    assert clean_name is not None
+    row = Disinfectant(
+        code=clean_name,
+        contact_min=v.number(
+            contact_min, "--contact-min", low=v.CONTACT_MIN[0], high=v.CONTACT_MIN[1], unit=" min"
+        ),
+        reg_no=v.name(reg_no, "--reg-no", required=False),
+        level=v.choice(level, "--level", LEVELS) if level is not None else None,
+        recorded_at=ctx.now,
+    )
+    _unique(ctx, Disinfectant, clean_name, "disinfectant")
+    ctx.add(row)
+    ctx.audit("disinfectant.add", [row])
+    return row
+
+
+def list_disinfectants(session: Session) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": d.code,
+            "name": d.code,
+            "contact_min": d.contact_min,
+            "reg_no": d.reg_no,
+            "level": d.level,
+        }
+        for d in session.execute(select(Disinfectant).order_by(Disinfectant.code)).scalars()
+    ]
+
+
+def count(session: Session, model: type[Base]) -> int:
+    return int(session.execute(select(func.count()).select_from(model)).scalar_one())

@@ -1,0 +1,59 @@
+"""`sterilog init`: clinic settings and the first manager, in one audited write."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import inspect, select
+from sqlalchemy.engine import Connection
+
+from sterilog.errors import UserError
+from sterilog.models import Setting
+from sterilog.services import validate as v
+from sterilog.services.base import Ctx
+from sterilog.services.registers import add_staff
+
+
+@dataclass(frozen=True)
+class InitRequest:
+    clinic: str
+    tz_name: str
+    rules_name: str
+    rules_toml: str
+    scanner_gs: str | None
+    manager: str
+    manager_name: str
+
+
+def check_scanner_gs(value: str | None) -> str | None:
+    if value is None or value == "":
+        return None
+    if len(value) != 1 or value.isalnum() or value.isspace() or ord(value) < 32:
+        raise UserError(
+            "--scanner-gs must be one printable character that cannot occur in a GS1 field "
+            "value, e.g. '|' or '~'"
+        )
+    if value in "()/":
+        raise UserError(f"--scanner-gs {value!r} clashes with GS1 human-readable or URI syntax")
+    return value
+
+
+def is_initialised(conn: Connection) -> bool:
+    if not inspect(conn).has_table("settings"):
+        return False
+    return conn.execute(select(Setting.id).limit(1)).first() is not None
+
+
+def initialise(ctx: Ctx, req: InitRequest) -> Setting:
+    setting = Setting(
+        clinic_name=v.name(req.clinic, "--clinic"),
+        tz=req.tz_name,
+        rules_name=req.rules_name,
+        rules_toml=req.rules_toml,
+        scanner_gs=req.scanner_gs,
+        recorded_at=ctx.now,
+    )
+    ctx.add(setting)
+    ctx.audit("init", [setting])
+    add_staff(ctx, req.manager, name=req.manager_name, role="manager", action="init.manager")
+    return setting

@@ -1,0 +1,271 @@
+"""The treatment-room commands: check, session start|end|list, incident record."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from sterilog.cli.app import App, pass_app
+from sterilog.errors import UserError
+from sterilog.services.people import DAILY
+
+
+def _ask(value: Any, label: str, option: str) -> Any:
+    """Prompt for a missing option at a terminal; never when stdin is not a terminal."""
+    if value not in (None, ""):
+        return value
+    if sys.stdin.isatty():
+        return click.prompt(label, err=True)
+    raise click.UsageError(f"Missing option '{option}'.")
+
+
+def _gate_output(app: App, decision: Any, session_id: int | None, refusal_id: int | None) -> None:
+    from sterilog.clock import iso
+
+    reasons = [{"code": r.code, "message": r.message} for r in decision.reasons]
+    warnings = [{"code": w.code, "message": w.message} for w in decision.warnings]
+    data: dict[str, Any] = {
+        "decision": "go" if decision.go else "blocked",
+        "reasons": reasons,
+        "warnings": warnings,
+        "session_id": session_id,
+    }
+    if refusal_id is not None:
+        data["refusal_id"] = refusal_id
+    c = decision.facts.cartridge
+    data["cartridge"] = {
+        "gtin": c.gtin,
+        "lot": c.lot,
+        "serial": c.serial,
+        "expiry": c.expiry.isoformat() if c.expiry else None,
+        "usable_until": iso(c.usable_until),
+    }
+    lines: list[str] = []
+    if decision.go:
+        head = "GO"
+        if session_id is not None:
+            head += f": session {session_id} started"
+        else:
+            head += ": every check passed (dry run, nothing recorded)"
+        lines.append(head)
+    else:
+        n = len(reasons)
+        tail = f" (refusal {refusal_id} recorded)" if refusal_id is not None else ""
+        lines.append(f"BLOCKED: {n} reason{'s' if n != 1 else ''}{tail}")
+        lines += [f"  {r['code']:<28} {r['message']}" for r in reasons]
+    for w in warnings:
+        lines.append(f"  warning {w['code']:<20} {w['message']}")
+    app.emit(data, lines)
+
+
+def _gate_options(func: Any) -> Any:
+    func = click.option("--depth-mm", type=float, help="Needle depth for this treatment (mm).")(
+        func
+    )
+    func = click.option("--practitioner", help="Who treats [default: the operator].")(func)
+    func = click.option("--pack", "packs", multiple=True, help="Instrument pack ID (repeatable).")(
+        func
+    )
+    func = click.option("--cartridge", help="The cartridge's barcode, as the scanner types it.")(
+        func
+    )
+    func = click.option("--device", help="Device (pen) serial.")(func)
+    func = click.option("--room", help="Room ID.")(func)
+    return func
+
+
+@click.command(
+    "check",
+    epilog="Example: sterilog --operator ann check --room R1 --device SN-1 "
+    "--cartridge '(01)09506000134352(17)271231(10)A1B2(21)0001' --pack P1 --depth-mm 1.0",
+)
+@_gate_options
+@pass_app
+def check(
+    app: App,
+    room: str | None,
+    device: str | None,
+    cartridge: str | None,
+    packs: tuple[str, ...],
+    practitioner: str | None,
+    depth_mm: float | None,
+) -> None:
+    """Dry run of the gate: every rule, nothing written. Exit 3 when blocked."""
+    from sterilog.services import gate
+
+    room = _ask(room, "Room", "--room")
+    device = _ask(device, "Device serial", "--device")
+    cartridge = _ask(cartridge, "Scan the cartridge", "--cartridge")
+    who = practitioner or app.operator
+    if not who:
+        raise UserError("who treats? pass --practitioner ID or --operator ID")
+    with app.reading() as ctx:
+        decision = gate.decide(
+            ctx,
+            gate.GateRequest(
+                room=room,
+                device=device,
+                cartridge=cartridge,
+                packs=tuple(packs),
+                practitioner=who,
+                depth_mm=depth_mm,
+            ),
+        )
+    _gate_output(app, decision, None, None)
+    if not decision.go:
+        sys.exit(3)
+
+
+@click.group()
+def session() -> None:
+    """Client sessions: start (through the gate), end, list."""
+
+
+@session.command(
+    "start",
+    epilog="Example: sterilog --operator ann session start --room R1 --device SN-1 "
+    "--cartridge '(01)09506000134352(17)271231(10)A1B2(21)0001' --pack P1 --client C-0042",
+)
+@_gate_options
+@click.option("--client", help="Client reference (as in your client records).")
+@pass_app
+def session_start(
+    app: App,
+    room: str | None,
+    device: str | None,
+    cartridge: str | None,
+    packs: tuple[str, ...],
+    practitioner: str | None,
+    depth_mm: float | None,
+    client: str | None,
+) -> None:
+    """Start a session if every rule passes; otherwise record a refusal and exit 3."""
+    from sterilog.services import gate
+
+    room = _ask(room, "Room", "--room")
+    device = _ask(device, "Device serial", "--device")
+    cartridge = _ask(cartridge, "Scan the cartridge", "--cartridge")
+    client = _ask(client, "Client reference", "--client")
+    with app.writing(DAILY, "start sessions") as ctx:
+        who = practitioner or (ctx.actor.code if ctx.actor else "")
+        decision, started, refusal = gate.start(
+            ctx,
+            gate.GateRequest(
+                room=room,
+                device=device,
+                cartridge=cartridge,
+                packs=tuple(packs),
+                practitioner=who,
+                depth_mm=depth_mm,
+                client=client,
+            ),
+        )
+        session_id = started.id if started else None
+        refusal_id = refusal.id if refusal else None
+    _gate_output(app, decision, session_id, refusal_id)
+    if not decision.go:
+        sys.exit(3)
+
+
+@session.command("end", epilog="Example: sterilog --operator ann session end 42 --note 'ok'")
+@click.argument("session_id", type=int)
+@click.option("--note", help="Anything worth noting.")
+@pass_app
+def session_end(app: App, session_id: int, note: str | None) -> None:
+    """End a session: the room, the device and its packs then need reprocessing."""
+    from sterilog.clock import iso
+    from sterilog.services import gate
+
+    with app.writing(DAILY, "end sessions") as ctx:
+        row = gate.end(ctx, session_id, note)
+        data = {"session_id": session_id, "ended_at": iso(row.at)}
+    app.emit(
+        data, f"Ended session {session_id}. Clean the room and the device before the next client."
+    )
+
+
+@session.command("list", epilog="Example: sterilog session list --date 2026-11-24 --room R1")
+@click.option("--date", "day", help="Clinic-local day (YYYY-MM-DD) [default: today].")
+@click.option("--room", help="Only this room.")
+@click.option("--open", "only_open", is_flag=True, help="Only sessions not ended (any day).")
+@pass_app
+def session_list(app: App, day: str | None, room: str | None, only_open: bool) -> None:
+    """List sessions of a day (or every open one)."""
+    from sterilog.clock import fmt_local, local_date, local_day_bounds, parse_date
+    from sterilog.models import Room, Session
+    from sterilog.services import gate
+    from sterilog.services.base import Ctx
+
+    with app.reading() as ctx:
+        assert isinstance(ctx, Ctx)
+        conds = []
+        if only_open:
+            conds.append(gate.open_filter())
+        if day or not only_open:
+            d = parse_date(day, "--date") if day else local_date(ctx.now, ctx.clinic.tz)
+            lo, hi = local_day_bounds(d, ctx.clinic.tz)
+            conds += [Session.started_at >= lo, Session.started_at < hi]
+        if room:
+            room_row = ctx.by_code(Room, room, "room")
+            conds.append(Session.room_id == room_row.id)
+        rows = gate.session_rows(ctx.session, gate.all_of(*conds))
+        tz = ctx.clinic.tz
+        from sterilog.clock import parse_instant
+
+        lines = [
+            f"{r['session_id']:>6}  {fmt_local(parse_instant(r['started_at']), tz)}  "
+            f"{r['room']:<8} {r['practitioner']:<10} {r['device']:<10} "
+            f"{r['client']:<14} {'open' if r['ended_at'] is None else 'ended'}"
+            for r in rows
+        ]
+    app.emit({"sessions": rows}, lines or ["(no sessions)"])
+
+
+@click.group()
+def incident() -> None:
+    """Adverse events and exposures, linked to a session."""
+
+
+@incident.command(
+    "record",
+    epilog="Example: sterilog --operator ann incident record --session 42 --kind infection "
+    "--severity moderate --note 'redness and pustules day 3'",
+)
+@click.option("--session", "session_id", type=int, required=True, help="Session ID.")
+@click.option(
+    "--kind",
+    required=True,
+    type=click.Choice(
+        [
+            "infection",
+            "scarring",
+            "hyperpigmentation",
+            "pain",
+            "allergic-reaction",
+            "exposure",
+            "other",
+        ]
+    ),
+)
+@click.option("--severity", type=click.Choice(["mild", "moderate", "severe"]))
+@click.option("--note", required=True, help="What happened.")
+@click.option("--at", "at_raw", help="When it happened (ISO 8601) [default: now].")
+@pass_app
+def incident_record(
+    app: App, session_id: int, kind: str, severity: str | None, note: str, at_raw: str | None
+) -> None:
+    """Record an incident on a session (`sterilog trace session` shows what was behind it)."""
+    from sterilog.clock import parse_at
+    from sterilog.services import incidents
+
+    with app.writing(DAILY, "record incidents") as ctx:
+        at = parse_at(at_raw, ctx.clinic.tz) if at_raw else None
+        row = incidents.record(ctx, session_id, kind=kind, severity=severity, note=note, at=at)
+        data = {"incident_id": row.id, "session_id": session_id, "kind": kind}
+    app.emit(
+        data,
+        f"Recorded incident {data['incident_id']} ({kind}) on session {session_id}. "
+        f"Trace it: sterilog trace session {session_id}",
+    )

@@ -1,0 +1,499 @@
+"""The gate (SPEC §6.5): pure functions over frozen facts. No database, no clock, no I/O.
+
+Each rule is a named condition returning the messages of what blocks (empty: passes). The table
+`RULES` maps each to its stable code, a plain-language explanation and what to do; `evaluate`
+runs all of them and collects every reason. `docs/gate.md` is generated from `RULES`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sterilog.errors import Reason
+
+
+@dataclass(frozen=True)
+class Moment:
+    """An event's place in time: event time, then when it was recorded (ties: later record)."""
+
+    at: dt.datetime
+    recorded_at: dt.datetime
+
+    def key(self) -> tuple[dt.datetime, dt.datetime]:
+        return (self.at, self.recorded_at)
+
+
+def after(later: Moment | None, earlier: Moment | None) -> bool:
+    """`later` happened after `earlier`. On a full tie the later-recorded record counts as
+    after (SPEC §4), and a record made at the same instant as the other is taken as after it."""
+    if later is None:
+        return False
+    if earlier is None:
+        return True
+    return later.key() >= earlier.key()
+
+
+@dataclass(frozen=True)
+class CartridgeFacts:
+    raw: str
+    gtin: str
+    lot: str
+    serial: str | None
+    lot_known: bool = False
+    unit_known: bool = False
+    expiry: dt.date | None = None
+    usable_until: dt.datetime | None = None  # first instant after the expiry day, clinic zone
+    used_by_session: int | None = None
+    discarded: bool = False
+    recalled: bool = False
+    lot_units: int = 0  # unserialized: units received
+    available_unit_id: int | None = None  # the unit the session would consume
+
+
+@dataclass(frozen=True)
+class DeviceFacts:
+    code: str
+    retired: bool = False
+    max_depth_mm: float | None = None
+    open_session: int | None = None
+    last_end: Moment | None = None
+    ever_used: bool = False
+    last_clean: Moment | None = None
+
+
+@dataclass(frozen=True)
+class RoomFacts:
+    code: str
+    open_session: int | None = None
+    last_end: Moment | None = None
+    ever_used: bool = False
+    last_clean: Moment | None = None
+
+
+@dataclass(frozen=True)
+class PackFacts:
+    code: str
+    load_id: int | None = None
+    load_at: dt.datetime | None = None
+    load_passed: bool = False
+    load_suspect: bool = False
+    last_used_at: dt.datetime | None = None
+    open_session: int | None = None
+
+
+@dataclass(frozen=True)
+class PractitionerFacts:
+    code: str
+    role: str
+    active: bool = True
+    license_expires: dt.date | None = None
+    max_depth_mm: float | None = None
+
+
+@dataclass(frozen=True)
+class GateFacts:
+    now: dt.datetime
+    today: dt.date  # the clinic's local date now
+    cartridge: CartridgeFacts
+    device: DeviceFacts
+    room: RoomFacts
+    practitioner: PractitionerFacts
+    packs: tuple[PackFacts, ...] = ()
+    depth_mm: float | None = None
+    pack_shelf_life_days: int | None = None
+
+
+Rule = Callable[[GateFacts], list[str]]
+
+
+# --- cartridge ---------------------------------------------------------------------------------
+
+
+def cartridge_known(f: GateFacts) -> list[str]:
+    c = f.cartridge
+    if not c.lot_known:
+        return [f"GTIN {c.gtin} lot {c.lot} was never received into stock"]
+    if not c.unit_known:
+        if c.serial is not None:
+            return [f"serial {c.serial} of lot {c.lot} was never received into stock"]
+        return [f"lot {c.lot} was received serialized; scan the unit's own barcode"]
+    return []
+
+
+def cartridge_unexpired(f: GateFacts) -> list[str]:
+    c = f.cartridge
+    if c.usable_until is not None and f.now >= c.usable_until:
+        return [f"expired: last usable day was {c.expiry}"]
+    return []
+
+
+def cartridge_unused(f: GateFacts) -> list[str]:
+    c = f.cartridge
+    if c.serial is not None and c.used_by_session is not None:
+        return [f"this unit was already used in session {c.used_by_session}: single use only"]
+    return []
+
+
+def lot_available(f: GateFacts) -> list[str]:
+    c = f.cartridge
+    if c.serial is None and c.unit_known and c.available_unit_id is None:
+        return [f"all {c.lot_units} units received of lot {c.lot} are already used or discarded"]
+    return []
+
+
+def cartridge_not_recalled(f: GateFacts) -> list[str]:
+    c = f.cartridge
+    if c.recalled:
+        return [f"lot {c.lot} of GTIN {c.gtin} is recalled"]
+    return []
+
+
+def cartridge_not_discarded(f: GateFacts) -> list[str]:
+    c = f.cartridge
+    if c.serial is not None and c.discarded:
+        return ["this unit was discarded"]
+    return []
+
+
+# --- device ------------------------------------------------------------------------------------
+
+
+def device_active(f: GateFacts) -> list[str]:
+    return [f"device {f.device.code} is retired"] if f.device.retired else []
+
+
+def device_reprocessed(f: GateFacts) -> list[str]:
+    d = f.device
+    if d.open_session is not None:
+        return []  # device-in-use says it; it will need reprocessing after that session
+    if d.last_clean is None:
+        return [f"device {d.code} has no cleaning recorded"]
+    if d.ever_used and not after(d.last_clean, d.last_end):
+        return [f"device {d.code} was not cleaned and disinfected after its last session"]
+    return []
+
+
+def device_free(f: GateFacts) -> list[str]:
+    d = f.device
+    if d.open_session is not None:
+        return [f"device {d.code} is in open session {d.open_session}"]
+    return []
+
+
+def device_depth(f: GateFacts) -> list[str]:
+    d = f.device
+    if f.depth_mm is not None and d.max_depth_mm is not None and f.depth_mm > d.max_depth_mm:
+        return [f"{f.depth_mm:g} mm is deeper than device {d.code}'s maximum {d.max_depth_mm:g} mm"]
+    return []
+
+
+# --- room --------------------------------------------------------------------------------------
+
+
+def room_cleaned(f: GateFacts) -> list[str]:
+    r = f.room
+    if r.open_session is not None:
+        return []  # room-occupied says it
+    if r.last_clean is None:
+        return [f"room {r.code} has no between-clients or end-of-day clean recorded"]
+    if r.ever_used and not after(r.last_clean, r.last_end):
+        return [f"room {r.code} was not cleaned after its last session ended"]
+    return []
+
+
+def room_free(f: GateFacts) -> list[str]:
+    r = f.room
+    if r.open_session is not None:
+        return [f"room {r.code} has open session {r.open_session}"]
+    return []
+
+
+# --- packs -------------------------------------------------------------------------------------
+
+
+def _pack_used_since_load(p: PackFacts) -> bool:
+    return p.last_used_at is not None and p.load_at is not None and p.last_used_at >= p.load_at
+
+
+def packs_sterile(f: GateFacts) -> list[str]:
+    out = []
+    for p in f.packs:
+        if p.open_session is not None:
+            continue
+        if p.load_id is None:
+            out.append(f"pack {p.code} has never been through a sterilizer load")
+        elif _pack_used_since_load(p):
+            out.append(f"pack {p.code} was used after its last load {p.load_id}: reprocess it")
+    return out
+
+
+def packs_load_passed(f: GateFacts) -> list[str]:
+    return [
+        f"pack {p.code}'s latest load {p.load_id} failed"
+        for p in f.packs
+        if p.load_id is not None and not p.load_passed and not _pack_used_since_load(p)
+    ]
+
+
+def packs_load_not_suspect(f: GateFacts) -> list[str]:
+    return [
+        f"pack {p.code}'s latest load {p.load_id} is suspect after a positive spore test"
+        for p in f.packs
+        if p.load_id is not None
+        and p.load_passed
+        and p.load_suspect
+        and not _pack_used_since_load(p)
+    ]
+
+
+def packs_in_date(f: GateFacts) -> list[str]:
+    days = f.pack_shelf_life_days
+    if not days:
+        return []
+    out = []
+    for p in f.packs:
+        if p.load_at is None or not p.load_passed or _pack_used_since_load(p):
+            continue
+        if f.now >= p.load_at + dt.timedelta(days=days):
+            out.append(
+                f"pack {p.code}'s sterile shelf life of {days} days after load "
+                f"{p.load_id} has ended"
+            )
+    return out
+
+
+def packs_free(f: GateFacts) -> list[str]:
+    return [
+        f"pack {p.code} is in open session {p.open_session}"
+        for p in f.packs
+        if p.open_session is not None
+    ]
+
+
+# --- practitioner ------------------------------------------------------------------------------
+
+
+def practitioner_licensed(f: GateFacts) -> list[str]:
+    p = f.practitioner
+    if p.role == "inspector":
+        return [f"{p.code} is an inspector and may not treat clients"]
+    if not p.active:
+        return [f"{p.code} has been deactivated"]
+    if p.license_expires is not None and f.today > p.license_expires:
+        return [f"{p.code}'s licence expired on {p.license_expires}"]
+    return []
+
+
+def practitioner_depth(f: GateFacts) -> list[str]:
+    p = f.practitioner
+    if f.depth_mm is not None and p.max_depth_mm is not None and f.depth_mm > p.max_depth_mm:
+        return [f"{f.depth_mm:g} mm is deeper than {p.code} may work ({p.max_depth_mm:g} mm)"]
+    return []
+
+
+@dataclass(frozen=True)
+class RuleSpec:
+    code: str
+    check: Rule
+    blocks_when: str
+    why: str
+    what_to_do: str
+
+
+RULES: tuple[RuleSpec, ...] = (
+    RuleSpec(
+        "cartridge-unknown",
+        cartridge_known,
+        "the scanned unit was never received into stock",
+        "Only stock received through sterilog has a known origin, lot and expiry; an "
+        "unknown unit may be counterfeit, grey-market or a mis-scan.",
+        "Receive the delivery first (`sterilog cartridge receive`), or scan the unit again.",
+    ),
+    RuleSpec(
+        "cartridge-expired",
+        cartridge_unexpired,
+        "its expiry day has ended (end of the day in the clinic's zone)",
+        "Sterility is only claimed by the manufacturer up to the expiry date.",
+        "Discard it (`sterilog cartridge discard`) and take another unit.",
+    ),
+    RuleSpec(
+        "cartridge-used",
+        cartridge_unused,
+        "this serialized unit was already used in a session",
+        "Cartridges are single-use; reuse carries blood-borne infection between clients.",
+        "Take a new, sealed cartridge.",
+    ),
+    RuleSpec(
+        "lot-exhausted",
+        lot_available,
+        "unserialized: every unit received of this GTIN + lot is already used",
+        "More uses than units received means a unit is being reused.",
+        "Take a cartridge from another delivery, or receive the new stock first.",
+    ),
+    RuleSpec(
+        "cartridge-recalled",
+        cartridge_not_recalled,
+        "its lot is recalled",
+        "The manufacturer or the clinic withdrew the lot.",
+        "Quarantine the stock; `sterilog trace lot` lists clients already treated.",
+    ),
+    RuleSpec(
+        "cartridge-discarded",
+        cartridge_not_discarded,
+        "the unit was discarded",
+        "A discarded unit (dropped, damaged packaging) is not sterile.",
+        "Take another unit.",
+    ),
+    RuleSpec(
+        "device-retired",
+        device_active,
+        "the device is retired",
+        "A retired pen is out of service.",
+        "Use another device.",
+    ),
+    RuleSpec(
+        "device-not-reprocessed",
+        device_reprocessed,
+        "no device clean recorded after its last session ended (or never cleaned)",
+        "The pen is cleaned and disinfected after every client (manufacturer IFU).",
+        "Clean the pen and record it: `sterilog clean device SERIAL --disinfectant ...`.",
+    ),
+    RuleSpec(
+        "device-in-use",
+        device_free,
+        "the device is in an open session",
+        "One pen treats one client at a time.",
+        "End the open session (`sterilog session end`) and reprocess the pen.",
+    ),
+    RuleSpec(
+        "device-depth-exceeded",
+        device_depth,
+        "--depth-mm is above the device's maximum",
+        "The labelled maximum needle depth of the device may not be exceeded.",
+        "Choose a depth within the device's label, or another device.",
+    ),
+    RuleSpec(
+        "room-not-cleaned",
+        room_cleaned,
+        "no between-clients or end-of-day clean after the last session in the room ended "
+        "(or never cleaned)",
+        "Surfaces contaminated by the last client must be cleaned and disinfected first.",
+        "Clean the room: `sterilog clean room ROOM --kind between-clients ...` "
+        "(a spill clean does not make a room ready).",
+    ),
+    RuleSpec(
+        "room-occupied",
+        room_free,
+        "the room has an open session",
+        "The room is still in use.",
+        "End the open session, then clean the room.",
+    ),
+    RuleSpec(
+        "pack-not-sterile",
+        packs_sterile,
+        "the pack has no passing load since it was last used (or never)",
+        "An instrument pack is sterile only from a passing load until it is opened once.",
+        "Reprocess the pack through a sterilizer load.",
+    ),
+    RuleSpec(
+        "pack-load-failed",
+        packs_load_passed,
+        "the pack's latest load failed",
+        "A load that missed its temperature or time, or whose chemical indicator failed, "
+        "did not sterilize.",
+        "Reprocess the pack in a passing load.",
+    ),
+    RuleSpec(
+        "pack-load-suspect",
+        packs_load_not_suspect,
+        "the pack's latest load is suspect after a positive BI",
+        "A positive spore test means loads since the last negative test may not be sterile.",
+        "Reprocess the pack after the sterilizer is requalified.",
+    ),
+    RuleSpec(
+        "pack-expired",
+        packs_in_date,
+        "the pack's sterile shelf life (rule pack; default none: event-related) has ended",
+        "Some jurisdictions set a time limit on stored sterile packs.",
+        "Reprocess the pack.",
+    ),
+    RuleSpec(
+        "pack-in-use",
+        packs_free,
+        "the pack is in an open session",
+        "A pack is used for one client.",
+        "Use another sterile pack.",
+    ),
+    RuleSpec(
+        "practitioner-not-licensed",
+        practitioner_licensed,
+        "a recorded licence expiry has passed, or the role may not treat (inspectors); "
+        "staff with no licence expiry on file are not checked for it",
+        "Only licensed practitioners may perform the treatment.",
+        "Renew the licence (a manager re-registers it) or let a licensed colleague treat.",
+    ),
+    RuleSpec(
+        "practitioner-depth-exceeded",
+        practitioner_depth,
+        "--depth-mm is above the practitioner's maximum",
+        "A practitioner's scope may limit needle depth.",
+        "Choose a shallower depth, or a practitioner whose scope allows it.",
+    ),
+)
+
+CODES = tuple(r.code for r in RULES)
+
+
+def evaluate(facts: GateFacts) -> list[Reason]:
+    """Run every rule; return every reason that blocks (empty list: go)."""
+    return [Reason(spec.code, msg) for spec in RULES for msg in spec.check(facts)]
+
+
+@dataclass(frozen=True)
+class GateWarning:
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
+class WarningFacts:
+    now: dt.datetime
+    cartridge_usable_until: dt.datetime | None
+    cartridge_expiry: dt.date | None
+    expiry_warning_days: int
+    bi_due: tuple[tuple[str, dt.datetime], ...] = ()  # (sterilizer, when its BI is overdue)
+    bi_warning_hours: int = 24
+    open_sessions: tuple[tuple[int, str, dt.datetime], ...] = ()  # (id, room, started)
+    open_warning_hours: int = 4
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+
+def warnings(w: WarningFacts) -> list[GateWarning]:
+    out: list[GateWarning] = []
+    until = w.cartridge_usable_until
+    if until is not None and w.now < until <= w.now + dt.timedelta(days=w.expiry_warning_days):
+        out.append(
+            GateWarning(
+                "cartridge-expiring",
+                f"the cartridge expires soon (last usable day {w.cartridge_expiry})",
+            )
+        )
+    for name, due in w.bi_due:
+        if w.now <= due <= w.now + dt.timedelta(hours=w.bi_warning_hours):
+            out.append(
+                GateWarning(
+                    "bi-due", f"sterilizer {name}'s spore test (BI) is due by {due.isoformat()}"
+                )
+            )
+    for sid, room, started in w.open_sessions:
+        if w.now - started > dt.timedelta(hours=w.open_warning_hours):
+            out.append(
+                GateWarning(
+                    "session-open-long",
+                    f"session {sid} in room {room} has been open since "
+                    f"{started.isoformat()}: end it",
+                )
+            )
+    return out

@@ -184,7 +184,7 @@ def _cartridge(ctx: Ctx, raw: str) -> tuple[rules.CartridgeFacts, CartridgeLot |
     ), lot
 
 
-def _device(ctx: Ctx, code: str) -> tuple[int, rules.DeviceFacts]:
+def device_facts(ctx: Ctx, code: str) -> tuple[int, rules.DeviceFacts]:
     device = ctx.session.execute(select(Device).where(Device.code == code)).scalar_one_or_none()
     if device is None:
         raise UnknownRecord("device", code)
@@ -210,7 +210,7 @@ def _device(ctx: Ctx, code: str) -> tuple[int, rules.DeviceFacts]:
     )
 
 
-def _room(ctx: Ctx, code: str) -> tuple[int, rules.RoomFacts]:
+def room_facts(ctx: Ctx, code: str) -> tuple[int, rules.RoomFacts]:
     room = ctx.session.execute(select(Room).where(Room.code == code)).scalar_one_or_none()
     if room is None:
         raise UnknownRecord("room", code)
@@ -287,7 +287,7 @@ def _practitioner(ctx: Ctx, code: str) -> tuple[int, rules.PractitionerFacts]:
     )
 
 
-def _open_sessions(ctx: Ctx) -> list[tuple[int, str, dt.datetime]]:
+def open_sessions(ctx: Ctx) -> list[tuple[int, str, dt.datetime]]:
     """Open sessions, one indexed lookup per room (a room holds at most one open session)."""
     out = []
     for room_id, room_code in ctx.session.execute(select(Room.id, Room.code)).all():
@@ -310,8 +310,8 @@ def decide(ctx: Ctx, req: GateRequest) -> Decision:
         depth = v.number(
             req.depth_mm, "--depth-mm", low=v.DEPTH_MM[0], high=v.DEPTH_MM[1], unit=" mm"
         )
-    room_id, room = _room(ctx, v.ident(req.room, "--room"))
-    device_id, device = _device(ctx, v.ident(req.device, "--device"))
+    room_id, room = room_facts(ctx, v.ident(req.room, "--room"))
+    device_id, device = device_facts(ctx, v.ident(req.device, "--device"))
     practitioner_id, practitioner = _practitioner(ctx, v.ident(req.practitioner, "--practitioner"))
     if len(set(req.packs)) != len(req.packs):
         raise UserError("the same pack is given twice")
@@ -338,7 +338,7 @@ def decide(ctx: Ctx, req: GateRequest) -> Decision:
             expiry_warning_days=pack_rules.cartridge_expiry_warning_days,
             bi_due=_bi_due(ctx, {p[2] for p in packs if p[2] is not None}),
             bi_warning_hours=pack_rules.bi_due_warning_hours,
-            open_sessions=tuple(_open_sessions(ctx)),
+            open_sessions=tuple(open_sessions(ctx)),
             open_warning_hours=pack_rules.open_session_warning_hours,
         )
     )

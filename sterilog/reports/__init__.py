@@ -1,0 +1,1 @@
+"""PDF reports. Nothing here imports ReportLab: only `sterilog.reports.*` modules do."""

@@ -395,7 +395,10 @@ class _RowStream(Flowable):  # type: ignore[misc]
             return []  # try again at the top of the next frame
         # A single row taller than a whole page (a very long note): split inside that row.
         giant = self._table(self._start, self._start + 1, split_in_row=True)
-        return [*giant.split(avail_width, avail_height), *self._tail(self._start + 1)]
+        pieces = giant.split(avail_width, avail_height)
+        if not pieces:  # never drop a record silently
+            raise ValueError(f"table row {self._start} cannot be laid out on an empty page")
+        return [*pieces, *self._tail(self._start + 1)]
 
     def _tail(self, start: int) -> list[Flowable]:
         if start >= len(self._rows):

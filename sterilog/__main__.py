@@ -1,0 +1,5 @@
+"""`python -m sterilog` runs the command line."""
+
+from sterilog.cli import main
+
+main()

@@ -1,0 +1,296 @@
+"""Sterilization commands (SPEC §6.3): cycle, air-removal, bi."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from sterilog.cli.app import App, pass_app
+from sterilog.clock import fmt_local, iso, local_day_bounds, parse_at, parse_date
+from sterilog.errors import UserError
+from sterilog.services import sterilization as svc
+from sterilog.services.people import DAILY
+
+
+def _table(rows: list[dict[str, Any]], cols: list[str]) -> list[str]:
+    if not rows:
+        return ["(none)"]
+
+    def cell(value: Any) -> str:
+        if value is None:
+            return "-"
+        if isinstance(value, bool):
+            return "yes" if value else "no"
+        if isinstance(value, float):
+            return f"{value:g}"
+        if isinstance(value, list):
+            return ", ".join(str(x) for x in value) or "-"
+        return str(value)
+
+    cells = [{c: cell(r.get(c)) for c in cols} for r in rows]
+    widths = {c: max(len(c), *(len(r[c]) for r in cells)) for c in cols}
+    lines = ["  ".join(c.upper().ljust(widths[c]) for c in cols).rstrip()]
+    lines += ["  ".join(r[c].ljust(widths[c]) for c in cols).rstrip() for r in cells]
+    return lines
+
+
+# --- cycle -------------------------------------------------------------------------------------
+
+
+@click.group()
+def cycle() -> None:
+    """Sterilizer cycles (loads): readings, chemical indicator, packs, BI."""
+
+
+@cycle.command(
+    "record",
+    epilog="Example: sterilog --operator ann cycle record --sterilizer AC1 --program 134-3.5 "
+    "--temp-c 134.2 --hold-min 3.5 --ci pass --ci-type 5 --pack P1 --pack P2 --bi-lot SP-2211",
+)
+@click.option("--sterilizer", required=True, metavar="ID", help="The sterilizer that ran.")
+@click.option("--program", required=True, metavar="NAME", help="Its program (profile).")
+@click.option("--temp-c", type=float, required=True, help="Temperature reached (°C).")
+@click.option("--hold-min", type=float, required=True, help="Holding time at it (minutes).")
+@click.option(
+    "--ci", type=click.Choice(["pass", "fail"]), required=True, help="Chemical indicator."
+)
+@click.option("--ci-type", type=click.IntRange(1, 6), help="ISO 11140-1 indicator type (1-6).")
+@click.option("--pack", "packs", multiple=True, metavar="P", help="A pack in the load (repeat).")
+@click.option("--load-no", type=int, help="Load number (default: the sterilizer's next).")
+@click.option("--bi-lot", metavar="LOT", help="A biological indicator of this lot is in the load.")
+@click.option("--at", "at_raw", metavar="TIME", help="When the cycle ran, if earlier than now.")
+@pass_app
+def cycle_record(
+    app: App,
+    sterilizer: str,
+    program: str,
+    temp_c: float,
+    hold_min: float,
+    ci: str,
+    ci_type: int | None,
+    packs: tuple[str, ...],
+    load_no: int | None,
+    bi_lot: str | None,
+    at_raw: str | None,
+) -> None:
+    """Record a cycle. Computes passed/failed; blocked (exit 3) when the sterilizer is locked,
+    lacks today's air-removal test, or its weekly BI is overdue and this load carries none."""
+    with app.writing(DAILY, "record cycles") as ctx:
+        at = parse_at(at_raw, ctx.clinic.tz) if at_raw else None
+        rec = svc.record_cycle(
+            ctx,
+            sterilizer=sterilizer,
+            program=program,
+            temp_c=temp_c,
+            hold_min=hold_min,
+            ci=ci,
+            ci_type=ci_type,
+            packs=packs,
+            load_no=load_no,
+            bi_lot=bi_lot,
+            at=at,
+        )
+        tz = ctx.clinic.tz
+        c = rec.cycle
+        data = {
+            "load_id": c.id,
+            "load_no": c.load_no,
+            "status": "passed" if c.passed else "failed",
+            "bi_id": rec.bi.id if rec.bi else None,
+            "sterilizer": rec.sterilizer,
+            "program": rec.program,
+            "packs": rec.packs,
+            "at": iso(c.at),
+            "failures": rec.failures,
+            "test_cycle": not rec.packs,
+        }
+    what = "test cycle" if not rec.packs else f"{len(rec.packs)} pack(s): {', '.join(rec.packs)}"
+    lines = [
+        f"Load {data['load_id']} ({rec.sterilizer} #{data['load_no']}, {rec.program}, "
+        f"{fmt_local(rec.cycle.at, tz)}) {data['status']}; {what}."
+    ]
+    if rec.failures:
+        lines.append("FAILED: " + "; ".join(rec.failures) + ". Its packs are not sterile.")
+    if data["bi_id"] is not None:
+        lines.append(f"BI {data['bi_id']} placed; read it with `sterilog bi read {data['bi_id']}`.")
+    if rec.lock.locked:
+        lines.append(
+            f"{rec.sterilizer} stays locked until {rec.lock.remaining} negative valid BI(s) read."
+        )
+    app.emit(data, lines)
+
+
+@cycle.command(
+    "list", epilog="Example: sterilog cycle list --sterilizer AC1 --from 2026-11-01 --to 2026-11-30"
+)
+@click.option("--sterilizer", metavar="ID", help="Only this sterilizer.")
+@click.option("--from", "from_raw", metavar="DATE", help="First clinic day (YYYY-MM-DD).")
+@click.option("--to", "to_raw", metavar="DATE", help="Last clinic day, inclusive (YYYY-MM-DD).")
+@pass_app
+def cycle_list(app: App, sterilizer: str | None, from_raw: str | None, to_raw: str | None) -> None:
+    """List cycles, oldest first (days in the clinic's zone; suspect = after a positive BI)."""
+    first = parse_date(from_raw, "--from") if from_raw else None
+    last = parse_date(to_raw, "--to") if to_raw else None
+    if first and last and last < first:
+        raise UserError("--to is before --from")
+    with app.reading() as ctx:
+        tz = ctx.clinic.tz
+        rows = svc.list_cycles(
+            ctx.session,
+            sterilizer=sterilizer,
+            start=local_day_bounds(first, tz)[0] if first else None,
+            end=local_day_bounds(last, tz)[1] if last else None,
+        )
+    shown = [
+        {
+            **r,
+            "at": fmt_local(_from_iso(r["at"]), tz),
+            "flag": "SUSPECT" if r["suspect"] else "",
+        }
+        for r in rows
+    ]
+    app.emit(
+        {"cycles": rows},
+        _table(
+            shown,
+            [
+                "load_id",
+                "sterilizer",
+                "load_no",
+                "at",
+                "program",
+                "status",
+                "packs",
+                "bi_id",
+                "flag",
+            ],
+        ),
+    )
+
+
+def _from_iso(text: str) -> Any:
+    import datetime as dt
+
+    return dt.datetime.fromisoformat(text)
+
+
+# --- air-removal -------------------------------------------------------------------------------
+
+
+@click.group("air-removal")
+def air_removal() -> None:
+    """Daily air-removal (Bowie-Dick / Helix) tests of vacuum sterilizers."""
+
+
+@air_removal.command(
+    "record",
+    epilog="Example: sterilog --operator ann air-removal record --sterilizer AC1 --result pass",
+)
+@click.option("--sterilizer", required=True, metavar="ID")
+@click.option("--result", type=click.Choice(["pass", "fail"]), required=True)
+@click.option("--at", "at_raw", metavar="TIME", help="When the test ran, if earlier than now.")
+@pass_app
+def air_removal_record(app: App, sterilizer: str, result: str, at_raw: str | None) -> None:
+    """Record an air-removal test, run in the empty chamber before the day's first load."""
+    with app.writing(DAILY, "record air-removal tests") as ctx:
+        at = parse_at(at_raw, ctx.clinic.tz) if at_raw else None
+        row, st = svc.record_air_removal(ctx, sterilizer=sterilizer, result=result, at=at)
+        tz = ctx.clinic.tz
+        data = {"test_id": row.id, "sterilizer": st.code, "result": row.result, "at": iso(row.at)}
+    line = f"Air-removal test {data['test_id']} on {st.code} at {fmt_local(row.at, tz)}: {result}."
+    if result == "fail":
+        line += " No loads until a test passes."
+    app.emit(data, line)
+
+
+# --- bi ----------------------------------------------------------------------------------------
+
+
+@click.group()
+def bi() -> None:
+    """Biological indicators (spore tests): read them, list them."""
+
+
+@bi.command(
+    "read",
+    epilog="Example: sterilog --operator ann bi read 7 --result negative --control positive",
+)
+@click.argument("bi_id")
+@click.option("--result", type=click.Choice(["negative", "positive"]), required=True)
+@click.option(
+    "--control",
+    type=click.Choice(["positive", "negative"]),
+    required=True,
+    help="The same-lot control; it must grow (positive) for the read to be valid.",
+)
+@click.option("--at", "at_raw", metavar="TIME", help="When it was read, if earlier than now.")
+@pass_app
+def bi_read(app: App, bi_id: str, result: str, control: str, at_raw: str | None) -> None:
+    """Record a BI read. A positive valid read locks the sterilizer and makes loads suspect."""
+    number = svc.parse_bi_id(bi_id)
+    with app.writing(DAILY, "read BIs") as ctx:
+        at = parse_at(at_raw, ctx.clinic.tz) if at_raw else None
+        res = svc.read_bi(ctx, number, result=result, control=control, at=at)
+        data = {
+            "bi_id": number,
+            "read_id": res.read.id,
+            "load_id": res.cycle.id,
+            "sterilizer": res.sterilizer,
+            "valid": res.read.valid,
+            "result": result,
+            "control": control,
+            "at": iso(res.read.at),
+            "suspect_loads": res.suspect_loads,
+            "sessions_affected": res.sessions_affected,
+            "locked": res.locked,
+            "requalify_remaining": res.remaining,
+        }
+    if not res.read.valid:
+        lines = [
+            f"BI {number} read INVALID: the control did not grow. Recorded; it changes nothing. "
+            "Read it again with a valid control, or run a new BI."
+        ]
+    elif result == "positive":
+        loads = ", ".join(str(i) for i in res.suspect_loads)
+        lines = [
+            f"BI {number} read POSITIVE (valid): sterilizer {res.sterilizer} is LOCKED.",
+            f"Suspect loads: {loads}. Their packs are blocked at the gate; reprocess them.",
+            f"Sessions that already used their packs: {res.sessions_affected} "
+            f"(`sterilog trace bi {number}` lists them).",
+            f"Retest: {res.remaining} test cycle(s) (no packs) with --bi-lot must read negative.",
+        ]
+    else:
+        lines = [f"BI {number} read negative (valid)."]
+        if res.was_locked and not res.locked:
+            lines.append(f"Sterilizer {res.sterilizer} is released: requalification complete.")
+        elif res.locked:
+            lines.append(
+                f"Sterilizer {res.sterilizer} stays locked: {res.remaining} more negative "
+                "valid BI(s) needed."
+            )
+    app.emit(data, lines)
+
+
+@bi.command("list", epilog="Example: sterilog bi list --pending")
+@click.option("--pending", is_flag=True, help="Only BIs without a valid read yet.")
+@pass_app
+def bi_list(app: App, pending: bool) -> None:
+    """List BIs with their reads."""
+    with app.reading() as ctx:
+        rows = svc.list_bis(ctx.session, pending=pending)
+        tz = ctx.clinic.tz
+    shown = [
+        {
+            **r,
+            "placed_at": fmt_local(_from_iso(r["placed_at"]), tz),
+            "read": "pending"
+            if r["pending"] and r["read_at"] is None
+            else ("pending (last read invalid)" if r["pending"] else r["result"]),
+        }
+        for r in rows
+    ]
+    app.emit(
+        {"bis": rows},
+        _table(shown, ["bi_id", "sterilizer", "load_id", "lot", "placed_at", "read"]),
+    )

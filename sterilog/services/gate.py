@@ -289,7 +289,7 @@ def _practitioner(ctx: Ctx, code: str) -> tuple[int, rules.PractitionerFacts]:
 
 def open_sessions(ctx: Ctx) -> list[tuple[int, str, dt.datetime]]:
     """Open sessions, one indexed lookup per room (a room holds at most one open session)."""
-    out = []
+    out: list[tuple[int, str, dt.datetime]] = []
     for room_id, room_code in ctx.session.execute(select(Room.id, Room.code)).all():
         row = ctx.session.execute(
             select(Session.id, Session.started_at, SessionEnd.id)
@@ -316,7 +316,10 @@ def decide(ctx: Ctx, req: GateRequest) -> Decision:
     if len(set(req.packs)) != len(req.packs):
         raise UserError("the same pack is given twice")
     packs = [_pack(ctx, v.ident(p, "--pack")) for p in req.packs]
-    cartridge, lot = _cartridge(ctx, v.text(req.cartridge, "--cartridge") or "")
+    if not req.cartridge or not req.cartridge.strip():
+        raise UserError("--cartridge must not be empty: scan the cartridge's barcode")
+    # The scan is checked by the GS1 parser itself: it legitimately contains GS (ASCII 29).
+    cartridge, lot = _cartridge(ctx, req.cartridge)
     pack_rules = ctx.clinic.rules
     facts = rules.GateFacts(
         now=ctx.now,

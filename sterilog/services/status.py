@@ -115,16 +115,18 @@ def _rooms_and_devices(ctx: Ctx) -> list[Item]:
 
 
 def _bare(ctx: Ctx, **parts: Any) -> rules.GateFacts:
-    base = {
-        "now": ctx.now,
-        "today": local_date(ctx.now, ctx.clinic.tz),
-        "cartridge": rules.CartridgeFacts(raw="", gtin="", lot="", serial=None),
-        "device": rules.DeviceFacts(code=""),
-        "room": rules.RoomFacts(code=""),
-        "practitioner": rules.PractitionerFacts(code="", role="practitioner"),
-    }
-    base.update(parts)
-    return rules.GateFacts(**base)
+    """Gate facts with only the part a status line needs; the rest passes every rule."""
+    import dataclasses
+
+    base = rules.GateFacts(
+        now=ctx.now,
+        today=local_date(ctx.now, ctx.clinic.tz),
+        cartridge=rules.CartridgeFacts(raw="", gtin="", lot="", serial=None),
+        device=rules.DeviceFacts(code=""),
+        room=rules.RoomFacts(code=""),
+        practitioner=rules.PractitionerFacts(code="", role="practitioner"),
+    )
+    return dataclasses.replace(base, **parts)
 
 
 def _open_sessions(ctx: Ctx) -> list[Item]:

@@ -38,6 +38,7 @@ from sterilog.models import (
 from sterilog.rulepack import RulePack
 from sterilog.services import validate as v
 from sterilog.services.base import Ctx
+from sterilog.services.voids import counts
 
 CI_RESULTS = ("pass", "fail")
 AIR_RESULTS = ("pass", "fail")
@@ -119,7 +120,12 @@ def _positives(session: Session, sterilizer_id: int | None) -> list[_Positive]:
         select(BiRead.bi_id, BiRead.at, Cycle.id, Cycle.at, Cycle.sterilizer_id)
         .join(BiologicalIndicator, BiologicalIndicator.id == BiRead.bi_id)
         .join(Cycle, Cycle.id == BiologicalIndicator.cycle_id)
-        .where(BiRead.valid.is_(True), BiRead.result == "positive")
+        .where(
+            BiRead.valid.is_(True),
+            BiRead.result == "positive",
+            counts(BiRead),
+            counts(Cycle),
+        )
         .order_by(BiRead.at, BiRead.id)
     )
     if sterilizer_id is not None:
@@ -144,6 +150,8 @@ def _suspect_range(session: Session, p: _Positive) -> tuple[dt.datetime, int] | 
             BiRead.valid.is_(True),
             BiRead.result == "negative",
             BiRead.at <= p.read_at,
+            counts(BiRead),
+            counts(Cycle),
             or_(Cycle.at < p.cycle_at, and_(Cycle.at == p.cycle_at, Cycle.id < p.cycle_id)),
         )
         .order_by(Cycle.at.desc(), Cycle.id.desc())
@@ -154,7 +162,9 @@ def _suspect_range(session: Session, p: _Positive) -> tuple[dt.datetime, int] | 
 
 def _suspects_of(session: Session, p: _Positive) -> list[int]:
     start = _suspect_range(session, p)
-    q = select(Cycle.id).where(Cycle.sterilizer_id == p.sterilizer_id, Cycle.at <= p.read_at)
+    q = select(Cycle.id).where(
+        Cycle.sterilizer_id == p.sterilizer_id, Cycle.at <= p.read_at, counts(Cycle)
+    )
     if start is not None:
         q = q.where(_after(*start))
     return [int(i) for i in session.execute(q.order_by(Cycle.at, Cycle.id)).scalars()]
@@ -197,6 +207,7 @@ def lock_facts(
             SterilizerService.sterilizer_id == sterilizer_id,
             SterilizerService.repair.is_(True),
             SterilizerService.at <= at,
+            counts(SterilizerService),
         )
         .order_by(SterilizerService.at.desc(), SterilizerService.id.desc())
         .limit(1)
@@ -211,6 +222,8 @@ def lock_facts(
             BiRead.valid.is_(True),
             BiRead.result == "positive",
             BiRead.at <= at,
+            counts(BiRead),
+            counts(Cycle),
         )
     )
     if repair_at is not None:
@@ -236,6 +249,8 @@ def lock_facts(
                     BiRead.at > since,
                     BiRead.at <= until,
                     Cycle.at > since,
+                    counts(BiRead),
+                    counts(Cycle),
                 )
                 .order_by(BiRead.at, BiRead.id)
                 .limit(pack.requalify_bis_after_repair)
@@ -260,11 +275,12 @@ def _latest_qualifying_bi_cycle(
         BiRead.valid.is_(True),
         BiRead.result == "positive",
         BiRead.at <= at,
+        counts(BiRead),
     )
     return session.execute(
         select(Cycle.at)
         .join(BiologicalIndicator, BiologicalIndicator.cycle_id == Cycle.id)
-        .where(Cycle.sterilizer_id == sterilizer_id, Cycle.at <= at, ~positive)
+        .where(Cycle.sterilizer_id == sterilizer_id, Cycle.at <= at, ~positive, counts(Cycle))
         .order_by(Cycle.at.desc())
         .limit(1)
     ).scalar_one_or_none()
@@ -277,11 +293,15 @@ def _bi_evidence(
     rows = session.execute(
         select(BiologicalIndicator.id, Cycle.at, BiRead.result, BiRead.at)
         .join(Cycle, Cycle.id == BiologicalIndicator.cycle_id)
-        .outerjoin(BiRead, and_(BiRead.bi_id == BiologicalIndicator.id, BiRead.valid.is_(True)))
+        .outerjoin(
+            BiRead,
+            and_(BiRead.bi_id == BiologicalIndicator.id, BiRead.valid.is_(True), counts(BiRead)),
+        )
         .where(
             Cycle.sterilizer_id == sterilizer_id,
             Cycle.at >= rules.bi_window_start(at, interval_days),
             Cycle.at <= at,
+            counts(Cycle),
         )
     ).all()
     return tuple(rules.BiEvidence(int(i), c, r, a) for i, c, r, a in rows)
@@ -297,6 +317,7 @@ def _air_tests(
             AirRemovalTest.sterilizer_id == sterilizer_id,
             AirRemovalTest.at >= start,
             AirRemovalTest.at < end,
+            counts(AirRemovalTest),
         )
     ).all()
     return tuple(rules.AirTest(int(i), a, r) for i, a, r in rows)
@@ -477,8 +498,8 @@ def list_cycles(
         packs.setdefault(int(cid), []).append(code)
     suspects = suspect_load_ids(session, st_id)
     out = []
-    for c, st_code, prog_name, bi_id in session.execute(
-        select(Cycle, Sterilizer.code, Program.name, BiologicalIndicator.id)
+    for c, st_code, prog_name, bi_id, voided in session.execute(
+        select(Cycle, Sterilizer.code, Program.name, BiologicalIndicator.id, ~counts(Cycle))
         .join(Sterilizer, Sterilizer.id == Cycle.sterilizer_id)
         .join(Program, Program.id == Cycle.program_id)
         .outerjoin(BiologicalIndicator, BiologicalIndicator.cycle_id == Cycle.id)
@@ -496,6 +517,7 @@ def list_cycles(
                 "bi_id": bi_id,
                 "at": iso(c.at),
                 "suspect": c.id in suspects,
+                "voided": bool(voided),
                 "temp_c": c.temp_c,
                 "hold_min": c.hold_min,
                 "ci": c.ci,
@@ -567,7 +589,7 @@ def read_bi(
             "a BI is read after the cycle ran"
         )
     done = s.execute(
-        select(BiRead).where(BiRead.bi_id == bi.id, BiRead.valid.is_(True)).limit(1)
+        select(BiRead).where(BiRead.bi_id == bi.id, BiRead.valid.is_(True), counts(BiRead)).limit(1)
     ).scalar_one_or_none()
     if done is not None:
         raise UserError(
@@ -623,7 +645,9 @@ def sessions_using(session: Session, cycle_ids: Sequence[int]) -> int:
 
 def list_bis(session: Session, *, pending: bool = False) -> list[dict[str, Any]]:
     reads: dict[int, list[BiRead]] = {}
-    for r in session.execute(select(BiRead).order_by(BiRead.at, BiRead.id)).scalars():
+    for r in session.execute(
+        select(BiRead).where(counts(BiRead)).order_by(BiRead.at, BiRead.id)
+    ).scalars():
         reads.setdefault(r.bi_id, []).append(r)
     out = []
     for bi, cycle, st_code in session.execute(

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from alembic import context
 from sqlalchemy import create_engine
 
+from alembic import context
 from sterilog.models import Base, UTCDateTime
 
 config = context.config

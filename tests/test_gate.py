@@ -305,7 +305,7 @@ def test_two_terminals_racing_for_one_unit_end_with_one_session_and_one_refusal(
 ) -> None:
     procs = [_spawn(clinic, f"C-{i}", hri("LOTA", "0003")) for i in range(2)]
     results = [(p.wait(timeout=60), *p.communicate()) for p in procs]
-    for code, _out, err in results:
+    for _code, _out, err in results:
         assert "Traceback" not in err and "locked" not in err
     assert sorted(code for code, _o, _e in results) == [0, 3]
     decisions = sorted(json.loads(out)["decision"] for _c, out, _e in results)

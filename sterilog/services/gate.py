@@ -41,6 +41,7 @@ from sterilog.models import (
 )
 from sterilog.services import validate as v
 from sterilog.services.base import Ctx
+from sterilog.services.voids import counts
 
 READY_KINDS = ("between-clients", "end-of-day")
 
@@ -119,7 +120,9 @@ def _cartridge(ctx: Ctx, raw: str) -> tuple[rules.CartridgeFacts, CartridgeLot |
     if lot is None:
         return rules.CartridgeFacts(**base), None
     usable_until = end_of_day(lot.expiry, ctx.clinic.tz)
-    recalled = s.execute(select(Recall.id).where(Recall.lot_id == lot.id).limit(1)).first()
+    recalled = s.execute(
+        select(Recall.id).where(Recall.lot_id == lot.id, counts(Recall)).limit(1)
+    ).first()
     common = {
         **base,
         "lot_known": True,
@@ -137,7 +140,9 @@ def _cartridge(ctx: Ctx, raw: str) -> tuple[rules.CartridgeFacts, CartridgeLot |
             return rules.CartridgeFacts(**common), lot
         unit_id = int(unit[0])
         used = s.execute(select(Session.id).where(Session.unit_id == unit_id)).first()
-        discarded = s.execute(select(Discard.id).where(Discard.unit_id == unit_id)).first()
+        discarded = s.execute(
+            select(Discard.id).where(Discard.unit_id == unit_id, counts(Discard))
+        ).first()
         return rules.CartridgeFacts(
             **common,
             unit_known=True,
@@ -160,7 +165,7 @@ def _cartridge(ctx: Ctx, raw: str) -> tuple[rules.CartridgeFacts, CartridgeLot |
             CartridgeUnit.lot_id == lot.id,
             CartridgeUnit.serial.is_(None),
             ~exists().where(Session.unit_id == CartridgeUnit.id),
-            ~exists().where(Discard.unit_id == CartridgeUnit.id),
+            ~exists().where(Discard.unit_id == CartridgeUnit.id, counts(Discard)),
         )
         .order_by(CartridgeUnit.id)
         .limit(1)
@@ -195,7 +200,7 @@ def device_facts(ctx: Ctx, code: str) -> tuple[int, rules.DeviceFacts]:
     open_id, last_end, used = _last_session(ctx, Session.device_id, device.id)
     clean = s.execute(
         select(DeviceClean.at, DeviceClean.recorded_at)
-        .where(DeviceClean.device_id == device.id)
+        .where(DeviceClean.device_id == device.id, counts(DeviceClean))
         .order_by(DeviceClean.at.desc(), DeviceClean.recorded_at.desc())
         .limit(1)
     ).first()
@@ -217,7 +222,7 @@ def room_facts(ctx: Ctx, code: str) -> tuple[int, rules.RoomFacts]:
     open_id, last_end, used = _last_session(ctx, Session.room_id, room.id)
     clean = ctx.session.execute(
         select(RoomClean.at, RoomClean.recorded_at)
-        .where(RoomClean.room_id == room.id, RoomClean.kind.in_(READY_KINDS))
+        .where(RoomClean.room_id == room.id, RoomClean.kind.in_(READY_KINDS), counts(RoomClean))
         .order_by(RoomClean.at.desc(), RoomClean.recorded_at.desc())
         .limit(1)
     ).first()
@@ -238,7 +243,7 @@ def _pack(ctx: Ctx, code: str) -> tuple[int, rules.PackFacts, int | None]:
     load = s.execute(
         select(Cycle)
         .join(CyclePack, CyclePack.cycle_id == Cycle.id)
-        .where(CyclePack.pack_id == pack.id)
+        .where(CyclePack.pack_id == pack.id, counts(Cycle))
         .order_by(Cycle.at.desc(), Cycle.id.desc())
         .limit(1)
     ).scalar_one_or_none()

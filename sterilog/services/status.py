@@ -24,6 +24,7 @@ from sterilog.models import (
     Sterilizer,
 )
 from sterilog.services.base import Ctx
+from sterilog.services.voids import counts
 
 
 @dataclass(frozen=True)
@@ -150,7 +151,7 @@ def _stock(ctx: Ctx) -> list[Item]:
     s = ctx.session
     unused = and_(
         ~exists().where(Session.unit_id == CartridgeUnit.id),
-        ~exists().where(Discard.unit_id == CartridgeUnit.id),
+        ~exists().where(Discard.unit_id == CartridgeUnit.id, counts(Discard)),
     )
     q = (
         select(CartridgeLot, func.count(CartridgeUnit.id))
@@ -159,7 +160,7 @@ def _stock(ctx: Ctx) -> list[Item]:
         .group_by(CartridgeLot.id)
         .order_by(CartridgeLot.expiry, CartridgeLot.id)
     )
-    recalled = {r[0] for r in s.execute(select(Recall.lot_id)).all()}
+    recalled = {r[0] for r in s.execute(select(Recall.lot_id).where(counts(Recall))).all()}
     warn = dt.timedelta(days=ctx.clinic.rules.cartridge_expiry_warning_days)
     out = []
     for lot, n in s.execute(q).all():

@@ -146,7 +146,9 @@ def cycle_list(app: App, sterilizer: str | None, from_raw: str | None, to_raw: s
         {
             **r,
             "at": fmt_local(_from_iso(r["at"]), tz),
-            "flag": "SUSPECT" if r["suspect"] else "",
+            "flag": " ".join(
+                f for f, on in (("SUSPECT", r["suspect"]), ("VOIDED", r["voided"])) if on
+            ),
         }
         for r in rows
     ]

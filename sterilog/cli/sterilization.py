@@ -114,6 +114,11 @@ def cycle_record(
         lines.append("FAILED: " + "; ".join(rec.failures) + ". Its packs are not sterile.")
     if data["bi_id"] is not None:
         lines.append(f"BI {data['bi_id']} placed; read it with `sterilog bi read {data['bi_id']}`.")
+    if rec.lock.locked and rec.lock.since is not None and rec.cycle.at <= rec.lock.since:
+        lines.append(
+            "This cycle ran at or before the lock started, so its BI cannot requalify "
+            f"{rec.sterilizer}: requalification cycles must run after it."
+        )
     if rec.lock.locked:
         lines.append(
             f"{rec.sterilizer} stays locked until {rec.lock.remaining} negative valid BI(s) read."

@@ -1,0 +1,213 @@
+"""The audit report (SPEC §8): every audit entry of a period, and the whole chain verified.
+
+Each entry is printed with its sequence number, time, operator, action, the records it wrote
+(`rooms#1`, runs of ids shortened to `cartridge_units#5-504`) and its full SHA-256 hash on one
+line in a monospaced column, so an inspector can compare it with their own recomputation.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session as DbSession
+
+from sterilog import audit
+from sterilog.models import AuditEntry
+from sterilog.reports.monthly import Integrity, Period, day_period
+
+
+@dataclass(frozen=True)
+class EntryRow:
+    seq: int
+    at: dt.datetime
+    drill: bool  # made under STERILOG_NOW
+    operator: str | None
+    action: str
+    records: str
+    hash: str
+
+
+@dataclass(frozen=True)
+class AuditData:
+    period: Period
+    entries: list[EntryRow]
+    integrity: Integrity
+
+
+def record_names(records_json: str) -> str:
+    """`rooms#1, cycle_packs#4-6`: the records an entry wrote, consecutive ids as ranges."""
+    try:
+        items = json.loads(records_json)
+    except ValueError:
+        return "(unreadable records column)"
+    runs: list[list[Any]] = []  # [table, first, last]
+    detail: list[str] = []
+    for item in items:
+        table = item.get("table")
+        if table is None:
+            content = item.get("content")
+            if isinstance(content, dict) and content:
+                detail.append(", ".join(f"{k}={v}" for k, v in sorted(content.items())))
+            continue
+        rid = int(item["id"])
+        if runs and runs[-1][0] == table and runs[-1][2] + 1 == rid:
+            runs[-1][2] = rid
+        else:
+            runs.append([table, rid, rid])
+    names = [f"{t}#{a}" if a == b else f"{t}#{a}-{b}" for t, a, b in runs]
+    return ", ".join(names + detail) or "\u2014"
+
+
+def _entries(db: DbSession, period: Period) -> Iterator[EntryRow]:
+    last = 0
+    while True:
+        batch = db.execute(
+            select(
+                AuditEntry.seq,
+                AuditEntry.at,
+                AuditEntry.clock,
+                AuditEntry.operator,
+                AuditEntry.action,
+                AuditEntry.records,
+                AuditEntry.hash,
+            )
+            .where(
+                AuditEntry.at >= period.start,
+                AuditEntry.at < period.end,
+                AuditEntry.seq > last,
+            )
+            .order_by(AuditEntry.seq)
+            .limit(audit.BATCH)
+        ).all()
+        if not batch:
+            return
+        for seq, at, clock, operator, action, records, hash_ in batch:
+            yield EntryRow(
+                int(seq), at, clock != "system", operator, action, record_names(records), hash_
+            )
+        last = int(batch[-1][0])
+
+
+def rows(db: DbSession, first: dt.date, last: dt.date, *, tz: ZoneInfo) -> AuditData:
+    period = day_period(first, last, tz)
+    entries = list(_entries(db, period))
+    verification = audit.verify(db)
+    return AuditData(
+        period=period,
+        entries=entries,
+        integrity=Integrity(
+            entries_in_period=len(entries),
+            ok=verification.ok,
+            entries=verification.entries,
+            head=verification.head,
+            problems=tuple((p.record, p.message) for p in verification.problems[:200]),
+        ),
+    )
+
+
+def render(
+    data: AuditData,
+    *,
+    generated_at: dt.datetime,
+    clinic: str,
+    tz_name: str,
+    author: str = "sterilog",
+    target: Any = None,
+    progress: Callable[[int], None] | None = None,
+) -> bytes:
+    from reportlab.lib.units import mm
+    from reportlab.platypus import Paragraph
+
+    from sterilog.reports import pdf
+    from sterilog.reports.monthly import _Marks, _mono_style
+
+    marks = _Marks()
+    integ = data.integrity
+    width = pdf.LANDSCAPE_CONTENT_WIDTH
+    story: list[Any] = [
+        Paragraph("Audit report", pdf.STYLES.title),
+        pdf.para(
+            f"{clinic} \u2014 every audit entry from {data.period.first_day.isoformat()} to "
+            f"{data.period.last_day.isoformat()} (clinic days, {tz_name}), and the verification "
+            "of the whole chain.",
+        ),
+        *pdf.heading("Verification of the whole chain"),
+        pdf.key_values(
+            [
+                (
+                    "Result",
+                    marks.ok(f"OK: {integ.entries} entries verified, every record matches")
+                    if integ.ok
+                    else marks.alert(
+                        f"FAILED: {len(integ.problems)} problem(s) in {integ.entries} entries"
+                    ),
+                ),
+                ("Entries in the period", str(integ.entries_in_period)),
+                ("Chain head (SEQ:HASH)", Paragraph(pdf.esc(integ.head), _mono_style())),
+            ],
+            key_width=50 * mm,
+        ),
+    ]
+    if integ.problems:
+        story += pdf.table(
+            ["Record", "Problem"],
+            [[a, b] for a, b in integ.problems],
+            [45 * mm, pdf.CONTENT_WIDTH - 45 * mm],
+        )
+    story.append(pdf.qr_flowable(integ.head, 30))
+    story.append(
+        pdf.para(
+            "Each entry's hash is SHA-256 over the previous hash, the entry's header and the "
+            "records it wrote (docs/architecture.md). Check this report against the database: "
+            f"sterilog audit verify --anchor {integ.head}",
+            pdf.STYLES.small,
+        )
+    )
+    story += pdf.landscape_pages()
+    story += pdf.heading(f"Audit entries ({len(data.entries)})")
+    story.append(
+        pdf.para(
+            "* made under STERILOG_NOW (a drill, training or demo clock), not the system clock.",
+            pdf.STYLES.small,
+        )
+    )
+    hash_w = pdf.fit_width("0" * 64, mono=True)
+    fixed = [16 * mm, 28 * mm, 26 * mm, 36 * mm]
+    story += pdf.table(
+        ["Seq", "Time", "Operator", "Action", "Records", "Hash (SHA-256)"],
+        (
+            [
+                str(e.seq),
+                pdf.local_time(e.at, tz_name, seconds=True) + (" *" if e.drill else ""),
+                e.operator or "\u2014",
+                e.action,
+                e.records,
+                e.hash,
+            ]
+            for e in data.entries
+        ),
+        [*fixed, width - sum(fixed) - hash_w, hash_w],
+        mono_cols=[5],
+        align=["RIGHT", "LEFT", "LEFT", "LEFT", "LEFT", "LEFT"],
+        empty="No audit entries in this period.",
+    )
+    return pdf.build_pdf(
+        target,
+        story,
+        title="Audit report",
+        clinic=clinic,
+        period=data.period.label,
+        subject=f"Audit log {data.period.label} with chain verification",
+        author=author,
+        generated_at=generated_at,
+        tz_name=tz_name,
+        incomplete=False,
+        anchor=integ.head,
+        progress=progress,
+    )

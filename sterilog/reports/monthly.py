@@ -1,0 +1,1738 @@
+"""The monthly compliance report (SPEC §8): gather with `rows`, lay out with `render`.
+
+`rows` runs a bounded number of set-based queries whatever the size of the month (one for all
+cycles with their packs aggregated, one for all sessions joined to room, practitioner and
+device, one for the clean gaps of every session, ...), never one query per row of a big
+section. `render` is pure ReportLab over the plain data.
+
+Gaps (each one stamps every page INCOMPLETE):
+
+- a sterilizer week without a valid negative BI: an ISO week (Monday to Sunday in the clinic's
+  zone) overlapping the month, that has ended, in which the sterilizer ran at least one load
+  (a cycle with packs) and no cycle of that week carries a BI read negative with a valid
+  control. A week in which a sterilizer processed nothing needs no spore test;
+- a day on which a sterilizer of an air-removal type (rule pack) ran loads with no passing
+  air-removal test that day at or before its first load;
+- a cycle without a chemical-indicator result;
+- a session with no room clean (between-clients or end-of-day) or no device clean between the
+  end of the previous session in that room / on that device and its start;
+- a session started in the month that is still open.
+
+Voided records (SPEC §7) do not count for anything here; they are printed struck through.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import json
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy.orm import Session as DbSession
+from sqlalchemy.orm import aliased
+
+from sterilog import audit
+from sterilog.clock import local_day_bounds
+from sterilog.models import (
+    AirRemovalTest,
+    AuditEntry,
+    BiologicalIndicator,
+    BiRead,
+    CartridgeLot,
+    CartridgeReceipt,
+    CartridgeUnit,
+    Cycle,
+    CyclePack,
+    Device,
+    DeviceClean,
+    Discard,
+    Disinfectant,
+    Incident,
+    Pack,
+    Program,
+    Recall,
+    Refusal,
+    Room,
+    RoomClean,
+    Session,
+    SessionEnd,
+    SessionPack,
+    Signature,
+    Staff,
+    Sterilizer,
+    Void,
+)
+from sterilog.rulepack import RulePack
+from sterilog.services.voids import KINDS, counts
+
+READY_KINDS = ("between-clients", "end-of-day")
+DASH = "\u2014"
+
+# --- plain data -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Period:
+    """A span of clinic days: [start, end) in UTC, and its label."""
+
+    label: str
+    first_day: dt.date
+    last_day: dt.date
+    start: dt.datetime
+    end: dt.datetime
+
+
+@dataclass(frozen=True)
+class GapRow:
+    area: str
+    what: str
+
+
+@dataclass(frozen=True)
+class Verdict:
+    area: str
+    verdict: str  # "OK", "GAPS" or "ATTENTION"
+    detail: str
+
+
+@dataclass(frozen=True)
+class CycleRow:
+    load_id: int
+    at: dt.datetime
+    sterilizer: str
+    load_no: int
+    program: str
+    program_temp_c: float
+    program_hold_min: float
+    temp_c: float
+    hold_min: float
+    ci: str | None
+    ci_type: int | None
+    bi: str | None
+    packs: tuple[str, ...]
+    operator: str
+    passed: bool
+    suspect: bool
+    voided: bool
+
+
+@dataclass(frozen=True)
+class BiRow:
+    bi_id: int
+    load_id: int
+    load_no: int
+    sterilizer: str
+    lot: str
+    placed_at: dt.datetime
+    read_id: int | None
+    read_at: dt.datetime | None
+    result: str | None
+    control: str | None
+    valid: bool | None
+    operator: str
+    voided: bool
+
+
+@dataclass(frozen=True)
+class AirRow:
+    test_id: int
+    at: dt.datetime
+    sterilizer: str
+    result: str
+    operator: str
+    voided: bool
+
+
+@dataclass(frozen=True)
+class CleanRow:
+    kind_of_record: str  # "room-clean" or "device-clean" (the void kind)
+    record_id: int
+    at: dt.datetime
+    target: str
+    kind: str
+    product: str
+    contact_min: float
+    operator: str
+    note: str | None
+    voided: bool
+
+
+@dataclass(frozen=True)
+class SessionRow:
+    session_id: int
+    at: dt.datetime
+    ended_at: dt.datetime | None
+    room: str
+    practitioner: str
+    device: str
+    gtin: str
+    lot: str
+    serial: str | None
+    expiry: dt.date
+    packs: tuple[str, ...]
+    client: str
+
+
+@dataclass(frozen=True)
+class RefusalRow:
+    refusal_id: int
+    at: dt.datetime
+    room: str
+    device: str
+    practitioner: str
+    client: str
+    cartridge: str
+    codes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class StockRow:
+    gtin: str
+    lot: str
+    expiry: dt.date
+    received: int
+    used: int
+    discarded: int
+    expired: int
+    recalled: bool
+    on_hand_at_end: int
+
+
+@dataclass(frozen=True)
+class ReceiptRow:
+    at: dt.datetime
+    gtin: str
+    lot: str
+    expiry: dt.date
+    quantity: int
+    supplier: str | None
+    invoice: str | None
+    operator: str
+
+
+@dataclass(frozen=True)
+class DiscardRow:
+    discard_id: int
+    at: dt.datetime
+    gtin: str
+    lot: str
+    serial: str | None
+    reason: str
+    operator: str
+    voided: bool
+
+
+@dataclass(frozen=True)
+class AffectedSession:
+    session_id: int
+    at: dt.datetime
+    client: str
+    room: str
+    practitioner: str
+
+
+@dataclass(frozen=True)
+class RecallRow:
+    recall_id: int
+    at: dt.datetime
+    gtin: str
+    lot: str
+    reason: str
+    operator: str
+    voided: bool
+    sessions: tuple[AffectedSession, ...]
+
+
+@dataclass(frozen=True)
+class IncidentRow:
+    incident_id: int
+    at: dt.datetime
+    kind: str
+    severity: str | None
+    note: str
+    operator: str
+    voided: bool
+    trace: dict[str, Any]  # sterilog.services.trace.session_detail of its session
+
+
+@dataclass(frozen=True)
+class VoidRow:
+    kind: str
+    record_id: int
+    record_at: dt.datetime
+    summary: str
+    reason: str
+    by: str
+    at: dt.datetime
+
+
+@dataclass(frozen=True)
+class SignatureRow:
+    name: str
+    at: dt.datetime
+    meaning: str
+    head: str
+
+
+@dataclass(frozen=True)
+class Integrity:
+    entries_in_period: int
+    ok: bool
+    entries: int
+    head: str
+    problems: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class MonthlyData:
+    period: Period
+    rules_name: str
+    gaps: list[GapRow]
+    verdicts: list[Verdict]
+    sessions_per_day: list[tuple[dt.date, int, int]]  # day, sessions, refusals
+    cycles_per_week: list[tuple[str, int, int]]  # ISO week label, passed, failed
+    cycles: list[CycleRow]
+    bis: list[BiRow]
+    air_tests: list[AirRow]
+    cleans: list[CleanRow]
+    sessions: list[SessionRow]
+    refusals: list[RefusalRow]
+    stock: list[StockRow]
+    receipts: list[ReceiptRow]
+    discards: list[DiscardRow]
+    recalls: list[RecallRow]
+    incidents: list[IncidentRow]
+    voids: list[VoidRow]
+    integrity: Integrity
+    signatures: list[SignatureRow]
+    counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def incomplete(self) -> bool:
+        return bool(self.gaps)
+
+
+# --- gathering --------------------------------------------------------------------------------
+
+
+def month_period(year: int, month: int, tz: ZoneInfo) -> Period:
+    first = dt.date(year, month, 1)
+    last = dt.date(year, month, calendar.monthrange(year, month)[1])
+    return Period(
+        label=first.strftime("%B %Y"),
+        first_day=first,
+        last_day=last,
+        start=local_day_bounds(first, tz)[0],
+        end=local_day_bounds(last, tz)[1],
+    )
+
+
+def day_period(first: dt.date, last: dt.date, tz: ZoneInfo) -> Period:
+    label = first.isoformat() if first == last else f"{first.isoformat()} to {last.isoformat()}"
+    return Period(label, first, last, local_day_bounds(first, tz)[0], local_day_bounds(last, tz)[1])
+
+
+def staff_names(db: DbSession) -> dict[int, str]:
+    """Staff id -> name (a clinic has tens of staff: one query, then O(1) per row)."""
+    return {int(i): str(n) for i, n in db.execute(select(Staff.id, Staff.name)).all()}
+
+
+def _in(column: Any, period: Period) -> Any:
+    return and_(column >= period.start, column < period.end)
+
+
+def _voided_ids(db: DbSession, kind: str) -> set[int]:
+    return {int(i) for i in db.execute(select(Void.record_id).where(Void.kind == kind)).scalars()}
+
+
+def rows(
+    db: DbSession,
+    year: int,
+    month: int,
+    *,
+    tz: ZoneInfo,
+    now: dt.datetime,
+    rules: RulePack,
+) -> MonthlyData:
+    """Everything the monthly report prints, as plain data, as the database says at `now`."""
+    from sterilog.services.sterilization import suspect_load_ids
+
+    period = month_period(year, month, tz)
+    names = staff_names(db)
+
+    def who(staff_id: int | None) -> str:
+        return names.get(staff_id, DASH) if staff_id is not None else DASH
+
+    # -- sterilization: every cycle of the month, packs and BI aggregated in two queries -------
+    packs_of: dict[int, list[str]] = defaultdict(list)
+    for cycle_id, code in db.execute(
+        select(CyclePack.cycle_id, Pack.code)
+        .join(Pack, Pack.id == CyclePack.pack_id)
+        .join(Cycle, Cycle.id == CyclePack.cycle_id)
+        .where(_in(Cycle.at, period))
+        .order_by(CyclePack.id)
+    ).all():
+        packs_of[int(cycle_id)].append(str(code))
+    suspects = suspect_load_ids(db)
+    voided_cycles = _voided_ids(db, "cycle")
+    voided_reads = _voided_ids(db, "bi-read")
+    bi_text: dict[int, str] = {}
+    bis: list[BiRow] = []
+    bi_q = (
+        select(
+            BiologicalIndicator.id,
+            BiologicalIndicator.lot,
+            Cycle.id,
+            Cycle.load_no,
+            Cycle.at,
+            Sterilizer.code,
+            BiRead.id,
+            BiRead.at,
+            BiRead.result,
+            BiRead.control,
+            BiRead.valid,
+            BiRead.operator_id,
+        )
+        .join(Cycle, Cycle.id == BiologicalIndicator.cycle_id)
+        .join(Sterilizer, Sterilizer.id == Cycle.sterilizer_id)
+        .outerjoin(BiRead, BiRead.bi_id == BiologicalIndicator.id)
+        .where(or_(_in(Cycle.at, period), _in(BiRead.at, period)))
+        .order_by(Cycle.at, Cycle.id, BiRead.at, BiRead.id)
+    )
+    for bi_id, lot, cid, load_no, placed, st, rid, rat, res, ctl, valid, op in db.execute(bi_q):
+        row = BiRow(
+            bi_id=int(bi_id),
+            load_id=int(cid),
+            load_no=int(load_no),
+            sterilizer=str(st),
+            lot=str(lot),
+            placed_at=placed,
+            read_id=int(rid) if rid is not None else None,
+            read_at=rat,
+            result=res,
+            control=ctl,
+            valid=valid,
+            operator=who(op),
+            voided=rid is not None and int(rid) in voided_reads,
+        )
+        bis.append(row)
+        if not row.voided:
+            if row.read_id is None:
+                bi_text.setdefault(row.load_id, f"BI {bi_id} ({lot}): not read")
+            elif row.valid:
+                bi_text[row.load_id] = f"BI {bi_id} ({lot}): {res}"
+            else:
+                bi_text.setdefault(row.load_id, f"BI {bi_id} ({lot}): invalid read")
+    cycles: list[CycleRow] = []
+    for c, st_code, p_name, p_temp, p_hold, bi_id, bi_lot in db.execute(
+        select(
+            Cycle,
+            Sterilizer.code,
+            Program.name,
+            Program.temp_c,
+            Program.hold_min,
+            BiologicalIndicator.id,
+            BiologicalIndicator.lot,
+        )
+        .join(Sterilizer, Sterilizer.id == Cycle.sterilizer_id)
+        .join(Program, Program.id == Cycle.program_id)
+        .outerjoin(BiologicalIndicator, BiologicalIndicator.cycle_id == Cycle.id)
+        .where(_in(Cycle.at, period))
+        .order_by(Cycle.at, Cycle.id)
+    ).all():
+        bi_label = bi_text.get(c.id) or (f"BI {bi_id} ({bi_lot}): not read" if bi_id else None)
+        cycles.append(
+            CycleRow(
+                load_id=c.id,
+                at=c.at,
+                sterilizer=st_code,
+                load_no=c.load_no,
+                program=p_name,
+                program_temp_c=p_temp,
+                program_hold_min=p_hold,
+                temp_c=c.temp_c,
+                hold_min=c.hold_min,
+                ci=c.ci,
+                ci_type=c.ci_type,
+                bi=bi_label,
+                packs=tuple(packs_of.get(c.id, ())),
+                operator=who(c.operator_id),
+                passed=c.passed,
+                suspect=c.id in suspects,
+                voided=c.id in voided_cycles,
+            )
+        )
+
+    voided_air = _voided_ids(db, "air-removal")
+    air_tests = [
+        AirRow(int(i), at, str(st), str(res), who(op), int(i) in voided_air)
+        for i, at, st, res, op in db.execute(
+            select(
+                AirRemovalTest.id,
+                AirRemovalTest.at,
+                Sterilizer.code,
+                AirRemovalTest.result,
+                AirRemovalTest.operator_id,
+            )
+            .join(Sterilizer, Sterilizer.id == AirRemovalTest.sterilizer_id)
+            .where(_in(AirRemovalTest.at, period))
+            .order_by(AirRemovalTest.at, AirRemovalTest.id)
+        ).all()
+    ]
+
+    # -- cleaning: rooms and devices merged by time ---------------------------------------------
+    voided_rc = _voided_ids(db, "room-clean")
+    voided_dc = _voided_ids(db, "device-clean")
+    cleans = [
+        CleanRow("room-clean", int(i), at, f"Room {code}", kind, prod, cmin, who(op), note,
+                 int(i) in voided_rc)
+        for i, at, code, kind, prod, cmin, op, note in db.execute(
+            select(
+                RoomClean.id,
+                RoomClean.at,
+                Room.code,
+                RoomClean.kind,
+                Disinfectant.code,
+                RoomClean.contact_min,
+                RoomClean.operator_id,
+                RoomClean.note,
+            )
+            .join(Room, Room.id == RoomClean.room_id)
+            .join(Disinfectant, Disinfectant.id == RoomClean.disinfectant_id)
+            .where(_in(RoomClean.at, period))
+        ).all()
+    ]
+    cleans += [
+        CleanRow("device-clean", int(i), at, f"Device {code}", "device", prod, cmin, who(op),
+                 f"barrier lot {barrier}" if barrier else None, int(i) in voided_dc)
+        for i, at, code, prod, cmin, op, barrier in db.execute(
+            select(
+                DeviceClean.id,
+                DeviceClean.at,
+                Device.code,
+                Disinfectant.code,
+                DeviceClean.contact_min,
+                DeviceClean.operator_id,
+                DeviceClean.barrier_lot,
+            )
+            .join(Device, Device.id == DeviceClean.device_id)
+            .join(Disinfectant, Disinfectant.id == DeviceClean.disinfectant_id)
+            .where(_in(DeviceClean.at, period))
+        ).all()
+    ]
+    cleans.sort(key=lambda r: (r.at, r.kind_of_record, r.record_id))
+
+    # -- sessions: one joined query, packs aggregated in one more ------------------------------
+    session_packs: dict[int, list[str]] = defaultdict(list)
+    for sid, code in db.execute(
+        select(SessionPack.session_id, Pack.code)
+        .join(Pack, Pack.id == SessionPack.pack_id)
+        .join(Session, Session.id == SessionPack.session_id)
+        .where(_in(Session.started_at, period))
+        .order_by(SessionPack.id)
+    ).all():
+        session_packs[int(sid)].append(str(code))
+    sessions = [
+        SessionRow(
+            session_id=int(sid),
+            at=started,
+            ended_at=ended,
+            room=room,
+            practitioner=name,
+            device=device,
+            gtin=gtin,
+            lot=lot,
+            serial=serial,
+            expiry=expiry,
+            packs=tuple(session_packs.get(int(sid), ())),
+            client=client,
+        )
+        for sid, started, ended, room, name, device, gtin, lot, serial, expiry, client in (
+            db.execute(
+                select(
+                    Session.id,
+                    Session.started_at,
+                    SessionEnd.at,
+                    Room.code,
+                    Staff.name,
+                    Device.code,
+                    Session.gtin,
+                    Session.lot,
+                    Session.serial,
+                    Session.expiry,
+                    Session.client,
+                )
+                .join(Room, Room.id == Session.room_id)
+                .join(Staff, Staff.id == Session.practitioner_id)
+                .join(Device, Device.id == Session.device_id)
+                .outerjoin(SessionEnd, SessionEnd.session_id == Session.id)
+                .where(_in(Session.started_at, period))
+                .order_by(Session.started_at, Session.id)
+            ).all()
+        )
+    ]
+    refusals = [
+        RefusalRow(
+            refusal_id=r.id,
+            at=r.at,
+            room=r.room,
+            device=r.device,
+            practitioner=r.practitioner,
+            client=r.client,
+            cartridge=(f"{r.gtin} lot {r.lot}" if r.gtin else r.cartridge_scan)
+            + (f" serial {r.serial}" if r.serial else ""),
+            codes=tuple(str(x.get("code")) for x in json.loads(r.reasons)),
+        )
+        for r in db.execute(
+            select(Refusal).where(_in(Refusal.at, period)).order_by(Refusal.at, Refusal.id)
+        ).scalars()
+    ]
+
+    # -- cartridges ------------------------------------------------------------------------------
+    receipts = [
+        ReceiptRow(at, gtin, lot, expiry, int(qty), sup, inv, who(op))
+        for at, gtin, lot, expiry, qty, sup, inv, op in db.execute(
+            select(
+                CartridgeReceipt.at,
+                CartridgeLot.gtin,
+                CartridgeLot.lot,
+                CartridgeLot.expiry,
+                CartridgeReceipt.quantity,
+                CartridgeReceipt.supplier,
+                CartridgeReceipt.invoice,
+                CartridgeReceipt.operator_id,
+            )
+            .join(CartridgeLot, CartridgeLot.id == CartridgeReceipt.lot_id)
+            .where(_in(CartridgeReceipt.at, period))
+            .order_by(CartridgeReceipt.at, CartridgeReceipt.id)
+        ).all()
+    ]
+    voided_discards = _voided_ids(db, "discard")
+    discards = [
+        DiscardRow(int(i), at, gtin, lot, serial, reason, who(op), int(i) in voided_discards)
+        for i, at, gtin, lot, serial, reason, op in db.execute(
+            select(
+                Discard.id,
+                Discard.at,
+                CartridgeLot.gtin,
+                CartridgeLot.lot,
+                CartridgeUnit.serial,
+                Discard.reason,
+                Discard.operator_id,
+            )
+            .join(CartridgeUnit, CartridgeUnit.id == Discard.unit_id)
+            .join(CartridgeLot, CartridgeLot.id == CartridgeUnit.lot_id)
+            .where(_in(Discard.at, period))
+            .order_by(Discard.at, Discard.id)
+        ).all()
+    ]
+    voided_recalls = _voided_ids(db, "recall")
+    recalls: list[RecallRow] = []
+    for rid, at, gtin, lot, reason, op in db.execute(
+        select(
+            Recall.id, Recall.at, CartridgeLot.gtin, CartridgeLot.lot, Recall.reason,
+            Recall.operator_id,
+        )
+        .join(CartridgeLot, CartridgeLot.id == Recall.lot_id)
+        .where(_in(Recall.at, period))
+        .order_by(Recall.at, Recall.id)
+    ).all():
+        affected = tuple(
+            AffectedSession(int(s_id), s_at, client, room, name)
+            for s_id, s_at, client, room, name in db.execute(
+                select(Session.id, Session.started_at, Session.client, Room.code, Staff.name)
+                .join(Room, Room.id == Session.room_id)
+                .join(Staff, Staff.id == Session.practitioner_id)
+                .where(Session.gtin == gtin, Session.lot == lot)
+                .order_by(Session.started_at, Session.id)
+            ).all()
+        )
+        recalls.append(
+            RecallRow(int(rid), at, gtin, lot, reason, who(op), int(rid) in voided_recalls,
+                      affected)
+        )
+    stock = _stock(db, period, tz)
+
+    # -- incidents with their trace (few: the trace service is called per incident) -------------
+    from sterilog.services.trace import session_detail
+
+    voided_incidents = _voided_ids(db, "incident")
+    incidents = [
+        IncidentRow(
+            incident_id=i.id,
+            at=i.at,
+            kind=i.kind,
+            severity=i.severity,
+            note=i.note,
+            operator=who(i.operator_id),
+            voided=i.id in voided_incidents,
+            trace=session_detail(db, i.session_id),
+        )
+        for i in db.execute(
+            select(Incident).where(_in(Incident.at, period)).order_by(Incident.at, Incident.id)
+        ).scalars()
+    ]
+
+    # -- voids, integrity, signatures -----------------------------------------------------------
+    voids = _voids(db, period, who)
+    verification = audit.verify(db)
+    in_period = int(
+        db.execute(select(func.count()).where(_in(AuditEntry.at, period))).scalar_one()
+    )
+    integrity = Integrity(
+        entries_in_period=in_period,
+        ok=verification.ok,
+        entries=verification.entries,
+        head=verification.head,
+        problems=tuple((p.record, p.message) for p in verification.problems[:50]),
+    )
+    signatures = [
+        SignatureRow(s.name, s.at, s.meaning, s.head)
+        for s in db.execute(
+            select(Signature)
+            .where(Signature.month == f"{year:04d}-{month:02d}")
+            .order_by(Signature.at, Signature.id)
+        ).scalars()
+    ]
+
+    # -- gaps and verdicts ------------------------------------------------------------------------
+    gaps: list[GapRow] = []
+    gaps += _bi_week_gaps(db, period, tz, now)
+    gaps += _air_removal_gaps(db, period, tz, rules)
+    gaps += [
+        GapRow(
+            "sterilization",
+            f"load {row.load_id} (#{row.load_no} on {row.sterilizer}): "
+            "no chemical-indicator result",
+        )
+        for row in cycles
+        if row.ci is None and not row.voided
+    ]
+    gaps += _clean_gaps(db, period)
+    gaps += [
+        GapRow("sessions", f"session {s.session_id} (room {s.room}) was never ended")
+        for s in sessions
+        if s.ended_at is None
+    ]
+
+    per_day: dict[dt.date, list[int]] = {}
+    day = period.first_day
+    while day <= period.last_day:
+        per_day[day] = [0, 0]
+        day += dt.timedelta(days=1)
+    for s in sessions:
+        per_day[s.at.astimezone(tz).date()][0] += 1
+    for r in refusals:
+        per_day[r.at.astimezone(tz).date()][1] += 1
+    per_week: dict[str, list[int]] = {}
+    for week_start in _weeks(period):
+        iso_year, iso_week, _ = week_start.isocalendar()
+        per_week[f"{iso_year}-W{iso_week:02d}"] = [0, 0]
+    for cyc in cycles:
+        if cyc.voided:
+            continue
+        iso_year, iso_week, _ = cyc.at.astimezone(tz).date().isocalendar()
+        per_week[f"{iso_year}-W{iso_week:02d}"][0 if cyc.passed else 1] += 1
+
+    data = MonthlyData(
+        period=period,
+        rules_name=rules.name,
+        gaps=gaps,
+        verdicts=[],
+        sessions_per_day=[(d, v[0], v[1]) for d, v in per_day.items()],
+        cycles_per_week=[(w, v[0], v[1]) for w, v in per_week.items()],
+        cycles=cycles,
+        bis=bis,
+        air_tests=air_tests,
+        cleans=cleans,
+        sessions=sessions,
+        refusals=refusals,
+        stock=stock,
+        receipts=receipts,
+        discards=discards,
+        recalls=recalls,
+        incidents=incidents,
+        voids=voids,
+        integrity=integrity,
+        signatures=signatures,
+    )
+    data.verdicts.extend(_verdicts(data))
+    return data
+
+
+def _weeks(period: Period) -> list[dt.date]:
+    """Mondays of the ISO weeks overlapping the period."""
+    monday = period.first_day - dt.timedelta(days=period.first_day.weekday())
+    out = []
+    while monday <= period.last_day:
+        out.append(monday)
+        monday += dt.timedelta(days=7)
+    return out
+
+
+def _bi_week_gaps(
+    db: DbSession, period: Period, tz: ZoneInfo, now: dt.datetime
+) -> list[GapRow]:
+    weeks = _weeks(period)
+    span_start = local_day_bounds(weeks[0], tz)[0]
+    span_end = local_day_bounds(weeks[-1] + dt.timedelta(days=6), tz)[1]
+    good_bi = exists().where(
+        BiologicalIndicator.cycle_id == Cycle.id,
+        BiRead.bi_id == BiologicalIndicator.id,
+        BiRead.valid.is_(True),
+        BiRead.result == "negative",
+        counts(BiRead),
+    )
+    has_packs = exists().where(CyclePack.cycle_id == Cycle.id)
+    with_loads: set[tuple[int, dt.date]] = set()  # (sterilizer, Monday): a real load ran
+    covered: set[tuple[int, dt.date]] = set()  # (sterilizer, Monday): a good BI ran
+    for st_id, at, packed, good in db.execute(
+        select(Cycle.sterilizer_id, Cycle.at, has_packs, good_bi).where(
+            Cycle.at >= span_start, Cycle.at < span_end, counts(Cycle)
+        )
+    ).all():
+        local = at.astimezone(tz).date()
+        key = (int(st_id), local - dt.timedelta(days=local.weekday()))
+        if packed:
+            with_loads.add(key)
+        if good:
+            covered.add(key)
+    codes = dict(db.execute(select(Sterilizer.id, Sterilizer.code)).all())
+    gaps = []
+    for st_id, monday in sorted(with_loads, key=lambda k: (k[1], codes[k[0]])):
+        week_end = local_day_bounds(monday + dt.timedelta(days=6), tz)[1]
+        if week_end > now or (st_id, monday) in covered:
+            continue
+        iso_year, iso_week, _ = monday.isocalendar()
+        gaps.append(
+            GapRow(
+                "spore testing",
+                f"sterilizer {codes[st_id]}, week {iso_year}-W{iso_week:02d} "
+                f"({monday.isoformat()} to {(monday + dt.timedelta(days=6)).isoformat()}): "
+                "loads ran but no BI read negative with a valid control",
+            )
+        )
+    return gaps
+
+
+def _air_removal_gaps(
+    db: DbSession, period: Period, tz: ZoneInfo, rules: RulePack
+) -> list[GapRow]:
+    types = tuple(rules.air_removal_types)
+    if not types:
+        return []
+    has_packs = exists().where(CyclePack.cycle_id == Cycle.id)
+    first_load: dict[tuple[str, dt.date], dt.datetime] = {}
+    for code, at in db.execute(
+        select(Sterilizer.code, Cycle.at)
+        .join(Sterilizer, Sterilizer.id == Cycle.sterilizer_id)
+        .where(_in(Cycle.at, period), Sterilizer.type.in_(types), has_packs, counts(Cycle))
+        .order_by(Cycle.at)
+    ).all():
+        first_load.setdefault((str(code), at.astimezone(tz).date()), at)
+    passes: dict[tuple[str, dt.date], dt.datetime] = {}
+    for code, at in db.execute(
+        select(Sterilizer.code, AirRemovalTest.at)
+        .join(Sterilizer, Sterilizer.id == AirRemovalTest.sterilizer_id)
+        .where(
+            _in(AirRemovalTest.at, period),
+            AirRemovalTest.result == "pass",
+            counts(AirRemovalTest),
+        )
+        .order_by(AirRemovalTest.at)
+    ).all():
+        passes.setdefault((str(code), at.astimezone(tz).date()), at)
+    gaps = []
+    for (code, day), at in sorted(first_load.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        test = passes.get((code, day))
+        if test is None or test > at:
+            gaps.append(
+                GapRow(
+                    "air-removal tests",
+                    f"sterilizer {code}, {day.isoformat()}: loads ran without a passing "
+                    "air-removal test before the first load",
+                )
+            )
+    return gaps
+
+
+def _clean_gaps(db: DbSession, period: Period) -> list[GapRow]:
+    """Sessions with no clean between the previous session's end and their start.
+
+    One query per kind; each session costs two index seeks inside the database (its previous
+    session in that room / on that device, and a clean between).
+    """
+    gaps: list[tuple[dt.datetime, int, str]] = []
+    for what, owner, clean, extra in (
+        ("room", Session.room_id, RoomClean, RoomClean.kind.in_(READY_KINDS)),
+        ("device", Session.device_id, DeviceClean, None),
+    ):
+        prev = aliased(Session)
+        prev_end = aliased(SessionEnd)
+        prev_owner = prev.room_id if what == "room" else prev.device_id
+        previous_end = (
+            select(func.coalesce(prev_end.at, prev.started_at))
+            .select_from(prev)
+            .outerjoin(prev_end, prev_end.session_id == prev.id)
+            .where(
+                prev_owner == owner,
+                or_(
+                    prev.started_at < Session.started_at,
+                    and_(prev.started_at == Session.started_at, prev.id < Session.id),
+                ),
+            )
+            .order_by(prev.started_at.desc(), prev.id.desc())
+            .limit(1)
+            .correlate(Session)
+            .scalar_subquery()
+        )
+        clean_owner = RoomClean.room_id if what == "room" else DeviceClean.device_id
+        conds = [
+            clean_owner == owner,
+            clean.at <= Session.started_at,
+            or_(previous_end.is_(None), clean.at >= previous_end),
+            counts(clean),
+        ]
+        if extra is not None:
+            conds.append(extra)
+        cleaned = exists().where(*conds)
+        label = Room.code if what == "room" else Device.code
+        owner_table = Room if what == "room" else Device
+        for sid, started, code in db.execute(
+            select(Session.id, Session.started_at, label)
+            .join(owner_table, owner_table.id == owner)
+            .where(_in(Session.started_at, period), ~cleaned)
+        ).all():
+            text = (
+                f"session {sid}: room {code} has no between-clients or end-of-day clean "
+                "recorded before it (after the previous session)"
+                if what == "room"
+                else f"session {sid}: device {code} has no clean recorded before it "
+                "(after its previous session)"
+            )
+            gaps.append((started, int(sid), text))
+    gaps.sort()
+    return [GapRow("cleaning", text) for _, _, text in gaps]
+
+
+def _stock(db: DbSession, period: Period, tz: ZoneInfo) -> list[StockRow]:
+    """Per lot: movements in the month and units on hand at its end (group-by queries)."""
+    received = Counter(
+        {
+            int(lot): int(n)
+            for lot, n in db.execute(
+                select(CartridgeReceipt.lot_id, func.sum(CartridgeReceipt.quantity))
+                .where(_in(CartridgeReceipt.at, period))
+                .group_by(CartridgeReceipt.lot_id)
+            ).all()
+        }
+    )
+    received_end = Counter(
+        {
+            int(lot): int(n)
+            for lot, n in db.execute(
+                select(CartridgeUnit.lot_id, func.count())
+                .join(CartridgeReceipt, CartridgeReceipt.id == CartridgeUnit.receipt_id)
+                .where(CartridgeReceipt.at < period.end)
+                .group_by(CartridgeUnit.lot_id)
+            ).all()
+        }
+    )
+    def per_lot(query: Any) -> Counter[int]:
+        return Counter({int(lot): int(n) for lot, n in db.execute(query).all()})
+
+    used_q = (
+        select(CartridgeUnit.lot_id, func.count())
+        .select_from(Session)
+        .join(CartridgeUnit, CartridgeUnit.id == Session.unit_id)
+        .group_by(CartridgeUnit.lot_id)
+    )
+    used = per_lot(used_q.where(_in(Session.started_at, period)))
+    used_end = per_lot(used_q.where(Session.started_at < period.end))
+    discard_q = (
+        select(CartridgeUnit.lot_id, func.count())
+        .select_from(Discard)
+        .join(CartridgeUnit, CartridgeUnit.id == Discard.unit_id)
+        .where(counts(Discard))
+        .group_by(CartridgeUnit.lot_id)
+    )
+    discarded = per_lot(discard_q.where(_in(Discard.at, period)))
+    discarded_end = per_lot(discard_q.where(Discard.at < period.end))
+    recalled_by_end = {
+        int(lot)
+        for lot in db.execute(
+            select(Recall.lot_id).where(Recall.at < period.end, counts(Recall))
+        ).scalars()
+    }
+    recalled_in_month = {
+        int(lot)
+        for lot in db.execute(
+            select(Recall.lot_id).where(_in(Recall.at, period), counts(Recall))
+        ).scalars()
+    }
+    out = []
+    for raw_id, gtin, lot_code, expiry in db.execute(
+        select(CartridgeLot.id, CartridgeLot.gtin, CartridgeLot.lot, CartridgeLot.expiry).order_by(
+            CartridgeLot.gtin, CartridgeLot.lot
+        )
+    ).all():
+        lot_id = int(raw_id)
+        left = received_end[lot_id] - used_end[lot_id] - discarded_end[lot_id]
+        expires_in_month = period.first_day <= expiry <= period.last_day
+        expired_before = expiry < period.first_day
+        moved = (
+            received[lot_id] or used[lot_id] or discarded[lot_id] or lot_id in recalled_in_month
+        )
+        if not moved and not expires_in_month and (left <= 0 or expired_before):
+            continue
+        if received_end[lot_id] == 0:
+            continue
+        out.append(
+            StockRow(
+                gtin=gtin,
+                lot=lot_code,
+                expiry=expiry,
+                received=received[lot_id],
+                used=used[lot_id],
+                discarded=discarded[lot_id],
+                expired=left if expires_in_month else 0,
+                recalled=lot_id in recalled_by_end,
+                on_hand_at_end=0 if (expiry <= period.last_day or lot_id in recalled_by_end)
+                else left,
+            )
+        )
+    return out
+
+
+_VOID_SUMMARY: dict[str, Callable[[Any], str]] = {
+    "cycle": lambda r: f"load {r.id} (#{r.load_no}), {'passed' if r.passed else 'failed'}",
+    "bi-read": lambda r: f"BI {r.bi_id} read {r.result}, control {r.control}",
+    "air-removal": lambda r: f"air-removal test {r.id}: {r.result}",
+    "room-clean": lambda r: f"room clean {r.id} ({r.kind})",
+    "device-clean": lambda r: f"device clean {r.id}",
+    "incident": lambda r: f"incident {r.id} on session {r.session_id}: {r.kind}",
+    "recall": lambda r: f"recall {r.id}: {r.reason}",
+    "discard": lambda r: f"discard {r.id}: {r.reason}",
+    "service": lambda r: f"sterilizer service {r.id}: {r.note}",
+}
+
+
+def _voids(db: DbSession, period: Period, who: Callable[[int | None], str]) -> list[VoidRow]:
+    """Voids made in the month, and voids of records whose event is in the month."""
+    out: list[VoidRow] = []
+    for kind, model in KINDS.items():
+        for void, record in db.execute(
+            select(Void, model)
+            .join(model, model.id == Void.record_id)  # type: ignore[attr-defined]
+            .where(
+                Void.kind == kind,
+                or_(_in(Void.at, period), _in(model.at, period)),  # type: ignore[attr-defined]
+            )
+        ).all():
+            describe = _VOID_SUMMARY[kind]
+            out.append(
+                VoidRow(
+                    kind=kind,
+                    record_id=void.record_id,
+                    record_at=record.at,  # type: ignore[attr-defined]
+                    summary=describe(record),
+                    reason=void.reason,
+                    by=who(void.operator_id),
+                    at=void.at,
+                )
+            )
+    out.sort(key=lambda r: (r.at, r.kind, r.record_id))
+    return out
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def _verdicts(d: MonthlyData) -> list[Verdict]:
+    by_area = Counter(g.area for g in d.gaps)
+
+    def verdict(area: str, detail: str, attention: bool = False) -> Verdict:
+        if by_area[area]:
+            return Verdict(area, "GAPS", f"{_plural(by_area[area], 'gap')}. {detail}")
+        return Verdict(area, "ATTENTION" if attention else "OK", detail)
+
+    live = [c for c in d.cycles if not c.voided]
+    failed = sum(1 for c in live if not c.passed)
+    suspect = sum(1 for c in live if c.suspect)
+    reads = [b for b in d.bis if b.read_id is not None and not b.voided]
+    positive = sum(1 for b in reads if b.valid and b.result == "positive")
+    invalid = sum(1 for b in reads if not b.valid)
+    placed = len({b.bi_id for b in d.bis if d.period.start <= b.placed_at < d.period.end})
+    air = [a for a in d.air_tests if not a.voided]
+    air_failed = sum(1 for a in air if a.result != "pass")
+    cleans = [c for c in d.cleans if not c.voided]
+    recalls = [r for r in d.recalls if not r.voided]
+    open_now = sum(1 for s in d.sessions if s.ended_at is None)
+    return [
+        verdict(
+            "sterilization",
+            f"{_plural(len(live), 'cycle')}: {failed} failed, {suspect} suspect "
+            "(their packs were not released).",
+            attention=bool(failed or suspect),
+        ),
+        verdict(
+            "spore testing",
+            f"{_plural(placed, 'BI')} placed; {_plural(len(reads), 'read')}: {positive} positive, "
+            f"{invalid} invalid.",
+            attention=bool(positive or invalid),
+        ),
+        verdict(
+            "air-removal tests",
+            f"{_plural(len(air), 'test')}, {air_failed} failed.",
+            attention=bool(air_failed),
+        ),
+        verdict(
+            "cleaning",
+            f"{_plural(sum(1 for c in cleans if c.kind != 'device'), 'room clean')}, "
+            f"{_plural(sum(1 for c in cleans if c.kind == 'device'), 'device clean')}.",
+        ),
+        verdict(
+            "cartridges",
+            f"{sum(r.quantity for r in d.receipts)} received, {len(d.sessions)} used, "
+            f"{sum(1 for x in d.discards if not x.voided)} discarded, "
+            f"{sum(s.expired for s in d.stock)} expired unused, "
+            f"{_plural(len(recalls), 'recall')}.",
+            attention=bool(recalls),
+        ),
+        verdict(
+            "sessions",
+            f"{_plural(len(d.sessions), 'session')}, {_plural(len(d.refusals), 'refusal')} "
+            f"at the gate, {open_now} still open.",
+        ),
+    ]
+
+
+# --- layout ----------------------------------------------------------------------------------
+
+
+def fmt_num(value: float | None) -> str:
+    return DASH if value is None else f"{value:g}"
+
+
+def render(
+    data: MonthlyData,
+    *,
+    generated_at: dt.datetime,
+    clinic: str,
+    tz_name: str,
+    author: str = "sterilog",
+    target: Any = None,
+    progress: Callable[[int], None] | None = None,
+) -> bytes:
+    """The monthly report as PDF bytes (also written to `target`, a path or file, if given)."""
+    from sterilog.reports import pdf
+
+    story = _story(data, clinic=clinic, tz_name=tz_name)
+    return pdf.build_pdf(
+        target,
+        story,
+        title="Monthly compliance report",
+        clinic=clinic,
+        period=data.period.label,
+        subject=f"Sterilization and equipment compliance, {data.period.label}",
+        author=author,
+        generated_at=generated_at,
+        tz_name=tz_name,
+        incomplete=data.incomplete,
+        anchor=data.integrity.head,
+        progress=progress,
+    )
+
+
+SECTIONS = (
+    "1. Summary",
+    "2. Charts",
+    "3. Sterilization",
+    "4. Cleaning log",
+    "5. Sessions and refusals",
+    "6. Cartridge stock",
+    "7. Incidents",
+    "8. Voided records",
+    "9. Integrity and sign-off",
+)
+
+
+def _story(d: MonthlyData, *, clinic: str, tz_name: str) -> list[Any]:
+    from reportlab.lib.units import mm
+    from reportlab.platypus import Paragraph, Spacer
+
+    from sterilog.reports import pdf
+    from sterilog.reports.pdf import esc, heading, key_values, local_time, para, table
+
+    def t(moment: dt.datetime | None) -> str:
+        return local_time(moment, tz_name) if moment is not None else DASH
+
+    marks = _Marks()
+    story: list[Any] = [
+        Paragraph("Monthly compliance report", pdf.STYLES.title),
+        para(
+            f"{clinic} \u2014 {d.period.label} ({d.period.first_day.isoformat()} to "
+            f"{d.period.last_day.isoformat()}). Times are local to {tz_name}.",
+            pdf.STYLES.body,
+        ),
+    ]
+
+    # 1 Summary
+    story += heading(SECTIONS[0])
+    story.append(
+        key_values(
+            [
+                ("Clinic", clinic),
+                ("Period", f"{d.period.label}: {d.period.first_day} to {d.period.last_day}"),
+                ("Time zone", tz_name),
+                ("Rule pack", d.rules_name),
+                (
+                    "Overall",
+                    marks.alert(
+                        f"INCOMPLETE: {_plural(len(d.gaps), 'gap')} in the record (listed below)"
+                    )
+                    if d.gaps
+                    else marks.ok("Complete: no gaps found in the record for this month"),
+                ),
+            ]
+        )
+    )
+    story += heading("Verdict per area", 2)
+    story += table(
+        ["Area", "Verdict", "Detail"],
+        [
+            [v.area.capitalize(), marks.verdict(v.verdict), v.detail]
+            for v in d.verdicts
+        ],
+        [38 * mm, 24 * mm, pdf.CONTENT_WIDTH - 62 * mm],
+    )
+    story += heading("Gaps", 2)
+    story.append(
+        para(
+            "A gap is a record the law or the rule pack expects that is missing: a week of "
+            "loads without a valid negative spore test, a day of loads on a B or S sterilizer "
+            "without a passing air-removal test before the first load, a cycle without a "
+            "chemical-indicator result, a session without a room or device clean before it, "
+            "a session never ended.",
+            pdf.STYLES.small,
+        )
+    )
+    story += table(
+        ["Area", "Gap"],
+        [[g.area.capitalize(), g.what] for g in d.gaps],
+        [38 * mm, pdf.CONTENT_WIDTH - 38 * mm],
+        empty="No gaps.",
+    )
+
+    # 2 Charts
+    story += heading(SECTIONS[1])
+    story += heading("Sessions and refusals per day", 2)
+    story.append(_day_chart(d, pdf.CONTENT_WIDTH))
+    story += heading("Cycles passed and failed per ISO week", 2)
+    story.append(_week_chart(d, pdf.CONTENT_WIDTH))
+
+    # 3 Sterilization
+    story += pdf.landscape_pages()
+    width = pdf.LANDSCAPE_CONTENT_WIDTH
+    story += heading(SECTIONS[2])
+    story += heading("Sterilization log", 2)
+    story.append(
+        para(
+            "Every cycle of the month. FAILED: mechanical or chemical monitoring failed; "
+            "SUSPECT: run between the last negative spore test and a positive one. Packs of "
+            "failed and suspect loads are blocked at the gate.",
+            pdf.STYLES.small,
+        )
+    )
+    cw = [24, 19, 16, 24, 24, 13, 26, 55, 22, 17]  # mm, sums to the landscape width
+    story += table(
+        ["Time", "Sterilizer", "Load", "Program", "Readings", "CI", "BI", "Packs", "Operator",
+         "Status"],
+        [
+            [
+                t(c.at),
+                c.sterilizer,
+                f"#{c.load_no} (ID {c.load_id})",
+                f"{c.program} (\u2265{fmt_num(c.program_temp_c)} \u00b0C, "
+                f"{fmt_num(c.program_hold_min)} min)",
+                f"{fmt_num(c.temp_c)} \u00b0C, {fmt_num(c.hold_min)} min",
+                DASH if c.ci is None else c.ci + (f" (type {c.ci_type})" if c.ci_type else ""),
+                c.bi or DASH,
+                ", ".join(c.packs) or "(test cycle)",
+                c.operator,
+                ("voided" if c.voided else marks.status(c.passed, c.suspect)),
+            ]
+            for c in d.cycles
+        ],
+        _widths(cw, width),
+        strike_rows=[i for i, c in enumerate(d.cycles) if c.voided],
+    )
+    story += heading("Spore-test (BI) log", 2)
+    story += table(
+        ["BI", "Placed", "Sterilizer", "Load", "BI lot", "Read", "Result", "Control", "Outcome",
+         "Read by"],
+        [
+            [
+                str(b.bi_id),
+                t(b.placed_at),
+                b.sterilizer,
+                f"#{b.load_no} (ID {b.load_id})",
+                b.lot,
+                t(b.read_at),
+                b.result or DASH,
+                b.control or DASH,
+                "voided" if b.voided else marks.bi(b),
+                b.operator if b.read_id is not None else DASH,
+            ]
+            for b in d.bis
+        ],
+        _widths([10, 24, 20, 22, 22, 24, 18, 18, 50, 32], width),
+        strike_rows=[i for i, b in enumerate(d.bis) if b.voided],
+    )
+    story += heading("Air-removal (Bowie-Dick / Helix) test log", 2)
+    story += table(
+        ["Time", "Sterilizer", "Result", "Operator"],
+        [
+            [t(a.at), a.sterilizer, "voided" if a.voided else marks.passfail(a.result), a.operator]
+            for a in d.air_tests
+        ],
+        _widths([30, 40, 30, 60], 160 * mm),
+        strike_rows=[i for i, a in enumerate(d.air_tests) if a.voided],
+    )
+
+    # 4 Cleaning
+    story += heading(SECTIONS[3])
+    story += table(
+        ["Time", "Room / device", "Kind", "Product", "Contact (min)", "By", "Note"],
+        [
+            [t(c.at), c.target, c.kind, c.product, fmt_num(c.contact_min), c.operator,
+             c.note or ""]
+            for c in d.cleans
+        ],
+        _widths([24, 30, 24, 34, 18, 34, 86], width),
+        strike_rows=[i for i, c in enumerate(d.cleans) if c.voided],
+        align=["LEFT", "LEFT", "LEFT", "LEFT", "RIGHT", "LEFT", "LEFT"],
+    )
+
+    # 5 Sessions and refusals
+    story += heading(SECTIONS[4])
+    story += heading(f"Sessions ({len(d.sessions)})", 2)
+    story += table(
+        ["ID", "Started", "Ended", "Room", "Practitioner", "Device", "Cartridge GTIN", "Lot",
+         "Serial", "Expiry", "Packs", "Client"],
+        [
+            [
+                str(s.session_id),
+                t(s.at),
+                t(s.ended_at) if s.ended_at else "OPEN",
+                s.room,
+                s.practitioner,
+                s.device,
+                s.gtin,
+                s.lot,
+                s.serial or DASH,
+                s.expiry.isoformat(),
+                ", ".join(s.packs) or DASH,
+                s.client,
+            ]
+            for s in d.sessions
+        ],
+        _widths([11, 23, 23, 14, 32, 18, 26, 17, 15, 17, 38, 33], width),
+        mono_cols=[6],
+    )
+    story += heading(f"Refusals at the gate ({len(d.refusals)})", 2)
+    story += table(
+        ["Time", "Room", "Device", "Practitioner", "Client", "Cartridge", "Reason codes"],
+        [
+            [t(r.at), r.room, r.device, r.practitioner, r.client, r.cartridge,
+             ", ".join(r.codes)]
+            for r in d.refusals
+        ],
+        _widths([24, 16, 20, 26, 30, 60, 91], width),
+    )
+
+    # 6 Cartridge stock
+    story += heading(SECTIONS[5])
+    story += heading("Movements per lot", 2)
+    story += table(
+        ["GTIN", "Lot", "Expiry", "Received", "Used", "Discarded", "Expired unused",
+         "Recalled", "On hand at month end"],
+        [
+            [s.gtin, s.lot, s.expiry.isoformat(), str(s.received), str(s.used),
+             str(s.discarded), str(s.expired), "RECALLED" if s.recalled else "no",
+             str(s.on_hand_at_end)]
+            for s in d.stock
+        ],
+        _widths([34, 30, 24, 20, 20, 20, 24, 22, 30], width),
+        mono_cols=[0],
+        align=["LEFT", "LEFT", "LEFT", "RIGHT", "RIGHT", "RIGHT", "RIGHT", "LEFT", "RIGHT"],
+    )
+    story += heading("Deliveries received", 2)
+    story += table(
+        ["Time", "GTIN", "Lot", "Expiry", "Quantity", "Supplier", "Invoice", "Received by"],
+        [
+            [t(r.at), r.gtin, r.lot, r.expiry.isoformat(), str(r.quantity), r.supplier or DASH,
+             r.invoice or DASH, r.operator]
+            for r in d.receipts
+        ],
+        _widths([24, 30, 24, 20, 16, 50, 40, 40], width),
+        mono_cols=[1],
+        align=["LEFT", "LEFT", "LEFT", "LEFT", "RIGHT", "LEFT", "LEFT", "LEFT"],
+    )
+    story += heading("Discarded units", 2)
+    story += table(
+        ["Time", "GTIN", "Lot", "Serial", "Reason", "By"],
+        [
+            [t(x.at), x.gtin, x.lot, x.serial or DASH, x.reason, x.operator]
+            for x in d.discards
+        ],
+        _widths([24, 30, 24, 20, 100, 40], width),
+        mono_cols=[1],
+        strike_rows=[i for i, x in enumerate(d.discards) if x.voided],
+    )
+    story += heading("Recalls and the sessions that used the recalled lot", 2)
+    if not d.recalls:
+        story.append(para("No recalls this month.", pdf.STYLES.small))
+    for r in d.recalls:
+        text = (
+            f"Recall {r.recall_id}: lot {r.lot} of GTIN {r.gtin}, {t(r.at)}, by {r.operator}. "
+            f"Reason: {r.reason}. {_plural(len(r.sessions), 'session')} used this lot."
+        )
+        struck = f"<strike>{esc(text)}</strike> (voided)" if r.voided else esc(text)
+        story.append(Paragraph(struck, pdf.STYLES.body))
+        story += table(
+            ["Session", "Started", "Client", "Room", "Practitioner"],
+            [[str(s.session_id), t(s.at), s.client, s.room, s.practitioner] for s in r.sessions],
+            _widths([20, 30, 60, 30, 60], 200 * mm),
+            empty="No session used this lot.",
+        )
+
+    # 7 Incidents
+    story += heading(SECTIONS[6])
+    if not d.incidents:
+        story.append(para("No incidents recorded this month.", pdf.STYLES.small))
+    for inc in d.incidents:
+        story += _incident_block(inc, t, width, marks)
+
+    # 8 Voided records
+    story += heading(SECTIONS[7])
+    story.append(
+        para(
+            "A voided record was entered by mistake and stops counting everywhere (the gate, "
+            "status and the gaps above); it is never erased. Voided rows are also struck "
+            "through in the logs above.",
+            pdf.STYLES.small,
+        )
+    )
+    story += table(
+        ["Kind", "Record", "Record time", "Void reason", "Voided by", "Voided at"],
+        [
+            [v.kind, marks.struck(v.summary), t(v.record_at), v.reason, v.by, t(v.at)]
+            for v in d.voids
+        ],
+        _widths([22, 70, 24, 80, 34, 24], width),
+        empty="No voided records.",
+    )
+
+    # 9 Integrity
+    story += pdf.portrait_pages()
+    story += heading(SECTIONS[8])
+    integ = d.integrity
+    story.append(
+        key_values(
+            [
+                ("Audit entries in the period", str(integ.entries_in_period)),
+                (
+                    "Verification of the whole chain",
+                    marks.ok(f"OK: {integ.entries} entries verified, every record matches")
+                    if integ.ok
+                    else marks.alert(
+                        f"FAILED: {_plural(len(integ.problems), 'problem')} in "
+                        f"{integ.entries} entries"
+                    ),
+                ),
+                ("Chain head (SEQ:HASH)", Paragraph(esc(integ.head), _mono_style())),
+            ],
+            key_width=55 * mm,
+        )
+    )
+    if integ.problems:
+        story += table(
+            ["Record", "Problem"],
+            [[a, b] for a, b in integ.problems],
+            [45 * mm, pdf.CONTENT_WIDTH - 45 * mm],
+        )
+    story.append(pdf.qr_flowable(integ.head, 32))
+    story.append(
+        para(
+            "Anyone can check this report against the database: "
+            f"sterilog audit verify --anchor {integ.head}",
+            pdf.STYLES.small,
+        )
+    )
+    story += heading("Signatures", 2)
+    if d.signatures:
+        story += table(
+            ["Name", "Time", "Meaning", "Chain head when signed"],
+            [[s.name, t(s.at), s.meaning, s.head] for s in d.signatures],
+            [45 * mm, 30 * mm, 22 * mm, pdf.CONTENT_WIDTH - 97 * mm],
+            mono_cols=[3],
+        )
+    else:
+        story.append(para("Not yet signed for this month (sterilog sign).", pdf.STYLES.small))
+        story.append(Spacer(1, 14 * mm))
+        story += table(
+            ["Name", "Signature", "Date", "Meaning"],
+            [["", "", "", "reviewed / approved"]],
+            [50 * mm, 70 * mm, 30 * mm, pdf.CONTENT_WIDTH - 150 * mm],
+        )
+    return story
+
+
+def _mono_style() -> Any:
+    from reportlab.lib.styles import ParagraphStyle
+
+    from sterilog.reports import pdf
+
+    return ParagraphStyle("sl-mono-body", parent=pdf.STYLES.body, fontName=pdf.FONT_MONO,
+                          fontSize=7.5)
+
+
+def _widths(mm_widths: Sequence[float], total: float) -> list[float]:
+    """Column widths scaled to fill `total` points, in the given proportions."""
+    whole = sum(mm_widths)
+    return [total * w / whole for w in mm_widths]
+
+
+class _Marks:
+    """Coloured status cells. Only the few flagged rows get a Paragraph (they are slower)."""
+
+    def __init__(self) -> None:
+        from reportlab.lib.styles import ParagraphStyle
+
+        from sterilog.reports import pdf
+
+        self._alert = ParagraphStyle(
+            "sl-alert", parent=pdf.STYLES.cell, fontName=pdf.FONT_BOLD, textColor=pdf.ALERT
+        )
+        self._ok = ParagraphStyle(
+            "sl-ok", parent=pdf.STYLES.cell, fontName=pdf.FONT_BOLD,
+            textColor="#1E6B3A",
+        )
+        self._warn = ParagraphStyle(
+            "sl-warn", parent=pdf.STYLES.cell, fontName=pdf.FONT_BOLD, textColor="#8A5A00"
+        )
+        self._void = ParagraphStyle("sl-void", parent=pdf.STYLES.cell, textColor=pdf.VOID)
+
+    def alert(self, text: str) -> Any:
+        from reportlab.platypus import Paragraph
+
+        from sterilog.reports.pdf import esc
+
+        return Paragraph(esc(text), self._alert)
+
+    def ok(self, text: str) -> Any:
+        from reportlab.platypus import Paragraph
+
+        from sterilog.reports.pdf import esc
+
+        return Paragraph(esc(text), self._ok)
+
+    def warn(self, text: str) -> Any:
+        from reportlab.platypus import Paragraph
+
+        from sterilog.reports.pdf import esc
+
+        return Paragraph(esc(text), self._warn)
+
+    def struck(self, text: str) -> Any:
+        from reportlab.platypus import Paragraph
+
+        from sterilog.reports.pdf import esc
+
+        return Paragraph(f"<strike>{esc(text)}</strike>", self._void)
+
+    def verdict(self, verdict: str) -> Any:
+        if verdict == "GAPS":
+            return self.alert(verdict)
+        if verdict == "ATTENTION":
+            return self.warn(verdict)
+        return verdict
+
+    def status(self, passed: bool, suspect: bool) -> Any:
+        if not passed:
+            return self.alert("FAILED")
+        if suspect:
+            return self.alert("SUSPECT")
+        return "passed"
+
+    def passfail(self, result: str) -> Any:
+        return result if result == "pass" else self.alert(result.upper())
+
+    def bi(self, b: BiRow) -> Any:
+        if b.read_id is None:
+            return "not read yet"
+        if not b.valid:
+            return self.warn("INVALID (control did not grow)")
+        if b.result == "positive":
+            return self.alert("POSITIVE: sterilizer locked, loads suspect")
+        return "negative: pass"
+
+
+def _incident_block(
+    inc: IncidentRow, t: Callable[[dt.datetime | None], str], width: float, marks: _Marks
+) -> list[Any]:
+    from reportlab.lib.units import mm
+    from reportlab.platypus import Paragraph
+
+    from sterilog.clock import parse_instant
+    from sterilog.reports import pdf
+    from sterilog.reports.pdf import esc, heading, table
+
+    d = inc.trace
+
+    def ti(value: str | None) -> str:
+        return t(parse_instant(value)) if value else DASH
+
+    title = (
+        f"Incident {inc.incident_id}: {inc.kind}"
+        + (f" ({inc.severity})" if inc.severity else "")
+        + f", {t(inc.at)}, recorded by {inc.operator}"
+    )
+    out: list[Any] = heading(title + (" \u2014 VOIDED" if inc.voided else ""), 2)
+    note = f"Note: {inc.note}"
+    out.append(
+        Paragraph(f"<strike>{esc(note)}</strike>" if inc.voided else esc(note), pdf.STYLES.body)
+    )
+    c = d["cartridge"]
+    dev = d["device"]
+    lc = dev["last_clean"]
+    rc = d["room_detail"]["last_clean"]
+    p = d["practitioner_detail"]
+    rows: list[list[Any]] = [
+        ["Session", f"{d['session_id']}, client {d['client']}, started {ti(d['started_at'])}, "
+         f"ended {ti(d['ended_at']) if d['ended_at'] else 'OPEN'}"],
+        ["Practitioner", f"{p['name']} ({p['id']}), licence {p['license'] or DASH}"
+         f" until {p['license_expires'] or DASH}"],
+        ["Cartridge", f"GTIN {c['gtin']} lot {c['lot']} serial {c['serial'] or DASH}, "
+         f"expiry {c['expiry']}"],
+        ["Device", f"{dev['serial']} ({dev['model']}); last clean before: "
+         + (f"{ti(lc['at'])} {lc['disinfectant']} {fmt_num(lc['contact_min'])} min"
+            if lc else "NONE")],
+        ["Room", f"{d['room']}; last clean before: "
+         + (f"{ti(rc['at'])} {rc['kind']} {rc['disinfectant']} "
+            f"{fmt_num(rc['contact_min'])} min" if rc else "NONE")],
+    ]
+    for pk in d["packs"]:
+        ld = pk["load"]
+        status = ld["status"] + (", SUSPECT" if ld["suspect"] else "")
+        rows.append(
+            [
+                f"Pack {pk['pack']}",
+                f"{pk['contents']} \u2192 load {ld['load_id']} (#{ld['load_no']} on "
+                f"{ld['sterilizer']}, {ld['program']}, {ti(ld['at'])}): "
+                f"{fmt_num(ld['temp_c'])} \u00b0C, {fmt_num(ld['hold_min'])} min, "
+                f"CI {ld['ci'] or DASH}, {status}",
+            ]
+        )
+    if not d["packs"]:
+        rows.append(["Packs", "none used"])
+    out += table(["Trace", "Detail"], rows, [35 * mm, width - 35 * mm])
+    return out
+
+
+def _day_chart(d: MonthlyData, width: float) -> Any:
+    from reportlab.graphics.charts.barcharts import VerticalBarChart
+    from reportlab.graphics.charts.legends import Legend
+    from reportlab.graphics.shapes import Drawing, String
+    from reportlab.lib import colors
+
+    from sterilog.reports import pdf
+
+    height = 190.0
+    drawing = Drawing(width, height)
+    chart = VerticalBarChart()
+    chart.x, chart.y = 30, 30
+    chart.width, chart.height = width - 40, height - 60
+    sessions = [n for _, n, _ in d.sessions_per_day]
+    refusals = [r for _, _, r in d.sessions_per_day]
+    chart.data = [sessions, refusals]
+    chart.categoryAxis.categoryNames = [str(day.day) for day, _, _ in d.sessions_per_day]
+    _style_chart(chart, max(sessions + refusals + [1]))
+    chart.bars[0].fillColor = pdf.ACCENT
+    chart.bars[1].fillColor = pdf.ALERT
+    chart.groupSpacing = 2
+    chart.barSpacing = 0
+    drawing.add(chart)
+    drawing.add(_legend(Legend, [(pdf.ACCENT, "Sessions"), (pdf.ALERT, "Refusals")],
+                        width - 160, height - 8))
+    drawing.add(String(30, 8, "Day of the month", fontName=pdf.FONT, fontSize=7,
+                       fillColor=colors.HexColor("#5B6573")))
+    return drawing
+
+
+def _week_chart(d: MonthlyData, width: float) -> Any:
+    from reportlab.graphics.charts.barcharts import VerticalBarChart
+    from reportlab.graphics.charts.legends import Legend
+    from reportlab.graphics.shapes import Drawing
+
+    from sterilog.reports import pdf
+
+    height = 170.0
+    drawing = Drawing(width, height)
+    chart = VerticalBarChart()
+    chart.x, chart.y = 30, 25
+    chart.width, chart.height = width - 40, height - 50
+    passed = [p for _, p, _ in d.cycles_per_week]
+    failed = [f for _, _, f in d.cycles_per_week]
+    chart.data = [passed, failed]
+    chart.categoryAxis.categoryNames = [w for w, _, _ in d.cycles_per_week]
+    chart.categoryAxis.style = "stacked"
+    _style_chart(chart, max([p + f for p, f in zip(passed, failed, strict=True)] + [1]))
+    chart.bars[0].fillColor = pdf.ACCENT
+    chart.bars[1].fillColor = pdf.ALERT
+    chart.barWidth = 18
+    drawing.add(chart)
+    drawing.add(_legend(Legend, [(pdf.ACCENT, "Passed"), (pdf.ALERT, "Failed")],
+                        width - 160, height - 8))
+    return drawing
+
+
+def _style_chart(chart: Any, top: int) -> None:
+    from reportlab.lib import colors
+
+    from sterilog.reports import pdf
+
+    step = max(1, -(-top // 5))
+    chart.valueAxis.valueMin = 0
+    chart.valueAxis.valueMax = step * 5 if top > 0 else 5
+    chart.valueAxis.valueStep = step
+    chart.valueAxis.labels.fontName = pdf.FONT
+    chart.valueAxis.labels.fontSize = 7
+    chart.valueAxis.gridStrokeColor = colors.HexColor("#E2E6EC")
+    chart.valueAxis.visibleGrid = True
+    chart.categoryAxis.labels.fontName = pdf.FONT
+    chart.categoryAxis.labels.fontSize = 6.5
+    chart.categoryAxis.labels.boxAnchor = "n"
+    chart.bars.strokeColor = None
+
+
+def _legend(legend_cls: Any, items: Iterable[tuple[Any, str]], x: float, y: float) -> Any:
+    from sterilog.reports import pdf
+
+    legend = legend_cls()
+    legend.x, legend.y = x, y
+    legend.alignment = "right"
+    legend.columnMaximum = 1
+    legend.deltax = 70
+    legend.fontName = pdf.FONT
+    legend.fontSize = 7.5
+    legend.colorNamePairs = list(items)
+    legend.boxAnchor = "nw"
+    return legend

@@ -81,6 +81,9 @@ BATCH = 2000
 FORMATS = ("json", "csv")
 # OWASP CSV injection: a cell starting with one of these may be run as a formula.
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_FORMULA_START = frozenset(FORMULA_START)
+_COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+_JSON = json.JSONEncoder(ensure_ascii=False, allow_nan=False)
 
 Row = dict[str, Any]
 
@@ -140,8 +143,9 @@ class Env:
     def batches(self, stmt: Select[Any]) -> Iterator[list[Row]]:
         """Stream a query in batches (a server-side cursor on PostgreSQL)."""
         result = self.session.execute(stmt.execution_options(yield_per=self.batch))
+        keys = list(result.keys())
         for part in result.partitions():
-            yield [dict(r._mapping) for r in part]
+            yield [dict(zip(keys, r, strict=True)) for r in part]
 
     def voids(self, kind: str, ids: Sequence[int]) -> dict[int, int]:
         """record id -> void id, for the voided ones among `ids`."""
@@ -1016,18 +1020,21 @@ Progress = Callable[[str, int], None]
 
 def neutralise(value: str) -> str:
     """Make a CSV cell inert in spreadsheets (OWASP CSV injection)."""
-    return "'" + value if value.startswith(FORMULA_START) else value
+    return "'" + value if value[:1] in _FORMULA_START else value
 
 
 def csv_cell(value: Any) -> str:
+    kind = type(value)
+    if kind is str:
+        return "'" + value if value[:1] in _FORMULA_START else value
     if value is None:
         return ""
-    if isinstance(value, bool):
+    if kind is bool:
         return "true" if value else "false"
-    if isinstance(value, int | float):
+    if kind is int or kind is float:
         return repr(value)
-    if isinstance(value, list | dict):
-        value = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    if kind is list or kind is dict:
+        return neutralise(_COMPACT.encode(value))
     return neutralise(str(value))
 
 
@@ -1141,7 +1148,7 @@ def export(
 
 
 def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, allow_nan=False)
+    return _JSON.encode(value)
 
 
 def _write_json(

@@ -1026,7 +1026,8 @@ def neutralise(value: str) -> str:
 def csv_cell(value: Any) -> str:
     kind = type(value)
     if kind is str:
-        return "'" + value if value[:1] in _FORMULA_START else value
+        text: str = value
+        return "'" + text if text[:1] in _FORMULA_START else text
     if value is None:
         return ""
     if kind is bool:

@@ -40,19 +40,19 @@ def _progress_wanted(app: App) -> bool:
 
 @click.command(
     "void",
+    help="Void a mistaken record (managers only): it stops counting everywhere but is never "
+    "erased.\n\nReports show it struck through next to its void. KIND is one of: "
+    + ", ".join(KINDS)
+    + ". ID is the record's number as recorded (e.g. the clean ID, load ID or BI ID). "
+    "Sessions, refusals and cartridge receipts record physical acts and cannot be voided.",
     epilog="Example: sterilog --operator boss void room-clean 12 "
     "--reason 'entered for the wrong room'",
 )
-@click.argument("kind", type=click.Choice(list(KINDS)))
+@click.argument("kind", type=click.Choice(list(KINDS)), metavar="KIND")
 @click.argument("record_id", metavar="ID")
 @click.option("--reason", required=True, help="Why the record was a mistake (kept and printed).")
 @pass_app
 def void(app: App, kind: str, record_id: str, reason: str) -> None:
-    """Void a mistaken record (managers only): it stops counting everywhere but is never erased.
-
-    Reports show it struck through next to its void. Sessions, refusals and cartridge
-    receipts record physical acts and cannot be voided.
-    """
     from sterilog.services import voids
 
     rid = _record_id(record_id)

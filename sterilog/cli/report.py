@@ -40,8 +40,9 @@ def _progress(app: App, what: str) -> Callable[[int], None] | None:
         return None
 
     def show(pages: int) -> None:
-        click.echo(f"\r  {what}: {pages} page{'s' if pages != 1 else ''} laid out...", err=True,
-                   nl=False)
+        click.echo(
+            f"\r  {what}: {pages} page{'s' if pages != 1 else ''} laid out...", err=True, nl=False
+        )
 
     return show
 
@@ -118,7 +119,12 @@ def audit_cmd(app: App, start: str, stop: str, output: str) -> None:
         author = _author(app, ctx.actor)
     progress = _progress(app, "audit report")
     audit_report.render(
-        data, generated_at=now, clinic=clinic, tz_name=tz_name, author=author, target=path,
+        data,
+        generated_at=now,
+        clinic=clinic,
+        tz_name=tz_name,
+        author=author,
+        target=path,
         progress=progress,
     )
     _done(app, path, progress, "Audit report")
@@ -240,5 +246,3 @@ def label_load(app: App, load_id: int, output: str) -> None:
         f"{len(data.packs)} label{'s' if len(data.packs) != 1 else ''} for load {load_id} "
         f"written to {path}",
     )
-
-

@@ -489,8 +489,18 @@ def rows(
     voided_rc = _voided_ids(db, "room-clean")
     voided_dc = _voided_ids(db, "device-clean")
     cleans = [
-        CleanRow("room-clean", int(i), at, f"Room {code}", kind, prod, cmin, who(op), note,
-                 int(i) in voided_rc)
+        CleanRow(
+            "room-clean",
+            int(i),
+            at,
+            f"Room {code}",
+            kind,
+            prod,
+            cmin,
+            who(op),
+            note,
+            int(i) in voided_rc,
+        )
         for i, at, code, kind, prod, cmin, op, note in db.execute(
             select(
                 RoomClean.id,
@@ -508,8 +518,18 @@ def rows(
         ).all()
     ]
     cleans += [
-        CleanRow("device-clean", int(i), at, f"Device {code}", "device", prod, cmin, who(op),
-                 f"barrier lot {barrier}" if barrier else None, int(i) in voided_dc)
+        CleanRow(
+            "device-clean",
+            int(i),
+            at,
+            f"Device {code}",
+            "device",
+            prod,
+            cmin,
+            who(op),
+            f"barrier lot {barrier}" if barrier else None,
+            int(i) in voided_dc,
+        )
         for i, at, code, prod, cmin, op, barrier in db.execute(
             select(
                 DeviceClean.id,
@@ -576,13 +596,16 @@ def rows(
             ).all()
         )
     ]
+    practitioner_names = {
+        str(code): str(name) for code, name in db.execute(select(Staff.code, Staff.name)).all()
+    }
     refusals = [
         RefusalRow(
             refusal_id=r.id,
             at=r.at,
             room=r.room,
             device=r.device,
-            practitioner=r.practitioner,
+            practitioner=practitioner_names.get(r.practitioner, r.practitioner),
             client=r.client,
             cartridge=(f"{r.gtin} lot {r.lot}" if r.gtin else r.cartridge_scan)
             + (f" serial {r.serial}" if r.serial else ""),
@@ -594,22 +617,24 @@ def rows(
     ]
 
     # -- cartridges ------------------------------------------------------------------------------
+    # One row per delivery: a box of serialized cartridges is one receipt per scanned unit.
+    group = (
+        CartridgeReceipt.at,
+        CartridgeLot.gtin,
+        CartridgeLot.lot,
+        CartridgeLot.expiry,
+        CartridgeReceipt.supplier,
+        CartridgeReceipt.invoice,
+        CartridgeReceipt.operator_id,
+    )
     receipts = [
         ReceiptRow(at, gtin, lot, expiry, int(qty), sup, inv, who(op))
-        for at, gtin, lot, expiry, qty, sup, inv, op in db.execute(
-            select(
-                CartridgeReceipt.at,
-                CartridgeLot.gtin,
-                CartridgeLot.lot,
-                CartridgeLot.expiry,
-                CartridgeReceipt.quantity,
-                CartridgeReceipt.supplier,
-                CartridgeReceipt.invoice,
-                CartridgeReceipt.operator_id,
-            )
+        for at, gtin, lot, expiry, sup, inv, op, qty, _ in db.execute(
+            select(*group, func.sum(CartridgeReceipt.quantity), func.min(CartridgeReceipt.id))
             .join(CartridgeLot, CartridgeLot.id == CartridgeReceipt.lot_id)
             .where(_in(CartridgeReceipt.at, period))
-            .order_by(CartridgeReceipt.at, CartridgeReceipt.id)
+            .group_by(*group)
+            .order_by(CartridgeReceipt.at, func.min(CartridgeReceipt.id))
         ).all()
     ]
     voided_discards = _voided_ids(db, "discard")
@@ -635,7 +660,11 @@ def rows(
     recalls: list[RecallRow] = []
     for rid, at, gtin, lot, reason, op in db.execute(
         select(
-            Recall.id, Recall.at, CartridgeLot.gtin, CartridgeLot.lot, Recall.reason,
+            Recall.id,
+            Recall.at,
+            CartridgeLot.gtin,
+            CartridgeLot.lot,
+            Recall.reason,
             Recall.operator_id,
         )
         .join(CartridgeLot, CartridgeLot.id == Recall.lot_id)
@@ -653,8 +682,9 @@ def rows(
             ).all()
         )
         recalls.append(
-            RecallRow(int(rid), at, gtin, lot, reason, who(op), int(rid) in voided_recalls,
-                      affected)
+            RecallRow(
+                int(rid), at, gtin, lot, reason, who(op), int(rid) in voided_recalls, affected
+            )
         )
     stock = _stock(db, period, tz)
 
@@ -681,9 +711,7 @@ def rows(
     # -- voids, integrity, signatures -----------------------------------------------------------
     voids = _voids(db, period, who)
     verification = audit.verify(db)
-    in_period = int(
-        db.execute(select(func.count()).where(_in(AuditEntry.at, period))).scalar_one()
-    )
+    in_period = int(db.execute(select(func.count()).where(_in(AuditEntry.at, period))).scalar_one())
     integrity = Integrity(
         entries_in_period=in_period,
         ok=verification.ok,
@@ -775,9 +803,7 @@ def _weeks(period: Period) -> list[dt.date]:
     return out
 
 
-def _bi_week_gaps(
-    db: DbSession, period: Period, tz: ZoneInfo, now: dt.datetime
-) -> list[GapRow]:
+def _bi_week_gaps(db: DbSession, period: Period, tz: ZoneInfo, now: dt.datetime) -> list[GapRow]:
     weeks = _weeks(period)
     span_start = local_day_bounds(weeks[0], tz)[0]
     span_end = local_day_bounds(weeks[-1] + dt.timedelta(days=6), tz)[1]
@@ -820,9 +846,7 @@ def _bi_week_gaps(
     return gaps
 
 
-def _air_removal_gaps(
-    db: DbSession, period: Period, tz: ZoneInfo, rules: RulePack
-) -> list[GapRow]:
+def _air_removal_gaps(db: DbSession, period: Period, tz: ZoneInfo, rules: RulePack) -> list[GapRow]:
     types = tuple(rules.air_removal_types)
     if not types:
         return []
@@ -943,6 +967,7 @@ def _stock(db: DbSession, period: Period, tz: ZoneInfo) -> list[StockRow]:
             ).all()
         }
     )
+
     def per_lot(query: Any) -> Counter[int]:
         return Counter({int(lot): int(n) for lot, n in db.execute(query).all()})
 
@@ -985,9 +1010,7 @@ def _stock(db: DbSession, period: Period, tz: ZoneInfo) -> list[StockRow]:
         left = received_end[lot_id] - used_end[lot_id] - discarded_end[lot_id]
         expires_in_month = period.first_day <= expiry <= period.last_day
         expired_before = expiry < period.first_day
-        moved = (
-            received[lot_id] or used[lot_id] or discarded[lot_id] or lot_id in recalled_in_month
-        )
+        moved = received[lot_id] or used[lot_id] or discarded[lot_id] or lot_id in recalled_in_month
         if not moved and not expires_in_month and (left <= 0 or expired_before):
             continue
         if received_end[lot_id] == 0:
@@ -1002,7 +1025,8 @@ def _stock(db: DbSession, period: Period, tz: ZoneInfo) -> list[StockRow]:
                 discarded=discarded[lot_id],
                 expired=left if expires_in_month else 0,
                 recalled=lot_id in recalled_by_end,
-                on_hand_at_end=0 if (expiry <= period.last_day or lot_id in recalled_by_end)
+                on_hand_at_end=0
+                if (expiry <= period.last_day or lot_id in recalled_by_end)
                 else left,
             )
         )
@@ -1165,7 +1189,7 @@ SECTIONS = (
 
 def _story(d: MonthlyData, *, clinic: str, tz_name: str) -> list[Any]:
     from reportlab.lib.units import mm
-    from reportlab.platypus import Paragraph, Spacer
+    from reportlab.platypus import KeepTogether, Paragraph
 
     from sterilog.reports import pdf
     from sterilog.reports.pdf import esc, heading, key_values, local_time, para, table
@@ -1206,10 +1230,7 @@ def _story(d: MonthlyData, *, clinic: str, tz_name: str) -> list[Any]:
     story += heading("Verdict per area", 2)
     story += table(
         ["Area", "Verdict", "Detail"],
-        [
-            [v.area.capitalize(), marks.verdict(v.verdict), v.detail]
-            for v in d.verdicts
-        ],
+        [[v.area.capitalize(), marks.verdict(v.verdict), v.detail] for v in d.verdicts],
         [38 * mm, 24 * mm, pdf.CONTENT_WIDTH - 62 * mm],
     )
     story += heading("Gaps", 2)
@@ -1232,10 +1253,19 @@ def _story(d: MonthlyData, *, clinic: str, tz_name: str) -> list[Any]:
 
     # 2 Charts
     story += heading(SECTIONS[1])
-    story += heading("Sessions and refusals per day", 2)
-    story.append(_day_chart(d, pdf.CONTENT_WIDTH))
-    story += heading("Cycles passed and failed per ISO week", 2)
-    story.append(_week_chart(d, pdf.CONTENT_WIDTH))
+    story.append(
+        KeepTogether(
+            [*heading("Sessions and refusals per day", 2), _day_chart(d, pdf.CONTENT_WIDTH)]
+        )
+    )
+    story.append(
+        KeepTogether(
+            [
+                *heading("Cycles passed and failed per ISO week", 2),
+                _week_chart(d, pdf.CONTENT_WIDTH),
+            ]
+        )
+    )
 
     # 3 Sterilization
     story += pdf.landscape_pages()
@@ -1250,10 +1280,19 @@ def _story(d: MonthlyData, *, clinic: str, tz_name: str) -> list[Any]:
             pdf.STYLES.small,
         )
     )
-    cw = [24, 19, 16, 24, 24, 13, 26, 55, 22, 17]  # mm, sums to the landscape width
-    story += table(
-        ["Time", "Sterilizer", "Load", "Program", "Readings", "CI", "BI", "Packs", "Operator",
-         "Status"],
+    story += _tbl(
+        [
+            "Time",
+            "Sterilizer",
+            "Load",
+            "Program",
+            "Readings",
+            "CI",
+            "BI",
+            "Packs",
+            "Operator",
+            "Status",
+        ],
         [
             [
                 t(c.at),
@@ -1270,13 +1309,24 @@ def _story(d: MonthlyData, *, clinic: str, tz_name: str) -> list[Any]:
             ]
             for c in d.cycles
         ],
-        _widths(cw, width),
+        [T, 14, Fit("#000 (ID 0000)"), 46, Fit("000.0 °C, 00.0 min"), 20, 30, 40, 30, 18],
+        width,
         strike_rows=[i for i, c in enumerate(d.cycles) if c.voided],
     )
     story += heading("Spore-test (BI) log", 2)
-    story += table(
-        ["BI", "Placed", "Sterilizer", "Load", "BI lot", "Read", "Result", "Control", "Outcome",
-         "Read by"],
+    story += _tbl(
+        [
+            "BI",
+            "Placed",
+            "Sterilizer",
+            "Load",
+            "BI lot",
+            "Read",
+            "Result",
+            "Control",
+            "Outcome",
+            "Read by",
+        ],
         [
             [
                 str(b.bi_id),
@@ -1292,30 +1342,32 @@ def _story(d: MonthlyData, *, clinic: str, tz_name: str) -> list[Any]:
             ]
             for b in d.bis
         ],
-        _widths([10, 24, 20, 22, 22, 24, 18, 18, 50, 32], width),
+        [Fit("0000"), T, 18, 20, 20, T, 16, 16, 46, 30],
+        width,
         strike_rows=[i for i, b in enumerate(d.bis) if b.voided],
     )
     story += heading("Air-removal (Bowie-Dick / Helix) test log", 2)
-    story += table(
+    story += _tbl(
         ["Time", "Sterilizer", "Result", "Operator"],
         [
             [t(a.at), a.sterilizer, "voided" if a.voided else marks.passfail(a.result), a.operator]
             for a in d.air_tests
         ],
-        _widths([30, 40, 30, 60], 160 * mm),
+        [T, 40, 30, 60],
+        160 * mm,
         strike_rows=[i for i, a in enumerate(d.air_tests) if a.voided],
     )
 
     # 4 Cleaning
     story += heading(SECTIONS[3])
-    story += table(
+    story += _tbl(
         ["Time", "Room / device", "Kind", "Product", "Contact (min)", "By", "Note"],
         [
-            [t(c.at), c.target, c.kind, c.product, fmt_num(c.contact_min), c.operator,
-             c.note or ""]
+            [t(c.at), c.target, c.kind, c.product, fmt_num(c.contact_min), c.operator, c.note or ""]
             for c in d.cleans
         ],
-        _widths([24, 30, 24, 34, 18, 34, 86], width),
+        [T, 30, 24, 38, Fit("Contact (min)  "), 36, 86],
+        width,
         strike_rows=[i for i, c in enumerate(d.cleans) if c.voided],
         align=["LEFT", "LEFT", "LEFT", "LEFT", "RIGHT", "LEFT", "LEFT"],
     )
@@ -1323,14 +1375,26 @@ def _story(d: MonthlyData, *, clinic: str, tz_name: str) -> list[Any]:
     # 5 Sessions and refusals
     story += heading(SECTIONS[4])
     story += heading(f"Sessions ({len(d.sessions)})", 2)
-    story += table(
-        ["ID", "Started", "Ended", "Room", "Practitioner", "Device", "Cartridge GTIN", "Lot",
-         "Serial", "Expiry", "Packs", "Client"],
+    story += _tbl(
+        [
+            "ID",
+            "Started",
+            "Ended",
+            "Room",
+            "Practitioner",
+            "Device",
+            "Cartridge GTIN",
+            "Lot",
+            "Serial",
+            "Expiry",
+            "Packs",
+            "Client",
+        ],
         [
             [
                 str(s.session_id),
                 t(s.at),
-                t(s.ended_at) if s.ended_at else "OPEN",
+                _ended(s, tz_name),
                 s.room,
                 s.practitioner,
                 s.device,
@@ -1343,57 +1407,79 @@ def _story(d: MonthlyData, *, clinic: str, tz_name: str) -> list[Any]:
             ]
             for s in d.sessions
         ],
-        _widths([11, 23, 23, 14, 32, 18, 26, 17, 15, 17, 38, 33], width),
-        mono_cols=[6],
+        [Fit("000000"), T, Fit("Ended  "), 10, 34, 18, Fit(GTIN_SAMPLE), 24, 18, D, 34, 30],
+        width,
     )
     story += heading(f"Refusals at the gate ({len(d.refusals)})", 2)
-    story += table(
+    story += _tbl(
         ["Time", "Room", "Device", "Practitioner", "Client", "Cartridge", "Reason codes"],
         [
-            [t(r.at), r.room, r.device, r.practitioner, r.client, r.cartridge,
-             ", ".join(r.codes)]
+            [t(r.at), r.room, r.device, r.practitioner, r.client, r.cartridge, ", ".join(r.codes)]
             for r in d.refusals
         ],
-        _widths([24, 16, 20, 26, 30, 60, 91], width),
+        [T, 16, 20, 30, 30, 60, 91],
+        width,
     )
 
     # 6 Cartridge stock
     story += heading(SECTIONS[5])
     story += heading("Movements per lot", 2)
-    story += table(
-        ["GTIN", "Lot", "Expiry", "Received", "Used", "Discarded", "Expired unused",
-         "Recalled", "On hand at month end"],
+    story += _tbl(
         [
-            [s.gtin, s.lot, s.expiry.isoformat(), str(s.received), str(s.used),
-             str(s.discarded), str(s.expired), "RECALLED" if s.recalled else "no",
-             str(s.on_hand_at_end)]
+            "GTIN",
+            "Lot",
+            "Expiry",
+            "Received",
+            "Used",
+            "Discarded",
+            "Expired unused",
+            "Recalled",
+            "On hand at month end",
+        ],
+        [
+            [
+                s.gtin,
+                s.lot,
+                s.expiry.isoformat(),
+                str(s.received),
+                str(s.used),
+                str(s.discarded),
+                str(s.expired),
+                "RECALLED" if s.recalled else "no",
+                str(s.on_hand_at_end),
+            ]
             for s in d.stock
         ],
-        _widths([34, 30, 24, 20, 20, 20, 24, 22, 30], width),
-        mono_cols=[0],
+        [Fit(GTIN_SAMPLE), 30, D, 20, 20, 20, 24, 22, 30],
+        width,
         align=["LEFT", "LEFT", "LEFT", "RIGHT", "RIGHT", "RIGHT", "RIGHT", "LEFT", "RIGHT"],
     )
     story += heading("Deliveries received", 2)
-    story += table(
+    story += _tbl(
         ["Time", "GTIN", "Lot", "Expiry", "Quantity", "Supplier", "Invoice", "Received by"],
         [
-            [t(r.at), r.gtin, r.lot, r.expiry.isoformat(), str(r.quantity), r.supplier or DASH,
-             r.invoice or DASH, r.operator]
+            [
+                t(r.at),
+                r.gtin,
+                r.lot,
+                r.expiry.isoformat(),
+                str(r.quantity),
+                r.supplier or DASH,
+                r.invoice or DASH,
+                r.operator,
+            ]
             for r in d.receipts
         ],
-        _widths([24, 30, 24, 20, 16, 50, 40, 40], width),
-        mono_cols=[1],
+        [T, Fit(GTIN_SAMPLE), 24, D, 16, 50, 40, 40],
+        width,
         align=["LEFT", "LEFT", "LEFT", "LEFT", "RIGHT", "LEFT", "LEFT", "LEFT"],
     )
     story += heading("Discarded units", 2)
-    story += table(
+    story += _tbl(
         ["Time", "GTIN", "Lot", "Serial", "Reason", "By"],
-        [
-            [t(x.at), x.gtin, x.lot, x.serial or DASH, x.reason, x.operator]
-            for x in d.discards
-        ],
-        _widths([24, 30, 24, 20, 100, 40], width),
-        mono_cols=[1],
+        [[t(x.at), x.gtin, x.lot, x.serial or DASH, x.reason, x.operator] for x in d.discards],
+        [T, Fit(GTIN_SAMPLE), 24, 20, 100, 40],
+        width,
         strike_rows=[i for i, x in enumerate(d.discards) if x.voided],
     )
     story += heading("Recalls and the sessions that used the recalled lot", 2)
@@ -1406,10 +1492,11 @@ def _story(d: MonthlyData, *, clinic: str, tz_name: str) -> list[Any]:
         )
         struck = f"<strike>{esc(text)}</strike> (voided)" if r.voided else esc(text)
         story.append(Paragraph(struck, pdf.STYLES.body))
-        story += table(
+        story += _tbl(
             ["Session", "Started", "Client", "Room", "Practitioner"],
             [[str(s.session_id), t(s.at), s.client, s.room, s.practitioner] for s in r.sessions],
-            _widths([20, 30, 60, 30, 60], 200 * mm),
+            [20, T, 60, 30, 60],
+            200 * mm,
             empty="No session used this lot.",
         )
 
@@ -1418,7 +1505,7 @@ def _story(d: MonthlyData, *, clinic: str, tz_name: str) -> list[Any]:
     if not d.incidents:
         story.append(para("No incidents recorded this month.", pdf.STYLES.small))
     for inc in d.incidents:
-        story += _incident_block(inc, t, width, marks)
+        story.append(KeepTogether(_incident_block(inc, t, width, marks)))
 
     # 8 Voided records
     story += heading(SECTIONS[7])
@@ -1430,13 +1517,14 @@ def _story(d: MonthlyData, *, clinic: str, tz_name: str) -> list[Any]:
             pdf.STYLES.small,
         )
     )
-    story += table(
+    story += _tbl(
         ["Kind", "Record", "Record time", "Void reason", "Voided by", "Voided at"],
         [
             [v.kind, marks.struck(v.summary), t(v.record_at), v.reason, v.by, t(v.at)]
             for v in d.voids
         ],
-        _widths([22, 70, 24, 80, 34, 24], width),
+        [22, 70, T, 80, 34, T],
+        width,
         empty="No voided records.",
     )
 
@@ -1459,7 +1547,7 @@ def _story(d: MonthlyData, *, clinic: str, tz_name: str) -> list[Any]:
                 ),
                 ("Chain head (SEQ:HASH)", Paragraph(esc(integ.head), _mono_style())),
             ],
-            key_width=55 * mm,
+            key_width=70 * mm,
         )
     )
     if integ.problems:
@@ -1469,30 +1557,61 @@ def _story(d: MonthlyData, *, clinic: str, tz_name: str) -> list[Any]:
             [45 * mm, pdf.CONTENT_WIDTH - 45 * mm],
         )
     story.append(pdf.qr_flowable(integ.head, 32))
-    story.append(
-        para(
-            "Anyone can check this report against the database: "
-            f"sterilog audit verify --anchor {integ.head}",
-            pdf.STYLES.small,
-        )
-    )
+    story.append(para("Anyone can check this report against the database with:", pdf.STYLES.small))
+    story.append(Paragraph(esc(f"sterilog audit verify --anchor {integ.head}"), _mono_style()))
     story += heading("Signatures", 2)
     if d.signatures:
         story += table(
             ["Name", "Time", "Meaning", "Chain head when signed"],
             [[s.name, t(s.at), s.meaning, s.head] for s in d.signatures],
-            [45 * mm, 30 * mm, 22 * mm, pdf.CONTENT_WIDTH - 97 * mm],
+            _widths([40, T, 16, Fit("0" * 72, mono=True)], pdf.CONTENT_WIDTH),
             mono_cols=[3],
         )
     else:
-        story.append(para("Not yet signed for this month (sterilog sign).", pdf.STYLES.small))
-        story.append(Spacer(1, 14 * mm))
-        story += table(
-            ["Name", "Signature", "Date", "Meaning"],
-            [["", "", "", "reviewed / approved"]],
-            [50 * mm, 70 * mm, 30 * mm, pdf.CONTENT_WIDTH - 150 * mm],
+        story.append(
+            para(
+                "Not yet signed electronically for this month (sterilog sign MONTH --meaning "
+                "reviewed|approved). Sign by hand below:",
+                pdf.STYLES.small,
+            )
         )
+        story.append(_signature_lines())
     return story
+
+
+def _signature_lines() -> Any:
+    """Blank lines to sign on paper: name, signature, date, meaning."""
+    from reportlab.lib.units import mm
+    from reportlab.platypus import Table, TableStyle
+
+    from sterilog.reports import pdf
+
+    widths = [55 * mm, 60 * mm, 30 * mm, pdf.CONTENT_WIDTH - 145 * mm]
+    return Table(
+        [["", "", "", ""], ["Name", "Signature", "Date", "Reviewed / approved"]],
+        colWidths=widths,
+        rowHeights=[16 * mm, None],
+        hAlign="LEFT",
+        style=TableStyle(
+            [
+                ("FONT", (0, 0), (-1, -1), pdf.FONT, 7.5),
+                ("TEXTCOLOR", (0, 1), (-1, 1), pdf.MUTED),
+                ("LINEBELOW", (0, 0), (-1, 0), 0.6, pdf.INK),
+                ("LEFTPADDING", (0, 0), (-1, -1), 0),
+                ("RIGHTPADDING", (0, 0), (-1, -1), 8 * mm),
+            ]
+        ),
+    )
+
+
+def _ended(s: SessionRow, tz_name: str) -> str:
+    """The end time; the date only when the session ended on another day than it started."""
+    from sterilog.reports.pdf import local_time
+
+    if s.ended_at is None:
+        return "OPEN"
+    start, end = local_time(s.at, tz_name), local_time(s.ended_at, tz_name)
+    return end[11:] if start[:10] == end[:10] else end
 
 
 def _mono_style() -> Any:
@@ -1500,14 +1619,67 @@ def _mono_style() -> Any:
 
     from sterilog.reports import pdf
 
-    return ParagraphStyle("sl-mono-body", parent=pdf.STYLES.body, fontName=pdf.FONT_MONO,
-                          fontSize=7.5)
+    return ParagraphStyle(
+        "sl-mono-body", parent=pdf.STYLES.body, fontName=pdf.FONT_MONO, fontSize=7.5
+    )
 
 
-def _widths(mm_widths: Sequence[float], total: float) -> list[float]:
-    """Column widths scaled to fill `total` points, in the given proportions."""
-    whole = sum(mm_widths)
-    return [total * w / whole for w in mm_widths]
+@dataclass(frozen=True)
+class Fit:
+    """A column exactly as wide as `sample` on one line."""
+
+    sample: str
+    mono: bool = False
+
+
+T = Fit("0000-00-00 00:00")  # a local time
+D = Fit("0000-00-00")  # a date
+GTIN_SAMPLE = "00000000000000"
+
+
+def _widths(
+    columns: Sequence[float | Fit], total: float, header: Sequence[str] = ()
+) -> list[float]:
+    """Column widths filling `total` points: `Fit` columns fit their sample, the others share
+    what is left in the given proportions; no column is narrower than its header's longest
+    word (so a header never breaks inside a word)."""
+    from reportlab.pdfbase.pdfmetrics import stringWidth
+
+    from sterilog.reports.pdf import FONT_BOLD, fit_width
+
+    floor = [stringWidth(max(h.split() or [""], key=len), FONT_BOLD, 7.5) + 7.0 for h in header] + [
+        0.0
+    ] * (len(columns) - len(header))
+    fixed = {
+        i: max(fit_width(c.sample, mono=c.mono), floor[i])
+        for i, c in enumerate(columns)
+        if isinstance(c, Fit)
+    }
+    weights = {i: float(c) for i, c in enumerate(columns) if not isinstance(c, Fit)}
+    while True:
+        left = total - sum(fixed.values())
+        whole = sum(weights.values()) or 1.0
+        share = {i: left * w / whole for i, w in weights.items()}
+        narrow = [i for i, w in share.items() if w < floor[i]]
+        if not narrow:
+            break
+        for i in narrow:
+            fixed[i] = floor[i]
+            del weights[i]
+    return [fixed[i] if i in fixed else share[i] for i in range(len(columns))]
+
+
+def _tbl(
+    header: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    columns: Sequence[float | Fit],
+    total: float,
+    **options: Any,
+) -> list[Any]:
+    """`pdf.table` with widths from `_widths`."""
+    from sterilog.reports.pdf import table
+
+    return table(header, rows, _widths(columns, total, header), **options)
 
 
 class _Marks:
@@ -1522,7 +1694,9 @@ class _Marks:
             "sl-alert", parent=pdf.STYLES.cell, fontName=pdf.FONT_BOLD, textColor=pdf.ALERT
         )
         self._ok = ParagraphStyle(
-            "sl-ok", parent=pdf.STYLES.cell, fontName=pdf.FONT_BOLD,
+            "sl-ok",
+            parent=pdf.STYLES.cell,
+            fontName=pdf.FONT_BOLD,
             textColor="#1E6B3A",
         )
         self._warn = ParagraphStyle(
@@ -1616,18 +1790,38 @@ def _incident_block(
     rc = d["room_detail"]["last_clean"]
     p = d["practitioner_detail"]
     rows: list[list[Any]] = [
-        ["Session", f"{d['session_id']}, client {d['client']}, started {ti(d['started_at'])}, "
-         f"ended {ti(d['ended_at']) if d['ended_at'] else 'OPEN'}"],
-        ["Practitioner", f"{p['name']} ({p['id']}), licence {p['license'] or DASH}"
-         f" until {p['license_expires'] or DASH}"],
-        ["Cartridge", f"GTIN {c['gtin']} lot {c['lot']} serial {c['serial'] or DASH}, "
-         f"expiry {c['expiry']}"],
-        ["Device", f"{dev['serial']} ({dev['model']}); last clean before: "
-         + (f"{ti(lc['at'])} {lc['disinfectant']} {fmt_num(lc['contact_min'])} min"
-            if lc else "NONE")],
-        ["Room", f"{d['room']}; last clean before: "
-         + (f"{ti(rc['at'])} {rc['kind']} {rc['disinfectant']} "
-            f"{fmt_num(rc['contact_min'])} min" if rc else "NONE")],
+        [
+            "Session",
+            f"{d['session_id']}, client {d['client']}, started {ti(d['started_at'])}, "
+            f"ended {ti(d['ended_at']) if d['ended_at'] else 'OPEN'}",
+        ],
+        [
+            "Practitioner",
+            f"{p['name']} ({p['id']}), licence {p['license'] or DASH}"
+            f" until {p['license_expires'] or DASH}",
+        ],
+        [
+            "Cartridge",
+            f"GTIN {c['gtin']} lot {c['lot']} serial {c['serial'] or DASH}, expiry {c['expiry']}",
+        ],
+        [
+            "Device",
+            f"{dev['serial']} ({dev['model']}); last clean before: "
+            + (
+                f"{ti(lc['at'])} {lc['disinfectant']} {fmt_num(lc['contact_min'])} min"
+                if lc
+                else "NONE"
+            ),
+        ],
+        [
+            "Room",
+            f"{d['room']}; last clean before: "
+            + (
+                f"{ti(rc['at'])} {rc['kind']} {rc['disinfectant']} {fmt_num(rc['contact_min'])} min"
+                if rc
+                else "NONE"
+            ),
+        ],
     ]
     for pk in d["packs"]:
         ld = pk["load"]
@@ -1670,10 +1864,21 @@ def _day_chart(d: MonthlyData, width: float) -> Any:
     chart.groupSpacing = 2
     chart.barSpacing = 0
     drawing.add(chart)
-    drawing.add(_legend(Legend, [(pdf.ACCENT, "Sessions"), (pdf.ALERT, "Refusals")],
-                        width - 160, height - 8))
-    drawing.add(String(30, 8, "Day of the month", fontName=pdf.FONT, fontSize=7,
-                       fillColor=colors.HexColor("#5B6573")))
+    drawing.add(
+        _legend(
+            Legend, [(pdf.ACCENT, "Sessions"), (pdf.ALERT, "Refusals")], width - 160, height - 8
+        )
+    )
+    drawing.add(
+        String(
+            30,
+            8,
+            "Day of the month",
+            fontName=pdf.FONT,
+            fontSize=7,
+            fillColor=colors.HexColor("#5B6573"),
+        )
+    )
     return drawing
 
 
@@ -1699,8 +1904,9 @@ def _week_chart(d: MonthlyData, width: float) -> Any:
     chart.bars[1].fillColor = pdf.ALERT
     chart.barWidth = 18
     drawing.add(chart)
-    drawing.add(_legend(Legend, [(pdf.ACCENT, "Passed"), (pdf.ALERT, "Failed")],
-                        width - 160, height - 8))
+    drawing.add(
+        _legend(Legend, [(pdf.ACCENT, "Passed"), (pdf.ALERT, "Failed")], width - 160, height - 8)
+    )
     return drawing
 
 

@@ -221,19 +221,26 @@ def _load_items(ld: dict[str, Any], t: Callable[[Any], str]) -> list[tuple[str, 
         status += ", SUSPECT (positive spore test)"
     air = ld["air_removal_before"]
     return [
-        ("Load", f"ID {ld['load_id']}, #{ld['load_no']} on sterilizer {ld['sterilizer']} "
-         f"(type {ld['sterilizer_type']}), {t(ld['at'])}, operator {ld['operator'] or DASH}"),
-        ("Program", f"{ld['program']}: at least {_fmt(ld['program_temp_c'])} \u00b0C for "
-         f"{_fmt(ld['program_hold_min'])} min"),
+        (
+            "Load",
+            f"ID {ld['load_id']}, #{ld['load_no']} on sterilizer {ld['sterilizer']} "
+            f"(type {ld['sterilizer_type']}), {t(ld['at'])}, operator {ld['operator'] or DASH}",
+        ),
+        (
+            "Program",
+            f"{ld['program']}: at least {_fmt(ld['program_temp_c'])} \u00b0C for "
+            f"{_fmt(ld['program_hold_min'])} min",
+        ),
         ("Readings", f"{_fmt(ld['temp_c'])} \u00b0C, {_fmt(ld['hold_min'])} min"),
-        ("Chemical indicator", (ld["ci"] or DASH)
-         + (f" (type {ld['ci_type']})" if ld["ci_type"] else "")),
+        (
+            "Chemical indicator",
+            (ld["ci"] or DASH) + (f" (type {ld['ci_type']})" if ld["ci_type"] else ""),
+        ),
         ("Result", status),
         ("BI in this load", _bi_text(ld["bi"], t)),
         ("Nearest BI before", _bi_text(ld["bi_before"], t)),
         ("Nearest BI after", _bi_text(ld["bi_after"], t)),
-        ("Air-removal test before",
-         f"{air['result']} at {t(air['at'])}" if air else DASH),
+        ("Air-removal test before", f"{air['result']} at {t(air['at'])}" if air else DASH),
     ]
 
 
@@ -303,8 +310,13 @@ def _forward(data: TraceData, t: Callable[[Any], str]) -> list[Any]:
         story += pdf.table(
             ["Received", "Quantity", "Supplier", "Invoice", "Received by"],
             [
-                [t(r["at"]), str(r["quantity"]), r["supplier"] or DASH, r["invoice"] or DASH,
-                 r["operator"]]
+                [
+                    t(r["at"]),
+                    str(r["quantity"]),
+                    r["supplier"] or DASH,
+                    r["invoice"] or DASH,
+                    r["operator"],
+                ]
                 for r in lot["receipts"]
             ],
             [30 * mm, 18 * mm, 55 * mm, 40 * mm, width - 143 * mm],
@@ -437,8 +449,14 @@ def _back(data: TraceData, t: Callable[[Any], str]) -> list[Any]:
         story += pdf.table(
             ["Incident", "Time", "Kind", "Severity", "Note", "Recorded by"],
             [
-                [str(i["incident_id"]), t(i["at"]), i["kind"], i["severity"] or DASH, i["note"],
-                 i["operator"] or DASH]
+                [
+                    str(i["incident_id"]),
+                    t(i["at"]),
+                    i["kind"],
+                    i["severity"] or DASH,
+                    i["note"],
+                    i["operator"] or DASH,
+                ]
                 for i in d["incidents"]
             ],
             [16 * mm, 28 * mm, 26 * mm, 18 * mm, width - 113 * mm, 25 * mm],

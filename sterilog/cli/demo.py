@@ -17,6 +17,7 @@ from sterilog.errors import UserError
 
 if TYPE_CHECKING:
     import datetime as dt
+    from collections.abc import Callable
 
     from sqlalchemy import Engine
 
@@ -39,19 +40,22 @@ def _target_dir(raw: Path) -> Path:
     return target
 
 
-def _is_demo_database(path: Path) -> bool:
-    """A database the demo made (its first audit entry ran on the demo's clock)."""
+def _replaceable(path: Path) -> bool:
+    """A database the demo made (its first audit entry ran on the demo's clock), or one that
+    holds no record at all (a demo killed before its first act). Anything else is kept."""
     from sterilog.services.demo import CLOCK
 
+    if path.stat().st_size == 0:
+        return True
     try:
         conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)
         try:
-            row = conn.execute("SELECT clock FROM audit_log WHERE seq = 1").fetchone()
+            row = conn.execute("SELECT clock FROM audit_log ORDER BY seq LIMIT 1").fetchone()
         finally:
             conn.close()
     except sqlite3.Error:
         return False
-    return row is not None and row[0] == CLOCK
+    return row is None or row[0] == CLOCK
 
 
 def _remove(db_path: Path) -> None:
@@ -61,7 +65,12 @@ def _remove(db_path: Path) -> None:
 
 
 def _write_monthly_pdf(
-    engine: Engine, year: int, month: int, path: Path, generated_at: dt.datetime
+    engine: Engine,
+    year: int,
+    month: int,
+    path: Path,
+    generated_at: dt.datetime,
+    progress: Callable[[int], None] | None,
 ) -> None:
     """The month's report, through the same functions `sterilog report monthly` calls."""
     from sterilog import db
@@ -80,6 +89,7 @@ def _write_monthly_pdf(
         tz_name=clinic.tz_name,
         author="sterilog",
         target=path,
+        progress=progress,
     )
 
 
@@ -114,7 +124,7 @@ def demo(app: App, directory: Path) -> None:
     target = _target_dir(directory)
     db_path = target / DB_NAME
     if any(Path(str(db_path) + s).exists() for s in SUFFIXES):
-        if db_path.exists() and not _is_demo_database(db_path):
+        if db_path.exists() and not _replaceable(db_path):
             raise UserError(
                 f"{str(db_path)!r} exists and is not a demo database; it is never replaced. "
                 "Choose another --dir"
@@ -124,13 +134,16 @@ def demo(app: App, directory: Path) -> None:
     year, month = svc.previous_month(app.clock.now, ZoneInfo(svc.TZ_NAME))
     label = f"{year:04d}-{month:02d}"
     pdf_path = target / f"monthly-{label}.pdf"
-    progress = None
+    progress = pages = None
     if sys.stderr.isatty() and not app.json:
 
         def progress(day: dt.date, n: int, sessions: int) -> None:
             click.echo(
                 f"\r  demo month {label}: day {n:>2}, {sessions} sessions", err=True, nl=False
             )
+
+        def pages(n: int) -> None:
+            click.echo(f"\r  monthly report: {n} pages laid out...", err=True, nl=False)
 
     url = URL.create("sqlite+pysqlite", database=str(db_path))
     started = time.monotonic()
@@ -140,7 +153,9 @@ def demo(app: App, directory: Path) -> None:
         result = svc.build(engine, year, month, progress=progress)
         if progress is not None:
             click.echo("", err=True)
-        _write_monthly_pdf(engine, year, month, pdf_path, app.clock.now)
+        _write_monthly_pdf(engine, year, month, pdf_path, app.clock.now, pages)
+        if pages is not None:
+            click.echo("", err=True)
     except BaseException:
         engine.dispose()
         _remove(db_path)

@@ -333,7 +333,11 @@ class _Demo:
                 self.local(p.delivery_day, 8, 30),
                 1,
                 lambda: self.receive(
-                    "D", 150, supplier="DermaSupply Ltd", invoice=f"INV-{p.delivery_day:%y%m}-118"
+                    "D",
+                    150,
+                    supplier="DermaSupply Ltd",
+                    invoice=f"INV-{p.delivery_day:%y%m}-118",
+                    serial=False,  # this supplier labels lot and expiry only
                 ),
             ),
             (self.local(p.recall_day, 10, 5), 2, lambda: self.recall("C")),

@@ -240,6 +240,18 @@ def test_voided_records_are_struck_through_with_their_reason_and_who(
     assert "INCOMPLETE" not in whole  # a voided spill clean is no gap
 
 
+def test_a_voided_device_clean_leaves_the_next_session_without_one_which_is_a_gap(
+    clinic: Cli, tmp_path: Path
+) -> None:
+    void_record(clinic, "device-clean", 2, "wrong device")
+
+    whole = flat("\n".join(pages(monthly(clinic, tmp_path))))
+
+    assert "INCOMPLETE" in whole
+    assert "session 2: device SN-1 has no clean recorded before it" in whole
+    assert "session 1:" not in whole
+
+
 def test_the_chain_head_printed_on_the_report_is_accepted_by_audit_verify(
     clinic: Cli, tmp_path: Path
 ) -> None:
@@ -363,6 +375,8 @@ def test_a_look_forward_trace_lists_the_affected_clients_before_the_evidence(
         assert clinic.json("report", "trace", *args, "-o", str(target)) == {"path": str(target)}
         whole = flat("\n".join(pages(target)))
         assert whole.find("Affected clients") < whole.find(TRICKY) < whole.find("Evidence")
+        head = re.findall(r"Audit anchor (\d+:[0-9a-f]{64})", whole)[0]
+        assert clinic.json("audit", "verify", "--anchor", head)["ok"] is True
 
 
 def test_a_trace_back_shows_everything_behind_a_session(clinic: Cli, tmp_path: Path) -> None:

@@ -178,7 +178,7 @@ def render(
         )
     )
     hash_w = pdf.fit_width("0" * 64, mono=True)
-    fixed = [16 * mm, 28 * mm, 26 * mm, 36 * mm]
+    fixed = [14 * mm, pdf.fit_width("0000-00-00 00:00:00 *"), 26 * mm, 34 * mm]
     story += pdf.table(
         ["Seq", "Time", "Operator", "Action", "Records", "Hash (SHA-256)"],
         (

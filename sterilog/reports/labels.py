@@ -205,10 +205,10 @@ def _draw_label(
         line_y -= 7
     when = pdf.local_time(data.at, tz_name)
     facts = [
-        f"{data.sterilizer} load #{data.load_no} (ID {data.load_id})",
-        f"{when} {data.program}",
+        f"{data.sterilizer} load #{data.load_no} (ID {data.load_id}), {data.program}",
+        f"Sterilized {when}",
         f"By {data.operator}",
-        f"Use by {data.use_by.isoformat()}" if data.use_by else "Sterile unless opened/damaged",
+        f"Use by {data.use_by.isoformat()}" if data.use_by else "Event-related shelf life",
     ]
     canvas.setFillColor(pdf.INK)
     canvas.setFont(pdf.FONT, 5.6)

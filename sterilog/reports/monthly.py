@@ -1309,7 +1309,18 @@ def _story(d: MonthlyData, *, clinic: str, tz_name: str) -> list[Any]:
             ]
             for c in d.cycles
         ],
-        [T, 14, Fit("#000 (ID 0000)"), 46, Fit("000.0 °C, 00.0 min"), 20, 30, 40, 30, 18],
+        [
+            T,
+            14,
+            Fit("#000 (ID 0000)"),
+            41,
+            Fit("000.0 °C, 00.0 min"),
+            Fit("pass (type 0)"),
+            30,
+            45,
+            30,
+            18,
+        ],
         width,
         strike_rows=[i for i, c in enumerate(d.cycles) if c.voided],
     )

@@ -42,9 +42,17 @@ class TraceData:
     bi: dict[str, Any] | None = None
     suspect_loads: list[dict[str, Any]] = field(default_factory=list)
     lot: dict[str, Any] | None = None
+    anchor: str | None = None  # the audit chain head when gathered ("SEQ:HASH")
 
 
 # --- gathering --------------------------------------------------------------------------------
+
+
+def _anchored(db: DbSession, data: TraceData) -> TraceData:
+    from sterilog import audit
+
+    data.anchor = "{}:{}".format(*audit.head(db))
+    return data
 
 
 def session_rows(db: DbSession, session_id: int) -> TraceData:
@@ -53,7 +61,7 @@ def session_rows(db: DbSession, session_id: int) -> TraceData:
     d = trace.session_detail(db, session_id)
     summary = {k: d[k] for k in ("session_id", "client", "started_at", "room", "practitioner")}
     summary["practitioner_name"] = d["practitioner_detail"]["name"]
-    return TraceData("session", f"session {session_id}", [summary], [d])
+    return _anchored(db, TraceData("session", f"session {session_id}", [summary], [d]))
 
 
 def client_rows(db: DbSession, client: str) -> TraceData:
@@ -61,7 +69,7 @@ def client_rows(db: DbSession, client: str) -> TraceData:
 
     rows = trace.by_client(db, client)
     details = [trace.session_detail(db, r["session_id"]) for r in rows]
-    return TraceData("client", f"client {client}", rows, details)
+    return _anchored(db, TraceData("client", f"client {client}", rows, details))
 
 
 def lot_rows(db: DbSession, gtin: str, lot: str) -> TraceData:
@@ -111,7 +119,7 @@ def lot_rows(db: DbSession, gtin: str, lot: str) -> TraceData:
         "receipts": receipts,
         "recalls": recalls,
     }
-    return TraceData("lot", f"lot {lot} of GTIN {gtin}", rows, lot=info)
+    return _anchored(db, TraceData("lot", f"lot {lot} of GTIN {gtin}", rows, lot=info))
 
 
 def _packs(db: DbSession, load_id: int) -> list[tuple[str, str]]:
@@ -131,7 +139,7 @@ def load_rows(db: DbSession, load_id: int) -> TraceData:
 
     load, rows = trace.by_load(db, load_id)
     data = TraceData("load", f"load {load_id}", rows, load=load, load_packs=_packs(db, load_id))
-    return data
+    return _anchored(db, data)
 
 
 def bi_rows(db: DbSession, bi_id: int) -> TraceData:
@@ -145,7 +153,7 @@ def bi_rows(db: DbSession, bi_id: int) -> TraceData:
             detail = trace.load_detail(db, cycle)
             detail["packs"] = [code for code, _ in _packs(db, load_id)]
             suspect.append(detail)
-    return TraceData("bi", f"BI {bi_id}", rows, bi=info, suspect_loads=suspect)
+    return _anchored(db, TraceData("bi", f"BI {bi_id}", rows, bi=info, suspect_loads=suspect))
 
 
 # --- layout -----------------------------------------------------------------------------------
@@ -195,6 +203,7 @@ def render(
         author=author,
         generated_at=generated_at,
         tz_name=tz_name,
+        anchor=data.anchor,
         progress=progress,
     )
 
@@ -275,10 +284,18 @@ def _forward(data: TraceData, t: Callable[[Any], str]) -> list[Any]:
     width = pdf.CONTENT_WIDTH
     n = len(data.sessions)
     clients = len({s["client"] for s in data.sessions})
+    if data.kind == "lot":
+        source = f"a cartridge from {data.subject}"
+    elif data.kind == "load":
+        source = f"an instrument pack from {data.subject}"
+    elif data.bi is not None and data.bi["result"] == "positive" and data.bi["valid"]:
+        source = f"an instrument pack from a load made suspect by {data.subject}"
+    else:
+        source = f"an instrument pack from the load of {data.subject}"
     story: list[Any] = [
         pdf.para(
             f"{n} session{'s' if n != 1 else ''} of {clients} client"
-            f"{'s' if clients != 1 else ''} used equipment from {data.subject}. "
+            f"{'s' if clients != 1 else ''} used {source}. "
             "This is the notification list; the evidence follows it.",
         ),
         *pdf.heading("Affected clients"),

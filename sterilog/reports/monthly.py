@@ -34,7 +34,6 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.orm import Session as DbSession
-from sqlalchemy.orm import aliased
 
 from sterilog import audit
 from sterilog.clock import local_day_bounds
@@ -886,62 +885,84 @@ def _air_removal_gaps(db: DbSession, period: Period, tz: ZoneInfo, rules: RulePa
 
 
 def _clean_gaps(db: DbSession, period: Period) -> list[GapRow]:
-    """Sessions with no clean between the previous session's end and their start.
+    """Sessions with no clean between the end of the previous session in that room / on that
+    device and their own start.
 
-    One query per kind; each session costs two index seeks inside the database (its previous
-    session in that room / on that device, and a clean between).
+    Linear in the month: the month's sessions and cleans are read once each and merged per room
+    and per device in memory; only the boundary (the last session and the last clean before the
+    month, per room and per device) costs one indexed lookup per room or device.
     """
-    gaps: list[tuple[dt.datetime, int, str]] = []
-    for what, owner, clean, extra in (
-        ("room", Session.room_id, RoomClean, RoomClean.kind.in_(READY_KINDS)),
-        ("device", Session.device_id, DeviceClean, None),
-    ):
-        prev = aliased(Session)
-        prev_end = aliased(SessionEnd)
-        prev_owner = prev.room_id if what == "room" else prev.device_id
-        previous_end = (
-            select(func.coalesce(prev_end.at, prev.started_at))
-            .select_from(prev)
-            .outerjoin(prev_end, prev_end.session_id == prev.id)
-            .where(
-                prev_owner == owner,
-                or_(
-                    prev.started_at < Session.started_at,
-                    and_(prev.started_at == Session.started_at, prev.id < Session.id),
-                ),
-            )
-            .order_by(prev.started_at.desc(), prev.id.desc())
-            .limit(1)
-            .correlate(Session)
-            .scalar_subquery()
+    import bisect
+
+    sessions = db.execute(
+        select(
+            Session.id,
+            Session.started_at,
+            Session.room_id,
+            Session.device_id,
+            func.coalesce(SessionEnd.at, Session.started_at),
         )
+        .outerjoin(SessionEnd, SessionEnd.session_id == Session.id)
+        .where(_in(Session.started_at, period))
+        .order_by(Session.started_at, Session.id)
+    ).all()
+    if not sessions:
+        return []
+    found: list[tuple[dt.datetime, int, str]] = []
+    for what, owner_col, clean_model, extra, code_model in (
+        ("room", Session.room_id, RoomClean, RoomClean.kind.in_(READY_KINDS), Room),
+        ("device", Session.device_id, DeviceClean, None, Device),
+    ):
         clean_owner = RoomClean.room_id if what == "room" else DeviceClean.device_id
-        conds = [
-            clean_owner == owner,
-            clean.at <= Session.started_at,
-            or_(previous_end.is_(None), clean.at >= previous_end),
-            counts(clean),
-        ]
-        if extra is not None:
-            conds.append(extra)
-        cleaned = exists().where(*conds)
-        label = Room.code if what == "room" else Device.code
-        owner_table = Room if what == "room" else Device
-        for sid, started, code in db.execute(
-            select(Session.id, Session.started_at, label)
-            .join(owner_table, owner_table.id == owner)
-            .where(_in(Session.started_at, period), ~cleaned)
+        by_owner: dict[int, list[Any]] = defaultdict(list)
+        for row in sessions:
+            by_owner[int(row[2] if what == "room" else row[3])].append(row)
+        conds = [counts(clean_model)] + ([extra] if extra is not None else [])
+        times: dict[int, list[dt.datetime]] = defaultdict(list)
+        for owner, at in db.execute(
+            select(clean_owner, clean_model.at)
+            .where(_in(clean_model.at, period), clean_owner.in_(list(by_owner)), *conds)
+            .order_by(clean_model.at)
         ).all():
-            text = (
-                f"session {sid}: room {code} has no between-clients or end-of-day clean "
-                "recorded before it (after the previous session)"
-                if what == "room"
-                else f"session {sid}: device {code} has no clean recorded before it "
-                "(after its previous session)"
-            )
-            gaps.append((started, int(sid), text))
-    gaps.sort()
-    return [GapRow("cleaning", text) for _, _, text in gaps]
+            times[int(owner)].append(at)
+        codes = dict(
+            db.execute(
+                select(code_model.id, code_model.code).where(code_model.id.in_(list(by_owner)))
+            ).all()
+        )
+        for owner, rows_ in by_owner.items():
+            before_clean = db.execute(
+                select(clean_model.at)
+                .where(clean_owner == owner, clean_model.at < period.start, *conds)
+                .order_by(clean_model.at.desc())
+                .limit(1)
+            ).scalar_one_or_none()
+            previous = db.execute(
+                select(func.coalesce(SessionEnd.at, Session.started_at))
+                .select_from(Session)
+                .outerjoin(SessionEnd, SessionEnd.session_id == Session.id)
+                .where(owner_col == owner, Session.started_at < period.start)
+                .order_by(Session.started_at.desc(), Session.id.desc())
+                .limit(1)
+            ).scalar_one_or_none()
+            mine = times.get(owner, [])
+            for sid, started, _, _, ended in rows_:
+                i = bisect.bisect_left(mine, previous) if previous is not None else 0
+                cleaned = (i < len(mine) and mine[i] <= started) or (
+                    before_clean is not None and (previous is None or before_clean >= previous)
+                )
+                if not cleaned:
+                    text = (
+                        f"session {sid}: room {codes[owner]} has no between-clients or "
+                        "end-of-day clean recorded before it (after the previous session)"
+                        if what == "room"
+                        else f"session {sid}: device {codes[owner]} has no clean recorded "
+                        "before it (after its previous session)"
+                    )
+                    found.append((started, int(sid), text))
+                previous = ended
+    found.sort()
+    return [GapRow("cleaning", text) for _, _, text in found]
 
 
 def _stock(db: DbSession, period: Period, tz: ZoneInfo) -> list[StockRow]:

@@ -198,7 +198,7 @@ def render(
         story,
         title=f"{title} \u2014 {data.subject}",
         clinic=clinic,
-        period=data.subject,
+        period=f"whole history to {pdf.local_time(generated_at, tz_name)[:10]}",
         subject=f"sterilog trace of {data.subject}",
         author=author,
         generated_at=generated_at,

@@ -1426,7 +1426,7 @@ def _story(d: MonthlyData, *, clinic: str, tz_name: str) -> list[Any]:
             [
                 str(s.session_id),
                 t(s.at),
-                _ended(s, tz_name),
+                _ended(s, tz_name) if s.ended_at else marks.alert("OPEN"),
                 s.room,
                 s.practitioner,
                 s.device,

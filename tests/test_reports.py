@@ -114,7 +114,12 @@ def clinic(october: tuple[str, str | Path], tmp_path: Path, request: pytest.Fixt
 def test_a_clean_month_has_every_section_in_order_and_no_incomplete_stamp(
     clinic: Cli, tmp_path: Path
 ) -> None:
-    texts = pages(monthly(clinic, tmp_path, operator="ins"))
+    path = monthly(clinic, tmp_path, operator="ins")
+    texts = pages(path)
+    meta = PdfReader(str(path)).metadata
+    assert meta is not None
+    assert (meta.title, meta.author) == ("Monthly compliance report", "Ivy Inspector")
+    assert meta.subject == "Sterilization and equipment compliance, October 2026"
 
     whole = flat("\n".join(texts))
     positions = [whole.find(s) for s in (

@@ -765,10 +765,10 @@ class History:
         for s in range(plan.sterilizers):
             self.air_test(t(6 * 60 + 30 + s), s)
         if index % 7 == 0:
-            need = sum(self.plan.counts[index : index + 7])
-            bulk_need = need // 4 + 2
+            coming = self.plan.counts[index : index + 7]
+            bulk_need = sum(c // 4 for c in coming) + 2  # session j uses a bulk unit if j % 4 == 3
+            serial_need = sum(c - c // 4 for c in coming) + max(5, sum(coming) // 50)
             have_serial, have_bulk = len(self.serialized), len(self.bulk_units)
-            serial_need = need - need // 4 + max(5, need // 50)
             self.deliver(
                 t(7 * 60),
                 day,
@@ -781,7 +781,8 @@ class History:
         if index == 0:
             for r in range(plan.rooms):
                 self.room_clean(t(7 * 60 + 40), r, "between-clients", MANAGER)
-                self.device_clean(t(7 * 60 + 41), r, MANAGER)
+            for d in range(plan.devices):
+                self.device_clean(t(7 * 60 + 41), d, MANAGER)
 
         # the day's acts in time order: (minute, tie, kind, payload)
         events: list[tuple[float, int, int, str]] = []

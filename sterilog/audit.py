@@ -42,9 +42,27 @@ def canonical(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
+# Secrets are recorded as a digest: the log proves the value never changed without carrying it
+# (an export of the log must not hand out PIN hashes to brute-force).
+SECRET_COLUMNS = {("staff", "pin_hash")}
+
+
+def _secret(value: Any) -> Any:
+    if value is None:
+        return None
+    return "sha256:" + hashlib.sha256(str(value).encode()).hexdigest()
+
+
 def row_content(table: Table, row: Any) -> dict[str, Any]:
     mapping = row._mapping
-    return {c.name: _jsonable(mapping[c]) for c in table.columns}
+    return {
+        c.name: (
+            _secret(mapping[c])
+            if (table.name, c.name) in SECRET_COLUMNS
+            else _jsonable(mapping[c])
+        )
+        for c in table.columns
+    }
 
 
 def entry_hash(

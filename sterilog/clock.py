@@ -62,9 +62,12 @@ def parse_at(raw: str, tz: ZoneInfo, what: str = "--at") -> dt.datetime:
 
 def parse_date(raw: str, what: str = "date") -> dt.date:
     try:
-        return dt.date.fromisoformat(raw.strip())
+        value = dt.date.fromisoformat(raw.strip())
     except ValueError:
         raise UserError(f"{what} {raw!r} is not a real date; use YYYY-MM-DD") from None
+    if not (1970 <= value.year <= 2999):
+        raise UserError(f"{what} {raw!r} is out of range (years 1970 to 2999)")
+    return value
 
 
 def parse_month(raw: str) -> tuple[int, int]:
@@ -76,6 +79,8 @@ def parse_month(raw: str) -> tuple[int, int]:
         raise UserError(f"month {raw!r} is not a real month; use YYYY-MM") from None
     if len(year_s) != 4 or len(month_s) != 2:
         raise UserError(f"month {raw!r} is not a real month; use YYYY-MM")
+    if not (1970 <= year <= 2999):
+        raise UserError(f"month {raw!r} is out of range (years 1970 to 2999)")
     return year, month
 
 

@@ -104,6 +104,13 @@ class Root(click.Group):
             fail(friendly(error, getattr(app, "url", None)).message, 1)
         except OSError as error:
             fail(f"{error.strerror or error}: {error.filename or ''}".rstrip(": "), 1)
+        except OverflowError:
+            # A number too large for the database's 64-bit integers or a date past year 9999.
+            fail("a number or date given is out of range", 1)
+        except ValueError as error:
+            if "null byte" not in str(error):
+                raise
+            fail("a path or value contains a NUL character", 1)
         return None
 
 

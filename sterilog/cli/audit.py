@@ -114,7 +114,7 @@ def log(app: App, since: str | None, limit: int) -> None:
                     "hash": e.hash,
                 }
             )
-            drill = " [STERILOG_NOW]" if e.clock != "system" else ""
+            drill = f" [{e.clock}]" if e.clock != "system" else ""
             lines.append(
                 f"{e.seq:>7}  {fmt_local(e.at, tz)}{drill}  {e.operator or '-':<12} "
                 f"{e.action:<22} {', '.join(names)[:60]}  {e.hash[:16]}"

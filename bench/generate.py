@@ -83,7 +83,7 @@ def _json_ts(value: dt.datetime) -> str:
 @dataclass
 class TableSpec:
     name: str
-    columns: list[tuple[str, str]]  # (name, kind): ts, date, bool, plain
+    columns: list[tuple[str, str, Any]]  # (name, kind: ts/date/bool/plain, bind processor)
     names: frozenset[str]
     sql: str
 
@@ -92,10 +92,10 @@ class Bulk:
     """Queues rows and chained audit entries; writes them with executemany in id order."""
 
     def __init__(self, engine: Any, ids: dict[str, int], seq: int, prev_hash: str) -> None:
-        from sqlalchemy import Boolean, Date
+        from sqlalchemy import TypeDecorator
 
         from sterilog import audit
-        from sterilog.models import AUDITED, AuditEntry, UTCDateTime
+        from sterilog.models import AUDITED, AuditEntry
 
         self.audit = audit
         # audit.canonical's exact settings, built once (json.dumps rebuilds an encoder per call)
@@ -105,29 +105,37 @@ class Bulk:
         sample = [{"table": "t", "id": 1, "content": {"b": "é<&", "a": 1.0, "c": None}}]
         assert self.encode(sample) == audit.canonical(sample)
         self.engine = engine
-        self.sqlite = engine.dialect.name == "sqlite"
-        mark = "?" if self.sqlite else "%s"
+        dialect = engine.dialect
+        mark = "?" if dialect.name == "sqlite" else "%s"
         self.specs: dict[str, TableSpec] = {}
         self.order: list[str] = []
         for model in (*AUDITED, AuditEntry):
             table = model.__table__  # type: ignore[attr-defined]
-            cols: list[tuple[str, str]] = []
+            cols: list[tuple[str, str, Any]] = []
             for c in table.columns:
-                if isinstance(c.type, UTCDateTime):
+                # Values go through the column type's own bind processing (the product's
+                # UTCDateTime included), so the stored form is whatever the product stores.
+                proc = c.type.dialect_impl(dialect).bind_processor(dialect)
+                base = c.type.impl_instance if isinstance(c.type, TypeDecorator) else c.type
+                try:
+                    py = base.python_type
+                except NotImplementedError:
+                    py = object
+                if py is dt.datetime:
                     kind = "ts"
-                elif isinstance(c.type, Boolean):
-                    kind = "bool"
-                elif isinstance(c.type, Date):
+                elif py is dt.date:
                     kind = "date"
+                elif py is bool:
+                    kind = "bool"
                 else:
                     kind = "plain"
-                cols.append((c.name, kind))
-            names = ", ".join(n for n, _ in cols)
+                cols.append((c.name, kind, proc))
+            names = ", ".join(n for n, _, _ in cols)
             marks = ", ".join(mark for _ in cols)
             self.specs[table.name] = TableSpec(
                 table.name,
                 cols,
-                frozenset(n for n, _ in cols),
+                frozenset(n for n, _, _ in cols),
                 f"INSERT INTO {table.name} ({names}) VALUES ({marks})",
             )
             self.order.append(table.name)
@@ -138,27 +146,26 @@ class Bulk:
         self.records: list[dict[str, Any]] = []
         self.entries = 0
         self.rows = 0
-        self._ts_db: dict[dt.datetime, Any] = {}
-        self._ts_js: dict[dt.datetime, str] = {}
+        self._ts_cache: dict[tuple[Any, dt.datetime], tuple[Any, str]] = {}
+        self._audit_ts = next(p for n, _, p in self.specs["audit_log"].columns if n == "at")
+        self._audit_cols = [n for n, _, _ in self.specs["audit_log"].columns]
+        expected = {"seq", "at", "clock", "operator", "action", "records", "prev_hash", "hash"}
+        if set(self._audit_cols) != expected:
+            raise SystemExit(f"generator out of date: audit_log columns {self._audit_cols}")
 
     def new_id(self, table: str) -> int:
         self.ids[table] += 1
         return self.ids[table]
 
-    def _ts(self, value: dt.datetime) -> tuple[Any, str]:
-        db = self._ts_db.get(value)
-        if db is None:
-            if len(self._ts_db) > 50_000:
-                self._ts_db.clear()
-                self._ts_js.clear()
-            utc = value.astimezone(dt.UTC)
-            if self.sqlite:
-                db = f"{utc:%Y-%m-%d %H:%M:%S}.{utc.microsecond:06d}"
-            else:
-                db = utc.replace(tzinfo=None)
-            self._ts_db[value] = db
-            self._ts_js[value] = _json_ts(utc)
-        return db, self._ts_js[value]
+    def _ts(self, value: dt.datetime, proc: Any) -> tuple[Any, str]:
+        key = (proc.__code__ if proc is not None else None, value)
+        hit = self._ts_cache.get(key)
+        if hit is None:
+            if len(self._ts_cache) > 50_000:
+                self._ts_cache.clear()
+            hit = (proc(value) if proc is not None else value, _json_ts(value.astimezone(dt.UTC)))
+            self._ts_cache[key] = hit
+        return hit
 
     def add(self, table: str, values: dict[str, Any]) -> int:
         """Queue one row (values keyed by column, `id` included) into the current entry."""
@@ -172,21 +179,23 @@ class Bulk:
             )
         row: list[Any] = []
         content: dict[str, Any] = {}
-        for name, kind in spec.columns:
+        for name, kind, proc in spec.columns:
             v = values[name]
-            if v is None or kind == "plain":
-                row.append(v)
-                content[name] = v
+            if v is None:
+                row.append(None)
+                content[name] = None
             elif kind == "ts":
-                db, js = self._ts(v)
+                db, js = self._ts(v, proc)
                 row.append(db)
                 content[name] = js
-            elif kind == "date":
-                row.append(v.isoformat() if self.sqlite else v)
-                content[name] = v.isoformat()
             else:
-                row.append(int(v) if self.sqlite else bool(v))
-                content[name] = bool(v)
+                row.append(v if proc is None else proc(v))
+                if kind == "date":
+                    content[name] = v.isoformat()
+                elif kind == "bool":
+                    content[name] = bool(v)
+                else:
+                    content[name] = v
         self.pending[table].append(tuple(row))
         self.records.append({"table": table, "id": values["id"], "content": content})
         self.rows += 1
@@ -199,10 +208,18 @@ class Bulk:
         self.seq += 1
         utc = at.astimezone(dt.UTC)
         digest = self.audit.entry_hash(self.prev, self.seq, utc, CLOCK, operator, action, records)
-        db, _ = self._ts(utc)
-        self.pending["audit_log"].append(
-            (self.seq, db, CLOCK, operator, action, records, self.prev, digest)
-        )
+        db, _ = self._ts(utc, self._audit_ts)
+        values = {
+            "seq": self.seq,
+            "at": db,
+            "clock": CLOCK,
+            "operator": operator,
+            "action": action,
+            "records": records,
+            "prev_hash": self.prev,
+            "hash": digest,
+        }
+        self.pending["audit_log"].append(tuple(values[n] for n in self._audit_cols))
         self.prev = digest
         self.entries += 1
 

@@ -12,14 +12,11 @@ their user-facing ID in `code` (for devices the serial, for disinfectants the na
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
 from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Date,
-    DateTime,
-    Dialect,
     Float,
     ForeignKey,
     Index,
@@ -27,10 +24,11 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
-    TypeDecorator,
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from sterilog.sqltypes import UTCDateTime
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -39,31 +37,6 @@ NAMING = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
-
-
-class UTCDateTime(TypeDecorator[dt.datetime]):
-    """Aware UTC datetimes only; stored as naive UTC on both backends.
-
-    A naive value is a bug (a local time would be stored as if it were UTC), so it is refused.
-    """
-
-    impl = DateTime(timezone=False)
-    cache_ok = True
-
-    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None or value.utcoffset() is None:
-            raise ValueError("naive datetime refused: pass an aware UTC datetime")
-        return value.astimezone(dt.UTC).replace(tzinfo=None)
-
-    def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
-        if value is None:
-            return None
-        if isinstance(value, str):  # raw SQLite text read through a Core text() query
-            value = dt.datetime.fromisoformat(value)
-        assert isinstance(value, dt.datetime)
-        return value.replace(tzinfo=dt.UTC)
 
 
 class Base(DeclarativeBase):

@@ -312,3 +312,32 @@ def test_two_terminals_racing_for_one_unit_end_with_one_session_and_one_refusal(
     assert decisions == ["blocked", "go"]
     assert len(clinic.json("session", "list")["sessions"]) == 1
     assert clinic.json("audit", "verify")["ok"] is True
+
+
+@pytest.mark.parametrize("read", [None, ("negative", "positive"), ("positive", "positive"),
+                                  ("negative", "negative")])
+def test_the_gates_bi_due_time_agrees_with_the_sterilizer_state(
+    clinic: Cli, read: tuple[str, str] | None
+) -> None:
+    """The gate computes the BI-due warning in plain SQL; it must agree with the service."""
+    from sterilog.clock import parse_instant
+    from sterilog.db import read_session
+    from sterilog.models import Sterilizer
+    from sterilog.services import gate
+    from sterilog.services.base import Ctx, load_clinic
+    from sterilog.services.sterilization import sterilizer_state
+
+    if read is not None:
+        clinic.ok("bi", "read", "1", "--result", read[0], "--control", read[1])
+    engine = clinic.engine()
+    try:
+        with read_session(engine) as session:
+            clinic_ = load_clinic(session)
+            now = parse_instant(clinic.now)
+            ctx = Ctx(session=session, now=now, clock="test", clinic=clinic_)
+            fast = dict(gate._bi_due(ctx))
+            st = session.query(Sterilizer).one()
+            state = sterilizer_state(session, st.id, now, clinic_.rules, clinic_.tz)
+    finally:
+        engine.dispose()
+    assert fast.get("AC1") == state.bi_due_at

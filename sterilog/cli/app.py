@@ -64,10 +64,15 @@ class App:
             clinic = _clinic(session)
             actor = None
             if self.operator:
-                from sterilog.services.people import actor_of, find_staff
+                from sqlalchemy import text
 
-                staff = find_staff(session, self.operator)
-                actor = actor_of(staff) if staff else None
+                from sterilog.services.base import Actor
+
+                row = session.execute(
+                    text("SELECT id, code, name, role FROM staff WHERE code = :code"),
+                    {"code": self.operator},
+                ).first()
+                actor = Actor(int(row[0]), row[1], row[2], row[3]) if row else None
             yield Ctx(
                 session=session, now=clock.now, clock=clock.source, clinic=clinic, actor=actor
             )

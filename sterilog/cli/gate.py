@@ -9,7 +9,6 @@ import click
 
 from sterilog.cli.app import App, pass_app
 from sterilog.errors import UserError
-from sterilog.services.people import DAILY
 
 
 def _ask(value: Any, label: str, option: str) -> Any:
@@ -148,6 +147,8 @@ def session_start(
     device = _ask(device, "Device serial", "--device")
     cartridge = _ask(cartridge, "Scan the cartridge", "--cartridge")
     client = _ask(client, "Client reference", "--client")
+    from sterilog.services.people import DAILY
+
     with app.writing(DAILY, "start sessions") as ctx:
         who = practitioner or (ctx.actor.code if ctx.actor else "")
         decision, started, refusal = gate.start(
@@ -177,6 +178,7 @@ def session_end(app: App, session_id: int, note: str | None) -> None:
     """End a session: the room, the device and its packs then need reprocessing."""
     from sterilog.clock import iso
     from sterilog.services import gate
+    from sterilog.services.people import DAILY
 
     with app.writing(DAILY, "end sessions") as ctx:
         row = gate.end(ctx, session_id, note)
@@ -259,6 +261,7 @@ def incident_record(
     """Record an incident on a session (`sterilog trace session` shows what was behind it)."""
     from sterilog.clock import parse_at
     from sterilog.services import incidents
+    from sterilog.services.people import DAILY
 
     with app.writing(DAILY, "record incidents") as ctx:
         at = parse_at(at_raw, ctx.clinic.tz) if at_raw else None

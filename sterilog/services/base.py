@@ -8,17 +8,17 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from sterilog import audit
 from sterilog.errors import UnknownRecord, UserError
-from sterilog.models import AuditEntry, Base, Setting
 
 if TYPE_CHECKING:
+    from sterilog.models import AuditEntry, Base
     from sterilog.rulepack import RulePack
 
-M = TypeVar("M", bound=Base)
+# The models are imported only by code that writes or uses the ORM: `check` never needs them.
+M = TypeVar("M", bound="Base")
 
 
 @dataclass(frozen=True)
@@ -55,17 +55,23 @@ def _pack(text: str, name: str) -> RulePack:
     return _PACK_CACHE[key]
 
 
+_SETTINGS = text(
+    "SELECT clinic_name, tz, rules_name, rules_toml, scanner_gs FROM settings "
+    "ORDER BY id DESC LIMIT 1"
+)
+
+
 def load_clinic(session: Session) -> Clinic:
-    row = session.execute(select(Setting).order_by(Setting.id.desc()).limit(1)).scalar_one_or_none()
+    row = session.execute(_SETTINGS).first()
     if row is None:
         raise UserError("this database has no clinic settings; run `sterilog init` first")
     return Clinic(
-        name=row.clinic_name,
-        tz_name=row.tz,
-        tz=ZoneInfo(row.tz),
-        rules_name=row.rules_name,
-        rules_toml=row.rules_toml,
-        scanner_gs=row.scanner_gs,
+        name=row[0],
+        tz_name=row[1],
+        tz=ZoneInfo(row[1]),
+        rules_name=row[2],
+        rules_toml=row[3],
+        scanner_gs=row[4],
     )
 
 
@@ -84,6 +90,8 @@ class Ctx:
         return self.actor.id if self.actor else None
 
     def audit(self, action: str, objects: Sequence[Base]) -> AuditEntry:
+        from sterilog import audit
+
         return audit.append(
             self.session,
             action=action,

@@ -10,38 +10,21 @@ from __future__ import annotations
 import datetime as dt
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, exists, select
-from sqlalchemy.orm import Session as DbSession
+from sqlalchemy import Boolean, Date, Float, Integer, and_, text
 
 from sterilog import rules
 from sterilog.clock import end_of_day, local_date
 from sterilog.errors import Reason, UnknownRecord, UserError
-from sterilog.models import (
-    CartridgeLot,
-    CartridgeUnit,
-    Cycle,
-    CyclePack,
-    Device,
-    DeviceClean,
-    DeviceRetirement,
-    Discard,
-    Pack,
-    Recall,
-    Refusal,
-    Room,
-    RoomClean,
-    Session,
-    SessionEnd,
-    SessionPack,
-    Staff,
-    StaffDeactivation,
-    Sterilizer,
-)
 from sterilog.services import validate as v
 from sterilog.services.base import Ctx
-from sterilog.services.voids import counts
+from sterilog.sqltypes import UTCDateTime
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session as DbSession
+
+    from sterilog.models import Refusal, Session, SessionEnd
 
 READY_KINDS = ("between-clients", "end-of-day")
 
@@ -66,20 +49,67 @@ class Decision:
     device_id: int
     practitioner_id: int
     pack_ids: tuple[int, ...]
-    lot: CartridgeLot | None
 
     @property
     def go(self) -> bool:
         return not self.reasons
 
 
-def _scan(ctx: Ctx, text: str) -> Any:
+def _scan(ctx: Ctx, raw: str) -> Any:
     from sterilog.scan import ScanError, parse_scan
 
     try:
-        return parse_scan(text, ctx.clinic.scanner_gs)
+        return parse_scan(raw, ctx.clinic.scanner_gs)
     except ScanError as error:
         raise UserError(f"cannot read the cartridge scan: {error}") from None
+
+
+# The gate's facts come from plain SQL (`text()`): compiling ORM statements and configuring the
+# mappers would cost the interactive path more than the queries themselves (SPEC §10), and the
+# models module is not even imported for a `check`. Every query is bounded by an index and a
+# LIMIT, or by the rows of one lot, one pack or one sterilizer.
+
+
+def _not_voided(kind: str, alias: str) -> str:
+    return (
+        f"NOT EXISTS (SELECT 1 FROM voids v WHERE v.kind = '{kind}' AND v.record_id = {alias}.id)"
+    )
+
+
+def _q(sql: str, **types: Any) -> Any:
+    stmt = text(sql)
+    return stmt.columns(**types) if types else stmt
+
+
+def _one(ctx: Ctx, stmt: Any, **params: Any) -> Any:
+    return ctx.session.execute(stmt, params).first()
+
+
+_LAST_SESSION = {
+    col: _q(
+        "SELECT s.id, e.at, e.recorded_at FROM sessions s "
+        "LEFT JOIN session_ends e ON e.session_id = s.id "
+        f"WHERE s.{col} = :key ORDER BY s.started_at DESC, s.id DESC LIMIT 1",
+        id=Integer,
+        at=UTCDateTime,
+        recorded_at=UTCDateTime,
+    )
+    for col in ("room_id", "device_id")
+}
+
+
+def _last_session(ctx: Ctx, column: str, key: int) -> tuple[int | None, rules.Moment | None, bool]:
+    """(open session id, end of the last session, ever used) for a room or a device.
+
+    Sessions never overlap in one room or on one device (the gate blocks that), so the last one
+    started is the last one to end.
+    """
+    row = _one(ctx, _LAST_SESSION[column], key=key)
+    if row is None:
+        return None, None, False
+    if row[1] is None:
+        return int(row[0]), None, True
+    return None, rules.Moment(row[1], row[2]), True
 
 
 def _moment(row: Any) -> rules.Moment | None:
@@ -88,224 +118,254 @@ def _moment(row: Any) -> rules.Moment | None:
     return rules.Moment(at=row[0], recorded_at=row[1])
 
 
-def _last_session(ctx: Ctx, column: Any, key: int) -> tuple[int | None, rules.Moment | None, bool]:
-    """(open session id, end of the last session, ever used) for a room or a device.
+_LOT = _q(
+    "SELECT id, expiry FROM cartridge_lots WHERE gtin = :gtin AND lot = :lot",
+    id=Integer,
+    expiry=Date,
+)
+_RECALLED = _q(
+    f"SELECT r.id FROM recalls r WHERE r.lot_id = :lot AND {_not_voided('recall', 'r')} LIMIT 1"
+)
+_UNIT = _q("SELECT id FROM cartridge_units WHERE lot_id = :lot AND serial = :serial")
+_USED = _q("SELECT id FROM sessions WHERE unit_id = :unit")
+_DISCARDED = _q(
+    f"SELECT d.id FROM discards d WHERE d.unit_id = :unit AND {_not_voided('discard', 'd')}"
+)
+_ANY_UNSERIALIZED = _q(
+    "SELECT id FROM cartridge_units WHERE lot_id = :lot AND serial IS NULL ORDER BY id LIMIT 1"
+)
+_FREE_UNSERIALIZED = _q(
+    "SELECT u.id FROM cartridge_units u WHERE u.lot_id = :lot AND u.serial IS NULL "
+    "AND NOT EXISTS (SELECT 1 FROM sessions s WHERE s.unit_id = u.id) "
+    "AND NOT EXISTS (SELECT 1 FROM discards d WHERE d.unit_id = u.id AND "
+    f"{_not_voided('discard', 'd')}) ORDER BY u.id LIMIT 1"
+)
+_COUNT_UNSERIALIZED = _q(
+    "SELECT count(*) FROM cartridge_units WHERE lot_id = :lot AND serial IS NULL"
+)
 
-    Sessions never overlap in one room or on one device (the gate blocks that), so the last one
-    started is the last one to end.
-    """
-    row = ctx.session.execute(
-        select(Session.id, SessionEnd.at, SessionEnd.recorded_at)
-        .outerjoin(SessionEnd, SessionEnd.session_id == Session.id)
-        .where(column == key)
-        .order_by(Session.started_at.desc(), Session.id.desc())
-        .limit(1)
-    ).first()
-    if row is None:
-        return None, None, False
-    if row[1] is None:
-        return int(row[0]), None, True
-    return None, rules.Moment(row[1], row[2]), True
 
-
-def _cartridge(ctx: Ctx, raw: str) -> tuple[rules.CartridgeFacts, CartridgeLot | None]:
+def _cartridge(ctx: Ctx, raw: str) -> rules.CartridgeFacts:
     scan = _scan(ctx, raw)
     if scan.lot is None:
         raise UserError("the cartridge scan has no lot (10); scan the full GS1 barcode")
     base = {"raw": raw, "gtin": scan.gtin, "lot": scan.lot, "serial": scan.serial}
-    s = ctx.session
-    lot = s.execute(
-        select(CartridgeLot).where(CartridgeLot.gtin == scan.gtin, CartridgeLot.lot == scan.lot)
-    ).scalar_one_or_none()
+    lot = _one(ctx, _LOT, gtin=scan.gtin, lot=scan.lot)
     if lot is None:
-        return rules.CartridgeFacts(**base), None
-    usable_until = end_of_day(lot.expiry, ctx.clinic.tz)
-    recalled = s.execute(
-        select(Recall.id).where(Recall.lot_id == lot.id, counts(Recall)).limit(1)
-    ).first()
+        return rules.CartridgeFacts(**base)
+    lot_id, expiry = int(lot[0]), lot[1]
     common = {
         **base,
         "lot_known": True,
-        "expiry": lot.expiry,
-        "usable_until": usable_until,
-        "recalled": recalled is not None,
+        "expiry": expiry,
+        "usable_until": end_of_day(expiry, ctx.clinic.tz),
+        "recalled": _one(ctx, _RECALLED, lot=lot_id) is not None,
     }
     if scan.serial is not None:
-        unit = s.execute(
-            select(CartridgeUnit.id).where(
-                CartridgeUnit.lot_id == lot.id, CartridgeUnit.serial == scan.serial
-            )
-        ).first()
+        unit = _one(ctx, _UNIT, lot=lot_id, serial=scan.serial)
         if unit is None:
-            return rules.CartridgeFacts(**common), lot
+            return rules.CartridgeFacts(**common)
         unit_id = int(unit[0])
-        used = s.execute(select(Session.id).where(Session.unit_id == unit_id)).first()
-        discarded = s.execute(
-            select(Discard.id).where(Discard.unit_id == unit_id, counts(Discard))
-        ).first()
+        used = _one(ctx, _USED, unit=unit_id)
+        discarded = _one(ctx, _DISCARDED, unit=unit_id)
         return rules.CartridgeFacts(
             **common,
             unit_known=True,
             used_by_session=int(used[0]) if used else None,
             discarded=discarded is not None,
             available_unit_id=None if (used or discarded) else unit_id,
-        ), lot
+        )
     # Unserialized: any unused, undiscarded unit of the lot will do; the lowest id is taken.
-    first = s.execute(
-        select(CartridgeUnit.id)
-        .where(CartridgeUnit.lot_id == lot.id, CartridgeUnit.serial.is_(None))
-        .order_by(CartridgeUnit.id)
-        .limit(1)
-    ).first()
-    if first is None:
-        return rules.CartridgeFacts(**common), lot
-    free = s.execute(
-        select(CartridgeUnit.id)
-        .where(
-            CartridgeUnit.lot_id == lot.id,
-            CartridgeUnit.serial.is_(None),
-            ~exists().where(Session.unit_id == CartridgeUnit.id),
-            ~exists().where(Discard.unit_id == CartridgeUnit.id, counts(Discard)),
-        )
-        .order_by(CartridgeUnit.id)
-        .limit(1)
-    ).first()
-    received = 0
-    if free is None:
-        from sqlalchemy import func
-
-        received = int(
-            s.execute(
-                select(func.count()).where(
-                    CartridgeUnit.lot_id == lot.id, CartridgeUnit.serial.is_(None)
-                )
-            ).scalar_one()
-        )
+    if _one(ctx, _ANY_UNSERIALIZED, lot=lot_id) is None:
+        return rules.CartridgeFacts(**common)
+    free = _one(ctx, _FREE_UNSERIALIZED, lot=lot_id)
+    received = 0 if free else int(_one(ctx, _COUNT_UNSERIALIZED, lot=lot_id)[0])
     return rules.CartridgeFacts(
         **common,
         unit_known=True,
         lot_units=received,
         available_unit_id=int(free[0]) if free else None,
-    ), lot
+    )
+
+
+_DEVICE = _q(
+    "SELECT id, max_depth_mm FROM devices WHERE code = :code", id=Integer, max_depth_mm=Float
+)
+_RETIRED = _q("SELECT id FROM device_retirements WHERE device_id = :id LIMIT 1")
+_DEVICE_CLEAN = _q(
+    "SELECT c.at, c.recorded_at FROM device_cleans c WHERE c.device_id = :id AND "
+    f"{_not_voided('device-clean', 'c')} ORDER BY c.at DESC, c.recorded_at DESC LIMIT 1",
+    at=UTCDateTime,
+    recorded_at=UTCDateTime,
+)
 
 
 def device_facts(ctx: Ctx, code: str) -> tuple[int, rules.DeviceFacts]:
-    device = ctx.session.execute(select(Device).where(Device.code == code)).scalar_one_or_none()
+    device = _one(ctx, _DEVICE, code=code)
     if device is None:
         raise UnknownRecord("device", code)
-    s = ctx.session
-    retired = s.execute(
-        select(DeviceRetirement.id).where(DeviceRetirement.device_id == device.id).limit(1)
-    ).first()
-    open_id, last_end, used = _last_session(ctx, Session.device_id, device.id)
-    clean = s.execute(
-        select(DeviceClean.at, DeviceClean.recorded_at)
-        .where(DeviceClean.device_id == device.id, counts(DeviceClean))
-        .order_by(DeviceClean.at.desc(), DeviceClean.recorded_at.desc())
-        .limit(1)
-    ).first()
-    return device.id, rules.DeviceFacts(
+    device_id = int(device[0])
+    open_id, last_end, used = _last_session(ctx, "device_id", device_id)
+    return device_id, rules.DeviceFacts(
         code=code,
-        retired=retired is not None,
-        max_depth_mm=device.max_depth_mm,
+        retired=_one(ctx, _RETIRED, id=device_id) is not None,
+        max_depth_mm=device[1],
         open_session=open_id,
         last_end=last_end,
         ever_used=used,
-        last_clean=_moment(clean),
+        last_clean=_moment(_one(ctx, _DEVICE_CLEAN, id=device_id)),
     )
+
+
+_ROOM = _q("SELECT id FROM rooms WHERE code = :code")
+_ROOM_CLEAN = _q(
+    "SELECT c.at, c.recorded_at FROM room_cleans c WHERE c.room_id = :id "
+    "AND c.kind IN ('between-clients', 'end-of-day') AND "
+    f"{_not_voided('room-clean', 'c')} ORDER BY c.at DESC, c.recorded_at DESC LIMIT 1",
+    at=UTCDateTime,
+    recorded_at=UTCDateTime,
+)
 
 
 def room_facts(ctx: Ctx, code: str) -> tuple[int, rules.RoomFacts]:
-    room = ctx.session.execute(select(Room).where(Room.code == code)).scalar_one_or_none()
+    room = _one(ctx, _ROOM, code=code)
     if room is None:
         raise UnknownRecord("room", code)
-    open_id, last_end, used = _last_session(ctx, Session.room_id, room.id)
-    clean = ctx.session.execute(
-        select(RoomClean.at, RoomClean.recorded_at)
-        .where(RoomClean.room_id == room.id, RoomClean.kind.in_(READY_KINDS), counts(RoomClean))
-        .order_by(RoomClean.at.desc(), RoomClean.recorded_at.desc())
-        .limit(1)
-    ).first()
-    return room.id, rules.RoomFacts(
+    room_id = int(room[0])
+    open_id, last_end, used = _last_session(ctx, "room_id", room_id)
+    return room_id, rules.RoomFacts(
         code=code,
         open_session=open_id,
         last_end=last_end,
         ever_used=used,
-        last_clean=_moment(clean),
+        last_clean=_moment(_one(ctx, _ROOM_CLEAN, id=room_id)),
     )
 
 
+_PACK = _q("SELECT id FROM packs WHERE code = :code")
+_PACK_LOAD = _q(
+    "SELECT c.id, c.at, c.passed, c.sterilizer_id FROM cycles c "
+    "JOIN cycle_packs cp ON cp.cycle_id = c.id WHERE cp.pack_id = :id AND "
+    f"{_not_voided('cycle', 'c')} ORDER BY c.at DESC, c.id DESC LIMIT 1",
+    id=Integer,
+    at=UTCDateTime,
+    passed=Boolean,
+    sterilizer_id=Integer,
+)
+# Sessions are never back-dated, so the highest id is the latest use.
+_PACK_USE = _q(
+    "SELECT s.id, s.started_at, e.id FROM session_packs sp "
+    "JOIN sessions s ON s.id = sp.session_id LEFT JOIN session_ends e ON e.session_id = s.id "
+    "WHERE sp.pack_id = :id ORDER BY sp.session_id DESC LIMIT 1",
+    id=Integer,
+    started_at=UTCDateTime,
+)
+# A load can only be suspect if its sterilizer ever had a valid positive BI read: that is rare,
+# so the full suspect-range logic (services/sterilization.py) runs only when one exists.
+_ANY_POSITIVE = _q(
+    "SELECT r.id FROM bi_reads r JOIN bis b ON b.id = r.bi_id JOIN cycles c ON c.id = b.cycle_id "
+    "WHERE c.sterilizer_id = :st AND r.result = 'positive' AND r.valid = :yes AND "
+    f"{_not_voided('bi-read', 'r')} LIMIT 1"
+)
+
+
 def _pack(ctx: Ctx, code: str) -> tuple[int, rules.PackFacts, int | None]:
-    s = ctx.session
-    pack = s.execute(select(Pack).where(Pack.code == code)).scalar_one_or_none()
+    pack = _one(ctx, _PACK, code=code)
     if pack is None:
         raise UnknownRecord("pack", code)
-    load = s.execute(
-        select(Cycle)
-        .join(CyclePack, CyclePack.cycle_id == Cycle.id)
-        .where(CyclePack.pack_id == pack.id, counts(Cycle))
-        .order_by(Cycle.at.desc(), Cycle.id.desc())
-        .limit(1)
-    ).scalar_one_or_none()
-    # Sessions are never back-dated, so the highest id is the latest use.
-    use = s.execute(
-        select(Session.id, Session.started_at, SessionEnd.id)
-        .join(SessionPack, SessionPack.session_id == Session.id)
-        .outerjoin(SessionEnd, SessionEnd.session_id == Session.id)
-        .where(SessionPack.pack_id == pack.id)
-        .order_by(SessionPack.session_id.desc())
-        .limit(1)
-    ).first()
+    pack_id = int(pack[0])
+    load = _one(ctx, _PACK_LOAD, id=pack_id)
+    use = _one(ctx, _PACK_USE, id=pack_id)
     suspect = False
-    if load is not None and load.passed:
+    if load is not None and load[2] and _one(ctx, _ANY_POSITIVE, st=load[3], yes=True):
+        from sterilog.models import Cycle
         from sterilog.services.sterilization import is_load_suspect
 
-        suspect = is_load_suspect(s, load)
+        cycle = ctx.session.get(Cycle, int(load[0]))
+        suspect = cycle is not None and is_load_suspect(ctx.session, cycle)
     return (
-        pack.id,
+        pack_id,
         rules.PackFacts(
             code=code,
-            load_id=load.id if load else None,
-            load_at=load.at if load else None,
-            load_passed=bool(load.passed) if load else False,
+            load_id=int(load[0]) if load else None,
+            load_at=load[1] if load else None,
+            load_passed=bool(load[2]) if load else False,
             load_suspect=suspect,
             last_used_at=use[1] if use else None,
             open_session=int(use[0]) if use and use[2] is None else None,
         ),
-        (load.sterilizer_id if load else None),
+        (int(load[3]) if load else None),
     )
+
+
+_STAFF = _q(
+    "SELECT id, role, license_expires, max_depth_mm FROM staff WHERE code = :code",
+    id=Integer,
+    license_expires=Date,
+    max_depth_mm=Float,
+)
+_DEACTIVATED = _q("SELECT id FROM staff_deactivations WHERE staff_id = :id LIMIT 1")
 
 
 def _practitioner(ctx: Ctx, code: str) -> tuple[int, rules.PractitionerFacts]:
-    staff = ctx.session.execute(select(Staff).where(Staff.code == code)).scalar_one_or_none()
+    staff = _one(ctx, _STAFF, code=code)
     if staff is None:
         raise UnknownRecord("staff", code)
-    gone = ctx.session.execute(
-        select(StaffDeactivation.id).where(StaffDeactivation.staff_id == staff.id).limit(1)
-    ).first()
-    return staff.id, rules.PractitionerFacts(
+    staff_id = int(staff[0])
+    return staff_id, rules.PractitionerFacts(
         code=code,
-        role=staff.role,
-        active=gone is None,
-        license_expires=staff.license_expires,
-        max_depth_mm=staff.max_depth_mm,
+        role=staff[1],
+        active=_one(ctx, _DEACTIVATED, id=staff_id) is None,
+        license_expires=staff[2],
+        max_depth_mm=staff[3],
     )
+
+
+_ROOMS = _q("SELECT id, code FROM rooms ORDER BY code")
+_ROOM_LAST = _q(
+    "SELECT s.id, s.started_at, e.id FROM sessions s "
+    "LEFT JOIN session_ends e ON e.session_id = s.id "
+    "WHERE s.room_id = :id ORDER BY s.started_at DESC, s.id DESC LIMIT 1",
+    id=Integer,
+    started_at=UTCDateTime,
+)
 
 
 def open_sessions(ctx: Ctx) -> list[tuple[int, str, dt.datetime]]:
     """Open sessions, one indexed lookup per room (a room holds at most one open session)."""
     out: list[tuple[int, str, dt.datetime]] = []
-    for room_id, room_code in ctx.session.execute(select(Room.id, Room.code)).all():
-        row = ctx.session.execute(
-            select(Session.id, Session.started_at, SessionEnd.id)
-            .outerjoin(SessionEnd, SessionEnd.session_id == Session.id)
-            .where(Session.room_id == room_id)
-            .order_by(Session.started_at.desc(), Session.id.desc())
-            .limit(1)
-        ).first()
+    for room_id, room_code in ctx.session.execute(_ROOMS).all():
+        row = _one(ctx, _ROOM_LAST, id=room_id)
         if row is not None and row[2] is None:
             out.append((int(row[0]), str(room_code), row[1]))
     return out
+
+
+_STERILIZERS = _q("SELECT id, code FROM sterilizers ORDER BY code")
+# The weekly BI falls due `interval` after the latest load carrying a BI that is still
+# incubating or read negative with a valid control (the same evidence `cycle record` demands;
+# tests/test_gate.py cross-checks this against services.sterilization.sterilizer_state).
+_LAST_BI_EVIDENCE = _q(
+    "SELECT c.at FROM cycles c JOIN bis b ON b.cycle_id = c.id "
+    f"WHERE c.sterilizer_id = :st AND {_not_voided('cycle', 'c')} AND ("
+    "  NOT EXISTS (SELECT 1 FROM bi_reads r WHERE r.bi_id = b.id AND r.valid = :yes AND "
+    f"    {_not_voided('bi-read', 'r')}) OR "
+    "  EXISTS (SELECT 1 FROM bi_reads r WHERE r.bi_id = b.id AND r.valid = :yes AND "
+    f"    r.result = 'negative' AND {_not_voided('bi-read', 'r')})"
+    ") ORDER BY c.at DESC, c.id DESC LIMIT 1",
+    at=UTCDateTime,
+)
+
+
+def _bi_due(ctx: Ctx) -> tuple[tuple[str, dt.datetime], ...]:
+    """When the weekly BI falls due, for every sterilizer in the clinic (there are few)."""
+    days = ctx.clinic.rules.bi_interval_days
+    out = []
+    for sid, code in ctx.session.execute(_STERILIZERS).all():
+        row = _one(ctx, _LAST_BI_EVIDENCE, st=sid, yes=True)
+        if row is not None:
+            out.append((str(code), row[0] + dt.timedelta(days=days)))
+    return tuple(out)
 
 
 def decide(ctx: Ctx, req: GateRequest) -> Decision:
@@ -324,7 +384,7 @@ def decide(ctx: Ctx, req: GateRequest) -> Decision:
     if not req.cartridge or not req.cartridge.strip():
         raise UserError("--cartridge must not be empty: scan the cartridge's barcode")
     # The scan is checked by the GS1 parser itself: it legitimately contains GS (ASCII 29).
-    cartridge, lot = _cartridge(ctx, req.cartridge)
+    cartridge = _cartridge(ctx, req.cartridge)
     pack_rules = ctx.clinic.rules
     facts = rules.GateFacts(
         now=ctx.now,
@@ -344,7 +404,7 @@ def decide(ctx: Ctx, req: GateRequest) -> Decision:
             cartridge_usable_until=cartridge.usable_until,
             cartridge_expiry=cartridge.expiry,
             expiry_warning_days=pack_rules.cartridge_expiry_warning_days,
-            bi_due=_bi_due(ctx, {p[2] for p in packs if p[2] is not None}),
+            bi_due=_bi_due(ctx),
             bi_warning_hours=pack_rules.bi_due_warning_hours,
             open_sessions=tuple(open_sessions(ctx)),
             open_warning_hours=pack_rules.open_session_warning_hours,
@@ -358,25 +418,14 @@ def decide(ctx: Ctx, req: GateRequest) -> Decision:
         device_id=device_id,
         practitioner_id=practitioner_id,
         pack_ids=tuple(p[0] for p in packs),
-        lot=lot,
     )
-
-
-def _bi_due(ctx: Ctx, sterilizer_ids: set[int]) -> tuple[tuple[str, dt.datetime], ...]:
-    """When the weekly BI falls due for every sterilizer in the clinic (there are few)."""
-    from sterilog.services.sterilization import sterilizer_state
-
-    out = []
-    for sid, code in ctx.session.execute(select(Sterilizer.id, Sterilizer.code)).all():
-        state = sterilizer_state(ctx.session, sid, ctx.now, ctx.clinic.rules, ctx.clinic.tz)
-        if state.bi_due_at is not None:
-            out.append((str(code), state.bi_due_at))
-    return tuple(out)
 
 
 def start(ctx: Ctx, req: GateRequest) -> tuple[Decision, Session | None, Refusal | None]:
     """Record the session, or the refusal with its reasons. Runs inside the write lock, so the
     decision and the record are atomic: a unit is consumed at most once."""
+    from sterilog.models import Refusal, Session, SessionPack
+
     client = v.name(req.client, "--client")
     assert client is not None
     decision = decide(ctx, req)
@@ -431,6 +480,10 @@ def start(ctx: Ctx, req: GateRequest) -> tuple[Decision, Session | None, Refusal
 
 
 def end(ctx: Ctx, session_id: int, note: str | None) -> SessionEnd:
+    from sqlalchemy import select
+
+    from sterilog.models import Session, SessionEnd
+
     s = ctx.session.get(Session, session_id)
     if s is None:
         raise UnknownRecord("session", session_id)
@@ -453,7 +506,10 @@ def end(ctx: Ctx, session_id: int, note: str | None) -> SessionEnd:
 
 def session_rows(db: DbSession, where: Any, limit: int | None = None) -> list[dict[str, Any]]:
     """Sessions as the trace/list JSON shape, joined in one query."""
+    from sqlalchemy import select
+
     from sterilog.clock import iso
+    from sterilog.models import Device, Room, Session, SessionEnd, Staff
 
     q = (
         select(
@@ -498,6 +554,10 @@ def session_rows(db: DbSession, where: Any, limit: int | None = None) -> list[di
 
 
 def open_filter() -> Any:
+    from sqlalchemy import exists
+
+    from sterilog.models import Session, SessionEnd
+
     return ~exists().where(SessionEnd.session_id == Session.id)
 
 

@@ -372,6 +372,77 @@ def test_soak_six_terminals_one_process_per_command(cli: Cli, soak: None) -> Non
     many_turnovers(cli, terminals=6, rounds=4, one_process_per_command=True)
 
 
+# --- readers while terminals write ---------------------------------------------------------------
+
+ROOM_ADDER = r"""
+import sys
+from sterilog.cli import main
+
+for i in range(int(sys.argv[1])):
+    try:
+        main.main(args=["room", "add", f"W{sys.argv[2]}-{i}"], standalone_mode=True)
+    except SystemExit as stop:
+        if stop.code:
+            sys.exit(stop.code)
+"""
+
+
+def test_audit_verify_while_terminals_write_never_reports_false_tampering(cli: Cli) -> None:
+    """A manager may run `audit verify` in the middle of a busy day: it must see one consistent
+    moment of the database, never half of a write that committed while it was reading."""
+    writers = [
+        subprocess.Popen(
+            [sys.executable, "-c", ROOM_ADDER, "40", str(k)],
+            env=env_for(cli, "boss", None),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=Path(__file__).parent,
+        )
+        for k in range(3)
+    ]
+    verified = 0
+    try:
+        while any(w.poll() is None for w in writers) or verified < 3:
+            r = cli.run("--json", "audit", "verify")
+            out = json.loads(r.stdout)
+            assert r.exit_code == 0 and out["ok"] is True, out["problems"][:3]
+            verified += 1
+    finally:
+        for w in writers:
+            _, err = w.communicate(timeout=PROCESS_TIMEOUT)
+            assert w.returncode == 0, err
+    assert scalar(cli, "SELECT count(*) FROM rooms WHERE code LIKE 'W%'") == 120
+    verify_ok(cli)
+
+
+def test_a_write_that_waits_for_another_terminal_succeeds_instead_of_failing(cli: Cli) -> None:
+    """Another terminal holds the write lock for a while (a slow disk, a big receipt): a second
+    write waits its turn; no 'database is locked' reaches the user."""
+    engine = cli.engine()
+    try:
+        with engine.connect() as conn:
+            if cli.backend == "sqlite":
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            else:
+                from sterilog.db import PG_WRITE_LOCK_KEY
+
+                conn.exec_driver_sql("BEGIN")
+                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({PG_WRITE_LOCK_KEY})")
+            waiting = spawn(cli, "room", "add", "R-WAIT", operator="boss")
+            time.sleep(1.2)
+            assert waiting.poll() is None, "the write did not wait for the lock"
+            conn.exec_driver_sql("COMMIT")
+    finally:
+        engine.dispose()
+    out, err = waiting.communicate(timeout=PROCESS_TIMEOUT)
+    done = Done(waiting.args, waiting.returncode, out, err)  # type: ignore[arg-type]
+    assert_clean_stderr(done)
+    assert done.code == 0, done.explain()
+    assert "R-WAIT" in {r["id"] for r in cli.json("room", "list")["rooms"]}
+    verify_ok(cli)
+
+
 # --- killed processes ----------------------------------------------------------------------------
 
 

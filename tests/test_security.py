@@ -311,6 +311,41 @@ def test_a_session_end_moved_in_time_is_named(day: Cli) -> None:
     assert "changed: at" in out["problems"][0]["message"]
 
 
+def test_a_practitioner_promoted_to_manager_in_the_database_is_named(day: Cli) -> None:
+    (ann_id,) = query(day, "SELECT id FROM staff WHERE code = 'ann'")[0]
+    tamper(day, "UPDATE staff SET role = 'manager' WHERE code = 'ann'")
+    out = verify_fails(day)
+    assert records(out) == [f"staff #{ann_id}"]
+    assert "changed: role" in out["problems"][0]["message"]
+
+
+def test_loosened_clinic_rules_in_the_database_are_named(day: Cli) -> None:
+    tamper(day, "UPDATE settings SET rules_toml = rules_toml || ' ' WHERE id = 1")
+    out = verify_fails(day)
+    assert records(out) == ["settings #1"]
+    assert "changed: rules_toml" in out["problems"][0]["message"]
+
+
+def test_a_deactivation_deleted_to_bring_someone_back_is_named(day: Cli) -> None:
+    day.ok("staff", "deactivate", "ivy", "--reason", "left")
+    (row_id,) = query(day, "SELECT max(id) FROM staff_deactivations")[0]
+    tamper(day, "DELETE FROM staff_deactivations")
+    out = verify_fails(day)
+    assert records(out) == [f"staff_deactivations #{row_id}"]
+
+
+def test_a_void_slipped_in_to_hide_a_failed_load_is_named(day: Cli) -> None:
+    tamper(
+        day,
+        "INSERT INTO voids (kind, record_id, reason, at, recorded_at, operator_id) "
+        "VALUES ('cycle', 2, 'oops', '2026-11-24 09:00:00', '2026-11-24 09:00:00', 1)",
+    )
+    (void_id,) = query(day, "SELECT id FROM voids")[0]
+    out = verify_fails(day)
+    assert records(out) == [f"voids #{void_id}"]
+    assert "inserted" in out["problems"][0]["message"]
+
+
 # --- the audit log itself ------------------------------------------------------------------------
 
 

@@ -1579,7 +1579,7 @@ def _story(d: MonthlyData, *, clinic: str, tz_name: str) -> list[Any]:
                 ),
                 ("Chain head (SEQ:HASH)", Paragraph(esc(integ.head), _mono_style())),
             ],
-            key_width=70 * mm,
+            key_width=50 * mm,
         )
     )
     if integ.problems:
@@ -1596,7 +1596,11 @@ def _story(d: MonthlyData, *, clinic: str, tz_name: str) -> list[Any]:
         story += table(
             ["Name", "Time", "Meaning", "Chain head when signed"],
             [[s.name, t(s.at), s.meaning, s.head] for s in d.signatures],
-            _widths([40, T, 16, Fit("0" * 72, mono=True)], pdf.CONTENT_WIDTH),
+            _widths(
+                [40, T, 16, Fit("0" * 72, mono=True)],
+                pdf.CONTENT_WIDTH,
+                ["Name", "Time", "Meaning", "Chain head when signed"],
+            ),
             mono_cols=[3],
         )
     else:

@@ -24,9 +24,7 @@ from sterilog.models import (
     CartridgeUnit,
     Discard,
     Recall,
-    Room,
     Session,
-    Staff,
 )
 from sterilog.scan import Scan, ScanError, parse_scan
 from sterilog.services import validate as v
@@ -347,23 +345,9 @@ def list_units(
 
 def sessions_for_lot(session: DbSession, gtin: str, lot: str) -> list[dict[str, Any]]:
     """Every session that used a cartridge of this lot: the notification list (look-forward)."""
-    rows = session.execute(
-        select(Session.id, Session.client, Session.started_at, Room.code, Staff.code)
-        .join(Room, Room.id == Session.room_id)
-        .join(Staff, Staff.id == Session.practitioner_id)
-        .where(Session.gtin == gtin, Session.lot == lot)
-        .order_by(Session.started_at, Session.id)
-    )
-    return [
-        {
-            "session_id": sid,
-            "client": client,
-            "started_at": iso(started),
-            "room": room,
-            "practitioner": practitioner,
-        }
-        for sid, client, started, room, practitioner in rows
-    ]
+    from sterilog.services.gate import session_rows
+
+    return session_rows(session, (Session.gtin == gtin) & (Session.lot == lot))
 
 
 @dataclass(frozen=True)

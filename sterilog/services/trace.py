@@ -262,7 +262,9 @@ def by_lot(db: DbSession, gtin: str, lot: str) -> list[dict[str, Any]]:
     ).first()
     if exists is None:
         raise UserError(f"lot {lot!r} of GTIN {gtin} was never received")
-    return session_rows(db, (Session.gtin == gtin) & (Session.lot == lot))
+    from sterilog.services.cartridge import sessions_for_lot
+
+    return sessions_for_lot(db, gtin, lot)
 
 
 def loads_sessions(db: DbSession, load_ids: list[int]) -> list[dict[str, Any]]:

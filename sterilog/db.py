@@ -118,9 +118,8 @@ def _sqlite_events(engine: Engine) -> None:
         try:
             cur.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
             cur.execute("PRAGMA foreign_keys = ON")
-            mode = cur.execute("PRAGMA journal_mode").fetchone()[0]
-            if str(mode).lower() != "wal":
-                cur.execute("PRAGMA journal_mode = WAL")
+            # WAL is switched on once, by `init` (it is persistent in the file): opening some
+            # other program's SQLite file by mistake must not change it.
             cur.execute("PRAGMA synchronous = NORMAL")
         finally:
             cur.close()
@@ -160,10 +159,30 @@ def friendly(error: exc.DBAPIError | exc.SQLAlchemyError, url: URL | None = None
     return DatabaseError(f"database error on {where}: {text}")
 
 
+def enable_wal(engine: Engine) -> None:
+    """Switch a sterilog SQLite database to WAL (done at init and upgrade; it persists)."""
+    if is_sqlite(engine):
+        raw = engine.raw_connection()  # outside any transaction: the pragma refuses to run in one
+        try:
+            raw.driver_connection.execute("PRAGMA journal_mode = WAL")  # type: ignore[union-attr]
+        finally:
+            raw.close()
+
+
 @contextmanager
 def read_session(engine: Engine) -> Iterator[Session]:
-    with Session(engine, expire_on_commit=False) as session, session.begin():
-        yield session
+    """A read-only view in ONE snapshot. SQLite's read transaction is one already (WAL); on
+    PostgreSQL READ COMMITTED would give each statement a new snapshot, and a multi-query read
+    such as `audit verify` could see a row committed between two of its queries."""
+    with engine.connect() as conn:
+        if not is_sqlite(engine):
+            conn.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
+        with conn.begin():
+            session = Session(bind=conn, expire_on_commit=False)
+            try:
+                yield session
+            finally:
+                session.close()
 
 
 @contextmanager

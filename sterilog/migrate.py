@@ -33,7 +33,9 @@ def config(engine: Engine, out: io.StringIO | None = None) -> Config:
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
     from alembic import command
+    from sterilog.db import enable_wal
 
+    enable_wal(engine)
     command.upgrade(config(engine), revision)
 
 

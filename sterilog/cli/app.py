@@ -107,6 +107,10 @@ class App:
                     raise UserError(f"{code} has a PIN: give it at the prompt or in STERILOG_PIN")
                 raise UserError(f"wrong PIN for {code}; nothing was recorded")
         with db.write_session(engine) as session:
+            # Checked again under the write lock: a deactivation that committed while this
+            # write waited for the lock must still stop it.
+            if people.is_deactivated(session, actor.id):
+                raise UserError(f"operator {code!r} has been deactivated and can no longer act")
             clinic = load_clinic(session)
             yield Ctx(
                 session=session, now=clock.now, clock=clock.source, clinic=clinic, actor=actor

@@ -372,7 +372,7 @@ def _bis(env: Env) -> Iterator[Row]:
                        BiRead.at)
                 .where(BiRead.bi_id.in_(ids))
                 .order_by(BiRead.at, BiRead.id)
-            ).tuples()
+            ).all()
         )  # fmt: skip
         voided = env.voids("bi-read", [x[0] for x in reads])
         latest: dict[int, tuple[Any, ...]] = {}

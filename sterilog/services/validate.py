@@ -43,6 +43,13 @@ def text(
 
 
 def name(value: str | None, what: str, *, required: bool = True) -> str | None:
+    """A name or reference that people search for (client references, product names): spaces
+    are fine, but tabs and invisible characters are refused — `C-1` and `C-1` followed by a
+    zero-width space print alike, yet `trace client C-1` would never find the second."""
+    if value is not None and any(
+        c == "\t" or unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in value
+    ):
+        raise UserError(f"{what} must not contain tabs, control or invisible characters")
     return text(value, what, required=required, limit=MAX_ID)
 
 

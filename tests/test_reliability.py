@@ -655,3 +655,44 @@ def test_sqlite_files_stay_owner_only_after_writes_from_many_processes(tmp_path:
         if reader is not None:
             reader.close()
         os.umask(old)
+
+
+# --- a first setup killed half-way ---------------------------------------------------------------
+
+
+def kill_init(url: str, backend: str, delays: list[float]) -> None:
+    """`init` killed at each delay (a power cut during first setup); then `init` again works and
+    the new database verifies."""
+    c = Cli(url=url, backend=backend)
+    argv = [sys.executable, "-m", "sterilog", "init", "--manager", "boss", "--name", "Boss"]
+    for delay in delays:
+        proc = subprocess.Popen(argv, env=env_for(c, "", None), stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)  # fmt: skip
+        time.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate(timeout=PROCESS_TIMEOUT)
+        again = subprocess.run(argv, env=env_for(c, "", None), capture_output=True, text=True,
+                               timeout=PROCESS_TIMEOUT, check=False)  # fmt: skip
+        done = Done(argv, again.returncode, again.stdout, again.stderr)
+        assert_clean_stderr(done)
+        assert done.code == 0, done.explain()
+        verify_ok(c)
+        assert [s["id"] for s in c.json("staff", "list")["staff"]] == ["boss"]
+
+
+def test_an_init_killed_half_way_can_simply_be_run_again(empty_url: str, backend: str) -> None:
+    kill_init(empty_url, backend, [0.55])
+
+
+@pytest.mark.soak
+def test_soak_init_killed_at_many_moments(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest, soak: None
+) -> None:
+    from conftest import fresh_url
+
+    pg = None if backend == "sqlite" else request.getfixturevalue("pg_server")
+    for i in range(12):
+        url = fresh_url(backend, tmp_path, pg, template=None)
+        if backend == "sqlite":
+            url = f"sqlite:///{tmp_path / f'init{i}.db'}"
+        kill_init(url, backend, [0.3 + 0.05 * i])

@@ -341,3 +341,38 @@ def test_the_gates_bi_due_time_agrees_with_the_sterilizer_state(
     finally:
         engine.dispose()
     assert fast.get("AC1") == state.bi_due_at
+
+
+def test_verifys_fast_row_reader_agrees_with_what_append_records(clinic: Cli) -> None:
+    """audit verify reads rows through the driver; its canonical form must equal the one
+    audit.append records (read back through SQLAlchemy), for every table and column type."""
+    from sqlalchemy import select
+
+    from sterilog import audit
+    from sterilog.db import read_session
+    from sterilog.models import AUDITED
+
+    sid = start(clinic, packs=("P1",), extra=("--depth-mm", "1.5"))["session_id"]
+    clinic.ok("session", "end", str(sid), operator="ann")
+    clinic.ok("staff", "add", "pin", "--name", "P", "--role", "practitioner", "--pin",
+              env={"STERILOG_NEW_PIN": "2468"})
+    engine = clinic.engine()
+    checked = 0
+    try:
+        with read_session(engine) as session:
+            for model in AUDITED:
+                table = model.__table__
+                slow = {
+                    int(r._mapping[table.c.id]): audit.row_content(table, r)  # type: ignore[arg-type]
+                    for r in session.execute(select(table))
+                }
+                cursor = audit._Cursor(session, table)  # type: ignore[arg-type]
+                fast = {}
+                while (item := cursor.peek()) is not None:
+                    fast[item[0]] = item[1]
+                    cursor.advance()
+                assert fast == slow, model.__tablename__
+                checked += len(fast)
+    finally:
+        engine.dispose()
+    assert checked > 30

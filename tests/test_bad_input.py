@@ -450,6 +450,8 @@ def test_malformed_ids_are_refused_wherever_an_id_is_typed(
     option = template[template.index("{}") - 1]
     if value == "" and (option == "--practitioner" or template[:2] == ("session", "list")):
         pytest.skip("an empty optional option means 'not given' (the default)")
+    if value == "two words" and (template[0] == "disinfectant" or option == "--disinfectant"):
+        pytest.skip("a disinfectant's NAME is its product name: spaces are allowed")
     refused(shop, *fill(template, value))
 
 

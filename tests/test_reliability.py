@@ -229,11 +229,17 @@ def run(argv, now):
     print(json.dumps(result), flush=True)
     return result
 
+last_session = None
 for line in sys.stdin:
     step = json.loads(line)
     argv = step["argv"]
     if step.get("session_end_of") is not None:
+        if last_session is None:  # the start failed; say so instead of guessing an ID
+            print(json.dumps({"argv": ["session", "end", "?"], "code": 98, "stdout": "",
+                              "stderr": "no session to end: its start failed"}), flush=True)
+            continue
         argv = ["session", "end", str(last_session)]
+        last_session = None
     result = run(argv, step["now"])
     if argv[:3] == ["--json", "session", "start"] and result["code"] == 0:
         last_session = json.loads(result["stdout"])["session_id"]

@@ -228,21 +228,54 @@ def test_a_5000_row_table_repeats_its_header_once_on_every_page_and_keeps_every_
     assert all(f"R{i:05d}" in everything for i in range(5000))
 
 
-def test_a_row_stream_never_lays_out_more_rows_than_a_page_can_hold(
+def test_a_long_table_is_wrapped_once_and_never_laid_out_as_a_platypus_table(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    sizes: list[int] = []
-    original = pdf.Table.__init__
+    tables: list[int] = []
+    wrapped: list[str] = []
+    original_table = pdf.Table.__init__
+    original_lines = pdf._Layout.lines
 
-    def spy(self: Any, data: list[Any], *args: Any, **kwargs: Any) -> None:
-        sizes.append(len(data))
-        original(self, data, *args, **kwargs)
+    def spy_table(self: Any, data: list[Any], *args: Any, **kwargs: Any) -> None:
+        tables.append(len(data))
+        original_table(self, data, *args, **kwargs)
 
-    monkeypatch.setattr(pdf.Table, "__init__", spy)
+    def spy_lines(self: Any, text: str, column: int) -> tuple[str, ...]:
+        wrapped.append(text)
+        return original_lines(self, text, column)
 
-    build(long_story(rows=3000))
+    monkeypatch.setattr(pdf.Table, "__init__", spy_table)
+    monkeypatch.setattr(pdf._Layout, "lines", spy_lines)
 
-    assert max(sizes) <= 100
+    texts = pages_text(build(long_story(rows=3000)))
+
+    assert len(texts) > 20
+    assert tables == []  # rows are drawn by _RowsBlock with canvas operators
+    assert len(wrapped) == 3000 * 4  # every cell measured once, however many pages
+
+
+def test_struck_rows_keep_their_text_and_get_a_strike_line_in_grey() -> None:
+    story = pdf.table(
+        ["Ref", "Note"], [["R1", "kept"], ["R2", "voided"]], [30 * mm, 60 * mm], strike_rows={1}
+    )
+
+    data = build(story)
+    (text,) = pages_text(data)
+    content = PdfReader(io.BytesIO(data)).pages[0].get_contents()
+    assert content is not None
+    ops = content.get_data().decode("latin-1")
+
+    assert "R2" in text
+    assert "voided" in text
+    assert f"{pdf._VOID_RGB} rg" in ops  # grey text
+    assert f"{pdf._VOID_RGB} RG" in ops  # a grey stroke: the strike line
+
+
+def test_every_row_of_a_long_table_is_drawn_once_in_order() -> None:
+    texts = pages_text(build(long_story(rows=1500)))
+
+    refs = [word for text in texts for word in text.split() if word.startswith("R0")]
+    assert refs == [f"R{i:05d}" for i in range(1500)]
 
 
 def test_long_text_and_unbreakable_tokens_wrap_inside_their_column() -> None:

@@ -10,10 +10,12 @@ Importing this module imports ReportLab: never import it on the CLI's interactiv
 
 from __future__ import annotations
 
+import bisect
 import io
 import math
 import os
 import re
+import weakref
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -269,28 +271,8 @@ def _wrap_lines(text: str, font: str, size: float, width: float) -> list[str]:
     return lines
 
 
-class _CellStyles:
-    """Paragraph styles per (mono, align, struck), built once per table."""
-
-    def __init__(self) -> None:
-        self._cache: dict[tuple[bool, str, bool], ParagraphStyle] = {}
-
-    def get(self, mono: bool, align: str, struck: bool) -> ParagraphStyle:
-        key = (mono, align, struck)
-        style = self._cache.get(key)
-        if style is None:
-            base = STYLES.mono if mono else STYLES.cell
-            style = ParagraphStyle(
-                f"{base.name}-{align}-{int(struck)}",
-                parent=base,
-                alignment=_ALIGN_ENUM[align],
-                textColor=VOID if struck else base.textColor,
-            )
-            self._cache[key] = style
-        return style
-
-
-def _base_table_style(ncols: int, mono_cols: Collection[int], aligns: Sequence[str]) -> list[Any]:
+def _base_table_style(ncols: int, aligns: Sequence[str]) -> list[Any]:
+    """TableStyle commands for the one-row "empty" table (rows go through `_RowsBlock`)."""
     cmds: list[Any] = [
         ("FONT", (0, 0), (-1, -1), FONT, _CELL_SIZE, _CELL_LEADING),
         ("TEXTCOLOR", (0, 1), (-1, -1), INK),
@@ -300,116 +282,312 @@ def _base_table_style(ncols: int, mono_cols: Collection[int], aligns: Sequence[s
         ("TOPPADDING", (0, 0), (-1, -1), _PAD_TOP),
         ("BOTTOMPADDING", (0, 0), (-1, -1), _PAD_BOTTOM),
         ("BACKGROUND", (0, 0), (-1, 0), ACCENT),
-        ("ROWBACKGROUNDS", (0, 1), (-1, -1), [colors.white, ZEBRA]),
-        ("LINEBELOW", (0, 1), (-1, -1), 0.25, RULE),
         ("BOX", (0, 0), (-1, -1), 0.5, RULE),
     ]
-    for col in mono_cols:
-        if 0 <= col < ncols:
-            cmds.append(("FONT", (col, 1), (col, -1), FONT_MONO, _MONO_SIZE, _CELL_LEADING))
     for col, align in enumerate(aligns):
         if align != "LEFT":
             cmds.append(("ALIGN", (col, 0), (col, -1), align))
     return cmds
 
 
-class _RowStream(Flowable):  # type: ignore[misc]
-    """Rows laid out one page-sized Table at a time.
+def _num(value: float) -> str:
+    # PDF numbers for the raw content below: 2 decimals, like ReportLab's fp_str (whose
+    # pure-Python fallback is the single largest cost of drawing a long table).
+    return f"{value:.2f}"
 
-    ReportLab splits one big Table super-linearly (every split re-measures all remaining rows),
-    and fixed chunks of rows would repeat the header in mid-page where a chunk ends. This
-    flowable instead cuts, at each page, a Table of at most as many rows as could possibly fit,
-    lets that Table split once, and keeps the rest for the next page: linear in rows, header once
-    per page.
-    """
+
+def _rgb(color: Any) -> str:
+    return f"{color.red:.3f} {color.green:.3f} {color.blue:.3f}"
+
+
+# Encoded text per PDF document: font name and text -> [(subset, escaped bytes)]. A glyph keeps
+# its subset and code for the whole document once `splitString` has assigned them, so encoding
+# the same text again ("passed", a practitioner's name, a room code) can reuse the first result.
+_ENCODED: weakref.WeakKeyDictionary[Any, dict[tuple[str, str], list[tuple[int, str]]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+@dataclass
+class _Fitted:
+    """A flowable cell, wrapped to its column once."""
+
+    flowable: Flowable
+    width: float
+    height: float
+
+
+# A cell is its lines of text (already wrapped to the column) or a wrapped flowable.
+_RowCell: TypeAlias = "tuple[str, ...] | _Fitted"
+
+
+@dataclass
+class _Row:
+    cells: list[_RowCell]
+    height: float
+    struck: bool
+
+
+class _Layout:
+    """What every block of one table shares: columns, header, fonts and a width cache."""
 
     def __init__(
         self,
-        header: list[_CellValue],
-        rows: list[list[_CellValue]],
-        col_widths: list[float],
-        style: list[Any],
-        struck: set[int],
-        start: int = 0,
+        header: list[str],
+        widths: list[float],
+        aligns: list[str],
+        fonts: list[tuple[str, float]],
     ) -> None:
+        self.widths = widths
+        self.lefts = [sum(widths[:c]) for c in range(len(widths))]
+        self.width = sum(widths)
+        self.inner = [w - 2 * _PAD_X for w in widths]
+        self.aligns = aligns
+        self.fonts = fonts
+        self._measured: dict[tuple[str, float, str], float] = {}
+        self.header = [
+            tuple(_wrap_lines(text, FONT_BOLD, _CELL_SIZE, self.inner[c]))
+            for c, text in enumerate(header)
+        ]
+        self.header_height = self.height_of(self.header)
+
+    def string_width(self, text: str, font: str, size: float) -> float:
+        key = (font, size, text)
+        width = self._measured.get(key)
+        if width is None:
+            width = self._measured[key] = pdfmetrics.stringWidth(text, font, size)
+        return width
+
+    def lines(self, text: str, column: int) -> tuple[str, ...]:
+        font, size = self.fonts[column]
+        if "\n" not in text and self.string_width(text, font, size) <= self.inner[column]:
+            return (text,)
+        return tuple(_wrap_lines(text, font, size, self.inner[column]))
+
+    @staticmethod
+    def height_of(cells: Sequence[_RowCell]) -> float:
+        tallest = 0.0
+        for cell in cells:
+            h = cell.height if isinstance(cell, _Fitted) else _CELL_LEADING * len(cell)
+            tallest = max(tallest, h)
+        return tallest + _PAD_TOP + _PAD_BOTTOM
+
+
+class _Rows:
+    """Prepared rows and their running heights (`tops[i]` = height of the rows before row i)."""
+
+    def __init__(self, rows: list[_Row]) -> None:
+        self.rows = rows
+        tops = [0.0]
+        for row in rows:
+            tops.append(tops[-1] + row.height)
+        self.tops = tops
+
+
+class _RowsBlock(Flowable):  # type: ignore[misc]
+    """Rows `start` to `stop` of a table under its header, drawn with direct canvas operators.
+
+    Rows are wrapped once (in `table`); the block knows its height from running sums, so
+    `wrap` and `split` cost a bisection, not a re-measurement of the remaining rows, and a
+    split happens at a row boundary with the header repeated on top of every part. A row
+    taller than a whole page is split between its lines.
+    """
+
+    def __init__(self, layout: _Layout, rows: _Rows, start: int, stop: int) -> None:
         super().__init__()
-        self._header = header
+        self._layout = layout
         self._rows = rows
-        self._col_widths = col_widths
-        self._style = style
-        self._struck = struck
         self._start = start
-        self._whole: Any = None
-        self._min_row = _CELL_LEADING + _PAD_TOP + _PAD_BOTTOM
-        self.width = sum(col_widths)
-        self.height = 0.0
+        self._stop = stop
+        self.width = layout.width
+        self.height = layout.header_height + rows.tops[stop] - rows.tops[start]
         self.hAlign = "LEFT"
         self.spaceAfter = 8
-
-    def _table(self, start: int, stop: int, *, split_in_row: bool = False) -> Any:
-        cmds = list(self._style)
-        for index in range(start, stop):
-            if index in self._struck:
-                row = index - start + 1
-                cmds.append(("TEXTCOLOR", (0, row), (-1, row), VOID))
-        return Table(
-            [self._header, *self._rows[start:stop]],
-            colWidths=self._col_widths,
-            style=TableStyle(cmds),
-            repeatRows=1,
-            hAlign="LEFT",
-            splitInRow=1 if split_in_row else 0,
-        )
-
-    def _most_rows(self, avail_height: float) -> int:
-        # Every row (the header too) is at least one line plus padding high.
-        return max(1, int(avail_height // self._min_row))
 
     def wrap(self, avail_width: float, avail_height: float) -> tuple[float, float]:
         if self.width > avail_width + 0.5:
             raise ValueError(
                 f"table columns add up to {self.width:.0f} pt; the frame is {avail_width:.0f} pt"
             )
-        remaining = len(self._rows) - self._start
-        self._whole = None
-        if remaining <= self._most_rows(avail_height):
-            whole = self._table(self._start, len(self._rows))
-            width, height = whole.wrapOn(self.canv, avail_width, avail_height)
-            if height <= avail_height + 1e-6:
-                self._whole = whole
-                self.height = height
-                return width, height
-        # Too tall for this space: ask the frame to split us (as KeepTogether does).
-        return self.width, 0xFFFFFF
+        return self.width, self.height
 
     def split(self, avail_width: float, avail_height: float) -> list[Flowable]:
-        stop = min(len(self._rows), self._start + self._most_rows(avail_height))
-        candidate = self._table(self._start, stop)
-        parts = candidate.split(avail_width, avail_height)
-        if parts:
-            fitted = parts[0]
-            consumed = fitted._nrows - 1
-            return [fitted, *self._tail(self._start + consumed)]
+        layout, rows, start = self._layout, self._rows, self._start
+        room = avail_height - layout.header_height
+        stop = bisect.bisect_right(rows.tops, rows.tops[start] + room + 1e-6, start, self._stop + 1)
+        fits = stop - 1 - start  # rows start .. start+fits-1 fit in the room
+        if fits >= self._stop - start:
+            return [self]
+        if fits > 0:
+            return [
+                _RowsBlock(layout, rows, start, start + fits),
+                _RowsBlock(layout, rows, start + fits, self._stop),
+            ]
         frame = getattr(self, "_frame", None)
         if frame is None or not getattr(frame, "_atTop", False):
             return []  # try again at the top of the next frame
         # A single row taller than a whole page (a very long note): split inside that row.
-        giant = self._table(self._start, self._start + 1, split_in_row=True)
-        pieces = giant.split(avail_width, avail_height)
-        if not pieces:  # never drop a record silently
-            raise ValueError(f"table row {self._start} cannot be laid out on an empty page")
-        return [*pieces, *self._tail(self._start + 1)]
+        pieces = self._split_row(rows.rows[start], room - _PAD_TOP - _PAD_BOTTOM)
+        if pieces is None:  # never drop a record silently
+            raise ValueError(f"table row {start} cannot be laid out on an empty page")
+        head, rest = pieces
+        first = _RowsBlock(layout, _Rows([head]), 0, 1)
+        tail = [rest, *rows.rows[start + 1 : self._stop]]
+        return [first, _RowsBlock(layout, _Rows(tail), 0, len(tail))]
 
-    def _tail(self, start: int) -> list[Flowable]:
-        if start >= len(self._rows):
-            return []
-        return [
-            _RowStream(self._header, self._rows, self._col_widths, self._style, self._struck, start)
-        ]
+    def _split_row(self, row: _Row, room: float) -> tuple[_Row, _Row] | None:
+        head: list[_RowCell] = []
+        rest: list[_RowCell] = []
+        for c, cell in enumerate(row.cells):
+            if isinstance(cell, _Fitted):
+                inner = self._layout.inner[c]
+                parts = cell.flowable.split(inner, room) if cell.height > room else []
+                if cell.height <= room:
+                    head.append(cell)
+                    rest.append(())
+                elif len(parts) == 2:
+                    head.append(_fitted(parts[0], inner))
+                    rest.append(_fitted(parts[1], inner))
+                else:
+                    head.append(())
+                    rest.append(cell)
+            else:
+                keep = max(0, int((room + 1e-6) // _CELL_LEADING))
+                head.append(cell[:keep])
+                rest.append(cell[keep:])
+        if not any(head):
+            return None
+        return (
+            _Row(head, _Layout.height_of(head), row.struck),
+            _Row(rest, _Layout.height_of(rest), row.struck),
+        )
 
     def draw(self) -> None:
-        if self._whole is not None:
-            self._whole.drawOn(self.canv, 0, 0)
+        canv = self.canv
+        layout = self._layout
+        rows = self._rows.rows[self._start : self._stop]
+        width, top = self.width, self.height
+        lefts, widths, aligns = layout.lefts, layout.widths, layout.aligns
+        doc = canv._doc
+        encoded = _ENCODED.get(doc)
+        if encoded is None:
+            encoded = _ENCODED[doc] = {}
+        escape = canv._escape
+
+        fills: list[str] = []  # backgrounds
+        text: list[str] = ["BT"]
+        rules: list[str] = []  # row rules
+        strikes: list[str] = []
+        flowables: list[tuple[Flowable, float, float]] = []
+        state: dict[str, Any] = {"font": None, "color": None}
+
+        def put(
+            x: float, y: float, line: str, font: str, size: float, color: str, align: str
+        ) -> float:
+            """Emit one line of text; return its width (0 when not measured)."""
+            measured = 0.0
+            if align != "LEFT":
+                measured = layout.string_width(line, font, size)
+                x = x - measured if align == "RIGHT" else x - measured / 2
+            if color != state["color"]:
+                text.append(f"{color} rg")
+                state["color"] = color
+            text.append(f"1 0 0 1 {_num(x)} {_num(y)} Tm")
+            pieces = encoded.get((font, line))
+            if pieces is None:
+                ttf = pdfmetrics.getFont(font)
+                pieces = encoded[(font, line)] = [
+                    (subset, f"({escape(chunk)}) Tj")
+                    for subset, chunk in ttf.splitString(line, doc)
+                ]
+            for subset, shown in pieces:
+                if state["font"] != (font, size, subset):
+                    name = pdfmetrics.getFont(font).getSubsetInternalName(subset, doc)
+                    text.append(f"{name} {_num(size)} Tf")
+                    state["font"] = (font, size, subset)
+                text.append(shown)
+            return measured
+
+        def cells(
+            values: Sequence[_RowCell], row_top: float, row_h: float, *, head: bool, struck: bool
+        ) -> None:
+            color = _WHITE_RGB if head else _VOID_RGB if struck else _INK_RGB
+            for c, cell in enumerate(values):
+                align = aligns[c]
+                if isinstance(cell, _Fitted):
+                    x = lefts[c] + _PAD_X
+                    if align == "RIGHT":
+                        x = lefts[c] + widths[c] - _PAD_X - cell.width
+                    elif align == "CENTER":
+                        x = lefts[c] + (widths[c] - cell.width) / 2
+                    flowables.append((cell.flowable, x, row_top - _PAD_TOP - cell.height))
+                    continue
+                font, size = (FONT_BOLD, _CELL_SIZE) if head else layout.fonts[c]
+                if align == "LEFT":
+                    x = lefts[c] + _PAD_X
+                elif align == "RIGHT":
+                    x = lefts[c] + widths[c] - _PAD_X
+                else:
+                    x = lefts[c] + widths[c] / 2
+                y = row_top - _PAD_TOP - size
+                for line in cell:
+                    if line:
+                        shown = put(x, y, line, font, size, color, align)
+                        if struck:
+                            if align == "LEFT":
+                                shown = layout.string_width(line, font, size)
+                                x0 = x
+                            else:
+                                x0 = x - shown if align == "RIGHT" else x - shown / 2
+                            sy = _num(y + 0.25 * size)
+                            strikes.append(f"{_num(x0)} {sy} m {_num(x0 + shown)} {sy} l")
+                    y -= _CELL_LEADING
+
+        fills.append(f"{_ACCENT_RGB} rg")
+        hh = layout.header_height
+        fills.append(f"0 {_num(top - hh)} {_num(width)} {_num(hh)} re f")
+        cells(layout.header, top, hh, head=True, struck=False)
+        y = top - hh
+        zebra: list[str] = []
+        for index, row in enumerate(rows):
+            h = row.height
+            if index % 2:
+                zebra.append(f"0 {_num(y - h)} {_num(width)} {_num(h)} re")
+            cells(row.cells, y, h, head=False, struck=row.struck)
+            y -= h
+            rules.append(f"0 {_num(y)} m {_num(width)} {_num(y)} l")
+        if zebra:
+            fills.append(f"{_ZEBRA_RGB} rg")
+            fills.extend(zebra)
+            fills.append("f")
+        text.append("ET")
+
+        code = canv._code
+        canv.saveState()
+        code.append("\n".join(fills))
+        code.append("\n".join(text))
+        if strikes:
+            code.append(f"{_VOID_RGB} RG 0.5 w\n" + "\n".join(strikes) + "\nS")
+        canv.restoreState()
+        for flowable, x, fy in flowables:
+            flowable.drawOn(canv, x, fy)
+        canv.saveState()
+        code.append(f"{_RULE_RGB} RG 0.25 w\n" + "\n".join(rules) + "\nS")
+        code.append(f"0.5 w 0 0 {_num(width)} {_num(top)} re S")
+        canv.restoreState()
+
+
+_INK_RGB = _rgb(INK)
+_VOID_RGB = _rgb(VOID)
+_RULE_RGB = _rgb(RULE)
+_ZEBRA_RGB = _rgb(ZEBRA)
+_ACCENT_RGB = _rgb(ACCENT)
+_WHITE_RGB = _rgb(colors.white)
+
+
+def _fitted(flowable: Flowable, width: float) -> _Fitted:
+    w, h = flowable.wrap(width, 0x7FFFFFFF)
+    return _Fitted(flowable, float(w), float(h))
 
 
 def table(
@@ -425,12 +603,12 @@ def table(
     """A data table whose header row repeats on every page.
 
     `rows` holds plain values (str, int, float, None) or ready flowables. Plain values are user
-    text, printed literally: Table draws plain strings without parsing markup, and struck rows
-    (Paragraphs) go through `esc`. Text wider than its column is wrapped at spaces, and a token
-    wider than its column is broken, so no cell overflows the page. Wrapping is done here
-    rather than by Paragraph cells because a Paragraph per cell makes a 20 000-row report several
-    times slower. `strike_rows` (indexes into `rows`) are voided records: struck through and
-    greyed. `mono_cols` use the monospaced cell font (hashes, GS1 strings); size them with
+    text, printed literally (never parsed as markup). Text wider than its column is wrapped at
+    spaces, and a token wider than its column is broken, so no cell overflows the page. Rows
+    are wrapped once here and drawn with direct canvas operators (`_RowsBlock`): a platypus
+    Table, or a Paragraph per cell, makes a 20 000-row report several times slower.
+    `strike_rows` (indexes into `rows`) are voided records: struck through and greyed.
+    `mono_cols` use the monospaced cell font (hashes, GS1 strings); size them with
     `fit_width(sample, mono=True)` so the token stays on one line.
     """
     ncols = len(header)
@@ -441,45 +619,36 @@ def table(
         raise ValueError(f"{ncols} header cells but {len(aligns)} alignments")
     mono = frozenset(mono_cols)
     widths = [float(w) for w in col_widths]
-    inner = [w - 2 * _PAD_X for w in widths]
     fonts = [(FONT_MONO, _MONO_SIZE) if c in mono else (FONT, _CELL_SIZE) for c in range(ncols)]
     struck_set = set(strike_rows)
-    cell_styles = _CellStyles()
-    th_styles = {
-        a: ParagraphStyle(f"sl-th-{a}", parent=STYLES.th, alignment=_ALIGN_ENUM[a]) for a in aligns
-    }
-    head: list[_CellValue] = [
-        Paragraph(esc(text), th_styles[aligns[c]]) for c, text in enumerate(header)
-    ]
-    string_width = pdfmetrics.stringWidth
+    layout = _Layout([_one_line(h) for h in header], widths, aligns, fonts)
 
-    prepared: list[list[_CellValue]] = []
+    prepared: list[_Row] = []
+    height_of = _Layout.height_of
     for index, row in enumerate(rows):
         if len(row) != ncols:
             raise ValueError(f"row {index} has {len(row)} cells, the header {ncols}")
-        struck = index in struck_set
-        out: list[_CellValue] = []
+        out: list[_RowCell] = []
         for c, value in enumerate(row):
             if isinstance(value, Flowable):
-                out.append(value)
-                continue
-            text = "" if value is None else _clean(str(value))
-            font, size = fonts[c]
-            if struck:
-                markup = f"<strike>{esc(text)}</strike>"
-                out.append(Paragraph(markup, cell_styles.get(c in mono, aligns[c], struck)))
-            elif "\n" not in text and string_width(text, font, size) <= inner[c]:
-                out.append(text)
+                out.append(_fitted(value, layout.inner[c]))
             else:
-                out.append("\n".join(_wrap_lines(text, font, size, inner[c])))
-        prepared.append(out)
+                out.append(layout.lines("" if value is None else _clean(str(value)), c))
+        prepared.append(_Row(out, height_of(out), index in struck_set))
 
-    style = _base_table_style(ncols, mono, aligns)
     if not prepared:
+        th_styles = {
+            a: ParagraphStyle(f"sl-th-{a}", parent=STYLES.th, alignment=_ALIGN_ENUM[a])
+            for a in aligns
+        }
+        head: list[_CellValue] = [
+            Paragraph(esc(text), th_styles[aligns[c]]) for c, text in enumerate(header)
+        ]
         note = Paragraph(
             esc(empty), ParagraphStyle("sl-empty", parent=STYLES.cell, textColor=MUTED)
         )
         empty_row: list[_CellValue] = [note] + [""] * (ncols - 1)
+        style = _base_table_style(ncols, aligns)
         style.append(("SPAN", (0, 1), (-1, 1)))
         return [
             Table(
@@ -491,7 +660,7 @@ def table(
                 spaceAfter=8,
             )
         ]
-    return [_RowStream(head, prepared, widths, style, struck_set)]
+    return [_RowsBlock(layout, _Rows(prepared), 0, len(prepared))]
 
 
 def key_values(

@@ -304,6 +304,13 @@ def test_an_inserted_negative_bi_read_is_named(day: Cli) -> None:
     assert "inserted" in out["problems"][0]["message"]
 
 
+def test_a_bi_read_flipped_from_positive_to_negative_is_named(day: Cli) -> None:
+    tamper(day, "UPDATE bi_reads SET result = 'positive' WHERE id = 1")
+    out = verify_fails(day)
+    assert records(out) == ["bi_reads #1"]
+    assert "changed: result" in out["problems"][0]["message"]
+
+
 def test_a_session_end_moved_in_time_is_named(day: Cli) -> None:
     tamper(day, "UPDATE session_ends SET at = '2026-11-24 08:00:00' WHERE id = 1")
     out = verify_fails(day)
@@ -406,6 +413,30 @@ def test_an_entry_removed_from_the_middle_of_the_log_is_named(day: Cli) -> None:
     named = records(verify_fails(day))
     assert f"audit_log #{seq}" in named
     assert "cycles #1" in named  # the load that entry recorded is now unaccounted for
+
+
+def test_two_audit_entries_swapped_break_the_chain_where_the_order_changed(day: Cli) -> None:
+    tamper(
+        day,
+        *drop_triggers(day),
+        "UPDATE audit_log SET seq = 1000 WHERE seq = 3",
+        "UPDATE audit_log SET seq = 3 WHERE seq = 4",
+        "UPDATE audit_log SET seq = 4 WHERE seq = 1000",
+    )
+    named = records(verify_fails(day))
+    assert named[0] == "audit_log #3"
+
+
+def test_an_audit_entry_whose_time_was_edited_is_named(day: Cli) -> None:
+    tamper(
+        day,
+        *drop_triggers(day),
+        "UPDATE audit_log SET at = '2026-11-20 09:00:00' WHERE action = 'session.start'",
+    )
+    (seq,) = query(day, "SELECT seq FROM audit_log WHERE action = 'session.start'")[0]
+    out = verify_fails(day)
+    assert records(out)[0] == f"audit_log #{seq}"
+    assert "entry altered" in out["problems"][0]["message"]
 
 
 def cut_log_back(cli: Cli, keep_through: int) -> None:
@@ -815,7 +846,7 @@ def test_managers_may_do_the_daily_work_too(day: Cli) -> None:
     assert out["decision"] == "go"
 
 
-def test_inspectors_read_everything_they_need(day: Cli) -> None:
+def test_inspectors_read_everything_they_need(day: Cli, tmp_path: Path) -> None:
     before = day.audit_count()
     for args in (
         ("status",),
@@ -834,6 +865,13 @@ def test_inspectors_read_everything_they_need(day: Cli) -> None:
     ):
         r = day.run(*args, operator="ivy")
         assert r.exit_code == 0, (args, r.output)
+    # Reports, labels and exports are reads too (made off-site copies are the inspector's).
+    out = day.ok("report", "monthly", "--month", "2026-11", "-o", str(tmp_path / "m.pdf"),
+                 operator="ivy")  # fmt: skip
+    assert (tmp_path / "m.pdf").stat().st_size > 0, out.output
+    day.ok("label", "load", "1", "-o", str(tmp_path / "l.pdf"), operator="ivy")
+    day.ok("export", "--from", "2026-11-01", "--to", "2026-11-30", "--format", "json",
+           "-o", str(tmp_path / "e.json"), operator="ivy")  # fmt: skip
     assert day.audit_count() == before
 
 

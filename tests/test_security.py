@@ -826,6 +826,27 @@ def test_inspectors_cannot_write_and_practitioners_cannot_do_managers_acts(day: 
     assert cli.json("audit", "verify")["ok"] is True
 
 
+def test_the_role_table_covers_every_writing_command_there_is() -> None:
+    """A new writing command must join WRITES (and so be role-tested) to pass this."""
+    import inspect
+
+    from sterilog.docgen import all_commands
+
+    writing = set()
+    for path, cmd in all_commands():
+        if cmd.callback is None:
+            continue
+        source = inspect.getsource(getattr(cmd.callback, "__wrapped__", cmd.callback))
+        if ".writing(" in source:
+            writing.add(" ".join(path[1:]))
+    tested = set()
+    for args, _who in WRITES:
+        words = [a for a in args[:2] if not a.startswith("-") and a[0].isalpha()]
+        name = " ".join(words) if exists(words[0]) and " ".join(words) in writing else words[0]
+        tested.add(name)
+    assert writing == tested
+
+
 def test_managers_may_do_the_daily_work_too(day: Cli) -> None:
     day.now = "2026-11-24T10:00:00+00:00"
     day.ok("clean", "room", "R1", "--kind", "between-clients", "--disinfectant", "Clinell")

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import IO, Any, Literal, TypeAlias
 from zoneinfo import ZoneInfo
 
+from reportlab import rl_config
 from reportlab.graphics.barcode.ecc200datamatrix import ECC200DataMatrix
 from reportlab.graphics.barcode.qr import QrCodeWidget
 from reportlab.graphics.shapes import Drawing, Rect
@@ -125,6 +126,8 @@ _UNPRINTABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff
 
 
 def _clean(text: str) -> str:
+    if text.isprintable():  # no tab, newline, control, surrogate or non-character: as is
+        return text
     text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\t", " ")
     return _UNPRINTABLE.sub("\ufffd", text)
 
@@ -288,12 +291,6 @@ def _base_table_style(ncols: int, aligns: Sequence[str]) -> list[Any]:
         if align != "LEFT":
             cmds.append(("ALIGN", (col, 0), (col, -1), align))
     return cmds
-
-
-def _num(value: float) -> str:
-    # PDF numbers for the raw content below: 2 decimals, like ReportLab's fp_str (whose
-    # pure-Python fallback is the single largest cost of drawing a long table).
-    return f"{value:.2f}"
 
 
 def _rgb(color: Any) -> str:
@@ -468,6 +465,15 @@ class _RowsBlock(Flowable):  # type: ignore[misc]
         rows = self._rows.rows[self._start : self._stop]
         width, top = self.width, self.height
         lefts, widths, aligns = layout.lefts, layout.widths, layout.aligns
+        anchors = [
+            lefts[c] + _PAD_X
+            if align == "LEFT"
+            else lefts[c] + widths[c] - _PAD_X
+            if align == "RIGHT"
+            else lefts[c] + widths[c] / 2
+            for c, align in enumerate(aligns)
+        ]
+        string_width = layout.string_width
         doc = canv._doc
         encoded = _ENCODED.get(doc)
         if encoded is None:
@@ -476,41 +482,15 @@ class _RowsBlock(Flowable):  # type: ignore[misc]
 
         fills: list[str] = []  # backgrounds
         text: list[str] = ["BT"]
+        emit = text.append
         rules: list[str] = []  # row rules
         strikes: list[str] = []
         flowables: list[tuple[Flowable, float, float]] = []
-        state: dict[str, Any] = {"font": None, "color": None}
+        current_font: tuple[str, float, int] | None = None
+        current_color = ""
 
-        def put(
-            x: float, y: float, line: str, font: str, size: float, color: str, align: str
-        ) -> float:
-            """Emit one line of text; return its width (0 when not measured)."""
-            measured = 0.0
-            if align != "LEFT":
-                measured = layout.string_width(line, font, size)
-                x = x - measured if align == "RIGHT" else x - measured / 2
-            if color != state["color"]:
-                text.append(f"{color} rg")
-                state["color"] = color
-            text.append(f"1 0 0 1 {_num(x)} {_num(y)} Tm")
-            pieces = encoded.get((font, line))
-            if pieces is None:
-                ttf = pdfmetrics.getFont(font)
-                pieces = encoded[(font, line)] = [
-                    (subset, f"({escape(chunk)}) Tj")
-                    for subset, chunk in ttf.splitString(line, doc)
-                ]
-            for subset, shown in pieces:
-                if state["font"] != (font, size, subset):
-                    name = pdfmetrics.getFont(font).getSubsetInternalName(subset, doc)
-                    text.append(f"{name} {_num(size)} Tf")
-                    state["font"] = (font, size, subset)
-                text.append(shown)
-            return measured
-
-        def cells(
-            values: Sequence[_RowCell], row_top: float, row_h: float, *, head: bool, struck: bool
-        ) -> None:
+        def cells(values: Sequence[_RowCell], row_top: float, *, head: bool, struck: bool) -> None:
+            nonlocal current_font, current_color
             color = _WHITE_RGB if head else _VOID_RGB if struck else _INK_RGB
             for c, cell in enumerate(values):
                 align = aligns[c]
@@ -522,46 +502,61 @@ class _RowsBlock(Flowable):  # type: ignore[misc]
                         x = lefts[c] + (widths[c] - cell.width) / 2
                     flowables.append((cell.flowable, x, row_top - _PAD_TOP - cell.height))
                     continue
+                if not cell:
+                    continue
                 font, size = (FONT_BOLD, _CELL_SIZE) if head else layout.fonts[c]
-                if align == "LEFT":
-                    x = lefts[c] + _PAD_X
-                elif align == "RIGHT":
-                    x = lefts[c] + widths[c] - _PAD_X
-                else:
-                    x = lefts[c] + widths[c] / 2
                 y = row_top - _PAD_TOP - size
                 for line in cell:
-                    if line:
-                        shown = put(x, y, line, font, size, color, align)
-                        if struck:
-                            if align == "LEFT":
-                                shown = layout.string_width(line, font, size)
-                                x0 = x
-                            else:
-                                x0 = x - shown if align == "RIGHT" else x - shown / 2
-                            sy = _num(y + 0.25 * size)
-                            strikes.append(f"{_num(x0)} {sy} m {_num(x0 + shown)} {sy} l")
+                    if not line:
+                        y -= _CELL_LEADING
+                        continue
+                    x = anchors[c]
+                    if align != "LEFT":
+                        shown = string_width(line, font, size)
+                        x -= shown if align == "RIGHT" else shown / 2
+                    if color != current_color:
+                        emit(f"{color} rg")
+                        current_color = color
+                    emit(f"1 0 0 1 {x:.2f} {y:.2f} Tm")
+                    pieces = encoded.get((font, line))
+                    if pieces is None:
+                        pieces = encoded[(font, line)] = [
+                            (subset, f"({escape(chunk)}) Tj")
+                            for subset, chunk in pdfmetrics.getFont(font).splitString(line, doc)
+                        ]
+                    for subset, shown_text in pieces:
+                        if current_font != (font, size, subset):
+                            name = pdfmetrics.getFont(font).getSubsetInternalName(subset, doc)
+                            emit(f"{name} {size:.2f} Tf")
+                            current_font = (font, size, subset)
+                        emit(shown_text)
+                    if struck:
+                        sy = y + 0.25 * size
+                        end = x + string_width(line, font, size)
+                        strikes.append(f"{x:.2f} {sy:.2f} m {end:.2f} {sy:.2f} l")
                     y -= _CELL_LEADING
 
         fills.append(f"{_ACCENT_RGB} rg")
         hh = layout.header_height
-        fills.append(f"0 {_num(top - hh)} {_num(width)} {_num(hh)} re f")
-        cells(layout.header, top, hh, head=True, struck=False)
+        fills.append(f"0 {top - hh:.2f} {width:.2f} {hh:.2f} re f")
+        cells(layout.header, top, head=True, struck=False)
         y = top - hh
         zebra: list[str] = []
         for index, row in enumerate(rows):
             h = row.height
             if index % 2:
-                zebra.append(f"0 {_num(y - h)} {_num(width)} {_num(h)} re")
-            cells(row.cells, y, h, head=False, struck=row.struck)
+                zebra.append(f"0 {y - h:.2f} {width:.2f} {h:.2f} re")
+            cells(row.cells, y, head=False, struck=row.struck)
             y -= h
-            rules.append(f"0 {_num(y)} m {_num(width)} {_num(y)} l")
+            rules.append(f"0 {y:.2f} m {width:.2f} {y:.2f} l")
         if zebra:
             fills.append(f"{_ZEBRA_RGB} rg")
             fills.extend(zebra)
             fills.append("f")
-        text.append("ET")
+        emit("ET")
 
+        # Raw content, each part inside saveState/restoreState (q/Q) so nothing leaks into the
+        # canvas' graphics state; flowable cells are drawn through the canvas in between.
         code = canv._code
         canv.saveState()
         code.append("\n".join(fills))
@@ -573,7 +568,7 @@ class _RowsBlock(Flowable):  # type: ignore[misc]
             flowable.drawOn(canv, x, fy)
         canv.saveState()
         code.append(f"{_RULE_RGB} RG 0.25 w\n" + "\n".join(rules) + "\nS")
-        code.append(f"0.5 w 0 0 {_num(width)} {_num(top)} re S")
+        code.append(f"0.5 w 0 0 {width:.2f} {top:.2f} re S")
         canv.restoreState()
 
 
@@ -996,9 +991,19 @@ def build_pdf(
             _page_template("landscape", landscape(PAGE_SIZE), top, page_done),
         ],
     )
-    doc.build(
-        list(story), canvasmaker=partial(_NumberedCanvas, furniture=furniture, pdf_date=pdf_date)
-    )
+    # Flate-only (binary) streams: ReportLab's default wraps every stream in ASCII85 as well,
+    # which costs a pure-Python pass over every page (10% of a long report) and makes the file
+    # a quarter larger, for 7-bit-clean output nobody needs. rl_config is process-wide, so the
+    # setting is restored after this build.
+    use_a85 = rl_config.useA85
+    rl_config.useA85 = 0
+    try:
+        doc.build(
+            list(story),
+            canvasmaker=partial(_NumberedCanvas, furniture=furniture, pdf_date=pdf_date),
+        )
+    finally:
+        rl_config.useA85 = use_a85
     data = buffer.getvalue()
     if target is None:
         pass

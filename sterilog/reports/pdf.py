@@ -411,7 +411,7 @@ class _RowsBlock(Flowable):  # type: ignore[misc]
     def split(self, avail_width: float, avail_height: float) -> list[Flowable]:
         layout, rows, start = self._layout, self._rows, self._start
         room = avail_height - layout.header_height
-        stop = bisect.bisect_right(rows.tops, rows.tops[start] + room + 1e-6, start, self._stop + 1)
+        stop = bisect.bisect_right(rows.tops, rows.tops[start] + room, start, self._stop + 1)
         fits = stop - 1 - start  # rows start .. start+fits-1 fit in the room
         if fits >= self._stop - start:
             return [self]

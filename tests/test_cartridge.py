@@ -230,7 +230,10 @@ def test_supplier_invoice_raw_scan_and_event_time_are_stored_on_the_receipt(cli:
         ),
         ((hri("A1"), "--at", "2026-11-24T09:00:01+00:00"), "--at is in the future"),
         ((hri("A1"), "--at", "yesterday"), "is not an ISO 8601 time"),
-        ((hri("A1"), "--supplier", "a\x01b"), "--supplier must not contain tabs, control or invisible characters"),
+        (
+            (hri("A1"), "--supplier", "a\x01b"),
+            "--supplier must not contain tabs, control or invisible characters",
+        ),
     ],
 )
 def test_a_refused_receipt_says_why_and_writes_nothing(

@@ -102,6 +102,13 @@ class Root(click.Group):
 
             app = ctx.obj
             fail(friendly(error, getattr(app, "url", None)).message, 1)
+        except BrokenPipeError:
+            # The reader went away (`sterilog ... | head`): nothing to report, nothing to flush.
+            import os
+
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            sys.exit(1)
         except OSError as error:
             fail(f"{error.strerror or error}: {error.filename or ''}".rstrip(": "), 1)
         except OverflowError:

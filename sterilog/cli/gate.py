@@ -217,12 +217,16 @@ def session_list(app: App, day: str | None, room: str | None, only_open: bool) -
         from sterilog.clock import parse_instant
 
         lines = [
-            f"{r['session_id']:>6}  {fmt_local(parse_instant(r['started_at']), tz)}  "
+            f"{r['session_id']:>7}  {fmt_local(parse_instant(r['started_at']), tz)}  "
             f"{r['room']:<8} {r['practitioner']:<10} {r['device']:<10} "
             f"{r['client']:<14} {'open' if r['ended_at'] is None else 'ended'}"
             for r in rows
         ]
-    app.emit({"sessions": rows}, lines or ["(no sessions)"])
+    header = (
+        f"{'SESSION':>7}  {'STARTED':<16}  {'ROOM':<8} {'PRACT.':<10} {'DEVICE':<10} "
+        f"{'CLIENT':<14} STATE"
+    )
+    app.emit({"sessions": rows}, [header, *lines] if lines else ["(no sessions)"])
 
 
 @click.group()

@@ -386,3 +386,15 @@ def test_the_installed_package_finds_its_migrations_from_any_directory(
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM settings")).scalar_one() == 1
     engine.dispose()
+
+
+def test_a_service_entry_in_the_future_is_refused_and_an_earlier_one_kept(cli: Cli) -> None:
+    cli.ok("sterilizer", "add", "AC1", "--model", "M", "--type", "B")
+    before = cli.audit_count()
+    r = cli.fails("sterilizer", "service", "AC1", "--note", "seal", "--at",
+                  "2026-11-24T09:00:01+00:00")
+    assert "--at is in the future" in r.stderr
+    assert cli.audit_count() == before
+    cli.ok("sterilizer", "service", "AC1", "--note", "seal", "--at", "2026-11-23T15:00")
+    (entry,) = cli.json("audit", "log", "--limit", "1")["entries"]
+    assert entry["action"] == "sterilizer.service"

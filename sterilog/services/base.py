@@ -85,6 +85,14 @@ class Ctx:
     clinic: Clinic
     actor: Actor | None = None
 
+    def event_time(self, at: dt.datetime | None) -> dt.datetime:
+        """`--at` or now. An event in the future has not happened (SPEC §4)."""
+        if at is None:
+            return self.now
+        if at > self.now:
+            raise UserError("--at is in the future; give the time the event really happened")
+        return at
+
     @property
     def actor_id(self) -> int | None:
         return self.actor.id if self.actor else None

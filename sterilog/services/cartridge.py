@@ -33,12 +33,6 @@ from sterilog.services.base import Ctx
 STATUSES = ("in-stock", "used", "recalled", "expired", "discarded")
 
 
-def _event_time(ctx: Ctx, at: dt.datetime | None) -> dt.datetime:
-    if at is None:
-        return ctx.now
-    if at > ctx.now:
-        raise UserError("--at is in the future; give the time the event really happened")
-    return at
 
 
 def _gtin(value: str) -> str:
@@ -112,7 +106,7 @@ def receive(
     """Receive every scan, or none: any refusal raises before a row is written."""
     if not scans:
         raise UserError("give at least one SCAN")
-    at = _event_time(ctx, at)
+    at = ctx.event_time(at)
     qty = 1
     if quantity is not None:
         qty = int(
@@ -373,7 +367,7 @@ def recall(
     lot = v.ident(lot, "--lot")
     why = v.text(reason, "--reason")
     assert why is not None
-    at = _event_time(ctx, at)
+    at = ctx.event_time(at)
     row = find_lot(ctx.session, gtin, lot)
     if row is None:
         raise _unknown_lot(gtin, lot)
@@ -425,7 +419,7 @@ def discard(ctx: Ctx, raw: str, *, reason: str, at: dt.datetime | None = None) -
         )
     why = v.text(reason, "--reason")
     assert why is not None
-    at = _event_time(ctx, at)
+    at = ctx.event_time(at)
     name = _lot_name(scan.gtin, scan.lot)
     lot_row = find_lot(ctx.session, scan.gtin, scan.lot)
     if lot_row is None:

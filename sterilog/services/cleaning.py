@@ -16,12 +16,6 @@ from sterilog.services.base import Ctx
 ROOM_KINDS = ("between-clients", "end-of-day", "spill")
 
 
-def _event_time(ctx: Ctx, at: dt.datetime | None) -> dt.datetime:
-    if at is None:
-        return ctx.now
-    if at > ctx.now:
-        raise UserError("--at is in the future; record events when they have happened")
-    return at
 
 
 def _product(ctx: Ctx, name: str, contact_min: float | None) -> tuple[Disinfectant, float]:
@@ -62,7 +56,7 @@ def clean_room(
         disinfectant_id=product.id,
         contact_min=minutes,
         note=text,
-        at=_event_time(ctx, at),
+        at=ctx.event_time(at),
         recorded_at=ctx.now,
         operator_id=ctx.actor_id,
     )
@@ -90,7 +84,7 @@ def clean_device(
         disinfectant_id=product.id,
         contact_min=minutes,
         barrier_lot=lot,
-        at=_event_time(ctx, at),
+        at=ctx.event_time(at),
         recorded_at=ctx.now,
         operator_id=ctx.actor_id,
     )

@@ -33,9 +33,7 @@ def record(
     s = ctx.session.get(Session, session_id)
     if s is None:
         raise UnknownRecord("session", session_id)
-    when = at or ctx.now
-    if when > ctx.now:
-        raise UserError("--at is in the future")
+    when = ctx.event_time(at)
     if when < s.started_at:
         raise UserError(f"--at is before session {session_id} started")
     row = Incident(

@@ -236,7 +236,7 @@ def service_sterilizer(
         sterilizer_id=st.id,
         note=v.text(note, "--note"),
         repair=repair,
-        at=at or ctx.now,
+        at=ctx.event_time(at),
         recorded_at=ctx.now,
         operator_id=ctx.actor_id,
     )

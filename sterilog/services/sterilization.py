@@ -47,13 +47,6 @@ CONTROL_RESULTS = ("positive", "negative")
 MAX_LOAD_NO = 1_000_000_000
 
 
-def event_time(ctx: Ctx, at: dt.datetime | None) -> dt.datetime:
-    """`--at` or now; an event in the future has not happened."""
-    if at is None:
-        return ctx.now
-    if at > ctx.now:
-        raise UserError("--at is in the future; record events when they have happened")
-    return at
 
 
 def _sterilizer(ctx: Ctx, code: str) -> Sterilizer:
@@ -390,7 +383,7 @@ def record_cycle(
         if row in pack_rows:
             raise UserError(f"pack {code!r} is given twice")
         pack_rows.append(row)
-    when = event_time(ctx, at)
+    when = ctx.event_time(at)
     if load_no is not None:
         if not 1 <= load_no <= MAX_LOAD_NO:
             raise UserError(f"--load-no must be from 1 to {MAX_LOAD_NO}, got {load_no}")
@@ -538,7 +531,7 @@ def record_air_removal(
     row = AirRemovalTest(
         sterilizer_id=st.id,
         result=outcome,
-        at=event_time(ctx, at),
+        at=ctx.event_time(at),
         recorded_at=ctx.now,
         operator_id=ctx.actor_id,
     )
@@ -582,7 +575,7 @@ def read_bi(
         raise UnknownRecord("BI", bi_id)
     cycle = s.get(Cycle, bi.cycle_id)
     assert cycle is not None
-    when = event_time(ctx, at)
+    when = ctx.event_time(at)
     if when < cycle.at:
         raise UserError(
             f"the read time {iso(when)} is earlier than its load {cycle.id} ({iso(cycle.at)}); "

@@ -328,7 +328,7 @@ def test_receiving_needs_an_operator_and_inspectors_may_not(cli: Cli) -> None:
 # --- list --------------------------------------------------------------------------------------
 
 
-def test_list_gives_each_unit_its_status_with_used_before_discarded_recalled_and_expired(
+def test_list_gives_each_unit_its_status_with_recalled_before_used_discarded_and_expired(
     cli: Cli,
 ) -> None:
     cli.ok("cartridge", "receive", *(hri("A1", serial=str(n)) for n in range(1, 5)))
@@ -349,8 +349,8 @@ def test_list_gives_each_unit_its_status_with_used_before_discarded_recalled_and
         ("A1", "2"): "discarded",
         ("A1", "3"): "in-stock",
         ("A1", "4"): "in-stock",
-        ("R1", "1"): "used",  # used beats recalled
-        ("R1", "2"): "discarded",  # discarded beats recalled
+        ("R1", "1"): "recalled",  # SPEC §6.2: a recall marks used units too
+        ("R1", "2"): "recalled",  # ... and every other unit of the lot
         ("R1", "3"): "recalled",
         ("E1", None): "in-stock",
     }
@@ -369,11 +369,11 @@ def test_list_gives_each_unit_its_status_with_used_before_discarded_recalled_and
     later = "2026-12-01T00:00:00+00:00"
     expired = cli.json("cartridge", "list", "--status", "expired", now=later)["units"]
     assert [(u["lot"], u["serial"]) for u in expired] == [("E1", None), ("E1", None)]
-    assert [u["serial"] for u in units(cli, "--status", "recalled")] == ["3"]
+    assert [u["serial"] for u in units(cli, "--status", "recalled")] == ["1", "2", "3"]
     assert [u["serial"] for u in units(cli, "--status", "in-stock", "--lot", "A1")] == ["3", "4"]
     assert len(units(cli, "--status", "in-stock")) == 4
-    assert len(units(cli, "--status", "used")) == 2
-    assert len(units(cli, "--status", "discarded")) == 2
+    assert len(units(cli, "--status", "used")) == 1  # the other used unit is in the recalled lot
+    assert len(units(cli, "--status", "discarded")) == 1  # likewise the other discarded one
     assert len(units(cli, "--gtin", GTIN, "--lot", "R1")) == 3
     assert units(cli, "--gtin", OTHER) == []
     verify_ok(cli)

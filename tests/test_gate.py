@@ -376,3 +376,46 @@ def test_verifys_fast_row_reader_agrees_with_what_append_records(clinic: Cli) ->
     finally:
         engine.dispose()
     assert checked > 30
+
+
+def test_session_list_open_shows_every_open_session_and_no_ended_one(clinic: Cli) -> None:
+    first = start(clinic)["session_id"]
+    clinic.ok("session", "end", str(first), operator="ann", now="2026-11-24T09:10:00+00:00")
+    clean(clinic, "R2", "SN-2", now="2026-11-24T09:10:00+00:00")
+    second = start(clinic, room="R2", device="SN-2", scan=hri("LOTA", "0002"), client="C-2",
+                   now="2026-11-24T09:20:00+00:00")["session_id"]
+    rows = clinic.json("session", "list", "--open")["sessions"]
+    assert [r["session_id"] for r in rows] == [second]
+    assert clinic.json("session", "list", "--open", "--room", "R1")["sessions"] == []
+
+
+def test_a_voided_clean_is_not_shown_as_the_clean_behind_a_session(clinic: Cli) -> None:
+    clinic.ok("clean", "room", "R1", "--kind", "between-clients", "--disinfectant", "Clinell",
+              "--at", "2026-11-24T08:30:00+00:00", "--note", "wrong room")
+    clean_id = clinic.json("audit", "log", "--limit", "1")["entries"][0]["records"][0]
+    assert clean_id.startswith("room_cleans#")
+    clinic.ok("void", "room-clean", clean_id.split("#")[1], "--reason", "it was R2")
+    sid = start(clinic)["session_id"]
+    detail = clinic.json("trace", "session", str(sid))["detail"][0]
+    assert detail["room_detail"]["last_clean"]["at"] == "2026-11-24T08:00:00Z"
+    assert detail["room_detail"]["last_clean"]["note"] is None
+
+
+def test_a_voided_discard_puts_the_unit_back_in_stock_everywhere(clinic: Cli) -> None:
+    out = clinic.json("cartridge", "discard", hri("LOTA", "0004"), "--reason", "dropped?")
+    clinic.ok("void", "discard", str(out["discard_id"]), "--reason", "it was another unit")
+    statuses = {u["serial"]: u["status"] for u in clinic.json("cartridge", "list")["units"]}
+    assert statuses["0004"] == "in-stock"
+    r = clinic.fails("cartridge", "discard", hri("LOTA", "0004"), "--reason", "again")
+    assert "voided" in r.stderr
+    assert start(clinic, scan=hri("LOTA", "0004"))["decision"] == "go"
+
+
+def test_a_voided_recall_no_longer_blocks_the_lot_anywhere(clinic: Cli) -> None:
+    recall = clinic.json("cartridge", "recall", "--gtin", GTIN, "--lot", "LOTA",
+                         "--reason", "wrong lot keyed")
+    clinic.ok("void", "recall", str(recall["recall_id"]), "--reason", "keyed the wrong lot")
+    statuses = {u["status"] for u in clinic.json("cartridge", "list", "--lot", "LOTA")["units"]}
+    assert statuses == {"in-stock"}
+    clinic.ok("cartridge", "receive", hri("LOTA", "0009"))
+    assert start(clinic, scan=hri("LOTA", "0009"))["decision"] == "go"

@@ -82,7 +82,7 @@ def receive(
 @click.option("--status", type=click.Choice(svc.STATUSES), help="Only units in this state.")
 @pass_app
 def list_(app: App, gtin: str | None, lot: str | None, status: str | None) -> None:
-    """List cartridge units and their state (used > discarded > recalled > expired > in stock)."""
+    """List cartridge units and their state (recalled > used > discarded > expired > in stock)."""
     with app.reading() as ctx:
         rows = svc.list_units(ctx, gtin=gtin, lot=lot, status=status)
         tz = ctx.clinic.tz

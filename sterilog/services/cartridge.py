@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import case, func, literal, select
+from sqlalchemy import and_, case, func, literal, select
 from sqlalchemy.orm import Session as DbSession
 
 from sterilog.clock import end_of_day, iso, local_date
@@ -29,10 +29,9 @@ from sterilog.models import (
 from sterilog.scan import Scan, ScanError, parse_scan
 from sterilog.services import validate as v
 from sterilog.services.base import Ctx
+from sterilog.services.voids import counts, is_voided
 
 STATUSES = ("in-stock", "used", "recalled", "expired", "discarded")
-
-
 
 
 def _gtin(value: str) -> str:
@@ -54,7 +53,7 @@ def _unit_name(gtin: str, lot: str, serial: str | None) -> str:
 
 def _recalled(session: DbSession, lot_id: int) -> Recall | None:
     return session.execute(
-        select(Recall).where(Recall.lot_id == lot_id).order_by(Recall.id).limit(1)
+        select(Recall).where(Recall.lot_id == lot_id, counts(Recall)).order_by(Recall.id).limit(1)
     ).scalar_one_or_none()
 
 
@@ -285,11 +284,15 @@ def list_units(
 ) -> list[dict[str, Any]]:
     """Every unit with its status, in one query; filters (status included) applied in SQL."""
     today = local_date(ctx.now, ctx.clinic.tz)
-    recalled = select(Recall.lot_id).group_by(Recall.lot_id).subquery("recalled")
+    recalled = (
+        select(Recall.lot_id).where(counts(Recall)).group_by(Recall.lot_id).subquery("recalled")
+    )
+    # SPEC §6.2: a recall marks every unit of the lot, in stock or already used, as recalled
+    # (the session that used it stays in `session_id`: that client must be notified).
     status_col = case(
+        (recalled.c.lot_id.is_not(None), literal("recalled")),
         (Session.id.is_not(None), literal("used")),
         (Discard.id.is_not(None), literal("discarded")),
-        (recalled.c.lot_id.is_not(None), literal("recalled")),
         # Usable through the end of the expiry day in the clinic's zone (SPEC §4).
         (CartridgeLot.expiry < today, literal("expired")),
         else_=literal("in-stock"),
@@ -309,7 +312,7 @@ def list_units(
         .join(CartridgeLot, CartridgeLot.id == CartridgeUnit.lot_id)
         .join(CartridgeReceipt, CartridgeReceipt.id == CartridgeUnit.receipt_id)
         .outerjoin(Session, Session.unit_id == CartridgeUnit.id)
-        .outerjoin(Discard, Discard.unit_id == CartridgeUnit.id)
+        .outerjoin(Discard, and_(Discard.unit_id == CartridgeUnit.id, counts(Discard)))
         .outerjoin(recalled, recalled.c.lot_id == CartridgeUnit.lot_id)
         .order_by(CartridgeUnit.id)
     )
@@ -380,7 +383,7 @@ def recall(
     in_stock = ctx.session.execute(
         select(func.count(CartridgeUnit.id))
         .outerjoin(Session, Session.unit_id == CartridgeUnit.id)
-        .outerjoin(Discard, Discard.unit_id == CartridgeUnit.id)
+        .outerjoin(Discard, and_(Discard.unit_id == CartridgeUnit.id, counts(Discard)))
         .where(CartridgeUnit.lot_id == row.id, Session.id.is_(None), Discard.id.is_(None))
     ).scalar_one()
     new = Recall(lot_id=row.id, reason=why, at=at, recorded_at=ctx.now, operator_id=ctx.actor_id)
@@ -445,6 +448,12 @@ def discard(ctx: Ctx, raw: str, *, reason: str, at: dt.datetime | None = None) -
         done = ctx.session.execute(
             select(Discard).where(Discard.unit_id == unit.id)
         ).scalar_one_or_none()
+        if done is not None and is_voided(ctx.session, Discard, done.id):
+            # One discard per unit (a unique constraint): a voided discard cannot be redone.
+            raise UserError(
+                f"{unit_name} had its discard {done.id} voided; a unit's discard cannot be "
+                "recorded twice: keep it out of use and note it on an incident or ask a manager"
+            )
         if done is not None:
             raise UserError(
                 f"{unit_name} was already discarded"

@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Boolean, Date, Float, Integer, and_, text
+from sqlalchemy import Boolean, Date, Float, Integer, and_, bindparam, text
 
 from sterilog import rules
 from sterilog.clock import end_of_day, local_date
@@ -260,13 +260,13 @@ _PACK_USE = _q(
     id=Integer,
     started_at=UTCDateTime,
 )
-# A load can only be suspect if its sterilizer ever had a valid positive BI read: that is rare,
-# so the full suspect-range logic (services/sterilization.py) runs only when one exists.
+# A load can only be suspect if its sterilizer had a valid positive BI read at or after the
+# load: that is rare, so the full suspect-range logic (services/sterilization.py) runs only then.
 _ANY_POSITIVE = _q(
     "SELECT r.id FROM bi_reads r JOIN bis b ON b.id = r.bi_id JOIN cycles c ON c.id = b.cycle_id "
-    "WHERE c.sterilizer_id = :st AND r.result = 'positive' AND r.valid = :yes AND "
+    "WHERE c.sterilizer_id = :st AND r.result = 'positive' AND r.valid = :yes AND r.at >= :at AND "
     f"{_not_voided('bi-read', 'r')} LIMIT 1"
-)
+).bindparams(bindparam("at", type_=UTCDateTime))
 
 
 def _pack(ctx: Ctx, code: str) -> tuple[int, rules.PackFacts, int | None]:
@@ -277,7 +277,7 @@ def _pack(ctx: Ctx, code: str) -> tuple[int, rules.PackFacts, int | None]:
     load = _one(ctx, _PACK_LOAD, id=pack_id)
     use = _one(ctx, _PACK_USE, id=pack_id)
     suspect = False
-    if load is not None and load[2] and _one(ctx, _ANY_POSITIVE, st=load[3], yes=True):
+    if load is not None and load[2] and _one(ctx, _ANY_POSITIVE, st=load[3], yes=True, at=load[1]):
         from sterilog.models import Cycle
         from sterilog.services.sterilization import is_load_suspect
 
@@ -554,11 +554,10 @@ def session_rows(db: DbSession, where: Any, limit: int | None = None) -> list[di
 
 
 def open_filter() -> Any:
-    from sqlalchemy import exists
+    """For `session_rows`, which already outer-joins the session's end."""
+    from sterilog.models import SessionEnd
 
-    from sterilog.models import Session, SessionEnd
-
-    return ~exists().where(SessionEnd.session_id == Session.id)
+    return SessionEnd.id.is_(None)
 
 
 def all_of(*conds: Any) -> Any:

@@ -36,6 +36,7 @@ from sterilog.models import (
     Sterilizer,
 )
 from sterilog.services.gate import READY_KINDS, session_rows
+from sterilog.services.voids import counts
 
 
 def _staff_code(db: DbSession, staff_id: int | None) -> str | None:
@@ -131,7 +132,11 @@ def session_detail(db: DbSession, session_id: int) -> dict[str, Any]:
     device_clean = db.execute(
         select(DeviceClean, Disinfectant.code)
         .join(Disinfectant, Disinfectant.id == DeviceClean.disinfectant_id)
-        .where(DeviceClean.device_id == s.device_id, DeviceClean.at <= s.started_at)
+        .where(
+            DeviceClean.device_id == s.device_id,
+            DeviceClean.at <= s.started_at,
+            counts(DeviceClean),
+        )
         .order_by(DeviceClean.at.desc(), DeviceClean.id.desc())
         .limit(1)
     ).first()
@@ -141,6 +146,7 @@ def session_detail(db: DbSession, session_id: int) -> dict[str, Any]:
         .where(
             RoomClean.room_id == s.room_id,
             RoomClean.at <= s.started_at,
+            counts(RoomClean),
             RoomClean.kind.in_(READY_KINDS),
         )
         .order_by(RoomClean.at.desc(), RoomClean.id.desc())

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import math
 import os
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -136,16 +135,3 @@ def iso(instant: dt.datetime | None) -> str | None:
     if instant is None:
         return None
     return instant.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def finite_number(
-    value: float, what: str, *, minimum: float = 0.0, maximum: float, allow_zero: bool = False
-) -> float:
-    """Refuse nan, inf, negatives and absurd sizes (SPEC §10)."""
-    if not math.isfinite(value):
-        raise UserError(f"{what} must be a finite number, got {value}")
-    if value < minimum or (value == minimum and not allow_zero) or value > maximum:
-        raise UserError(
-            f"{what} must be more than {minimum:g} and at most {maximum:g}, got {value:g}"
-        )
-    return value

@@ -87,12 +87,13 @@ def _one(ctx: Ctx, stmt: Any, **params: Any) -> Any:
 
 _LAST_SESSION = {
     col: _q(
-        "SELECT s.id, e.at, e.recorded_at FROM sessions s "
+        "SELECT s.id, e.at, e.recorded_at, s.started_at FROM sessions s "
         "LEFT JOIN session_ends e ON e.session_id = s.id "
         f"WHERE s.{col} = :key ORDER BY s.started_at DESC, s.id DESC LIMIT 1",
         id=Integer,
         at=UTCDateTime,
         recorded_at=UTCDateTime,
+        started_at=UTCDateTime,
     )
     for col in ("room_id", "device_id")
 }
@@ -322,22 +323,15 @@ def _practitioner(ctx: Ctx, code: str) -> tuple[int, rules.PractitionerFacts]:
 
 
 _ROOMS = _q("SELECT id, code FROM rooms ORDER BY code")
-_ROOM_LAST = _q(
-    "SELECT s.id, s.started_at, e.id FROM sessions s "
-    "LEFT JOIN session_ends e ON e.session_id = s.id "
-    "WHERE s.room_id = :id ORDER BY s.started_at DESC, s.id DESC LIMIT 1",
-    id=Integer,
-    started_at=UTCDateTime,
-)
 
 
 def open_sessions(ctx: Ctx) -> list[tuple[int, str, dt.datetime]]:
     """Open sessions, one indexed lookup per room (a room holds at most one open session)."""
     out: list[tuple[int, str, dt.datetime]] = []
     for room_id, room_code in ctx.session.execute(_ROOMS).all():
-        row = _one(ctx, _ROOM_LAST, id=room_id)
-        if row is not None and row[2] is None:
-            out.append((int(row[0]), str(room_code), row[1]))
+        row = _one(ctx, _LAST_SESSION["room_id"], key=room_id)
+        if row is not None and row[1] is None:  # an ended session always has its end time
+            out.append((int(row[0]), str(room_code), row[3]))
     return out
 
 
@@ -372,9 +366,7 @@ def decide(ctx: Ctx, req: GateRequest) -> Decision:
     """Gather every fact and evaluate every rule. Unknown IDs and bad scans raise (exit 1)."""
     depth = None
     if req.depth_mm is not None:
-        depth = v.number(
-            req.depth_mm, "--depth-mm", low=v.DEPTH_MM[0], high=v.DEPTH_MM[1], unit=" mm"
-        )
+        depth = v.depth(req.depth_mm, "--depth-mm")
     room_id, room = room_facts(ctx, v.ident(req.room, "--room"))
     device_id, device = device_facts(ctx, v.ident(req.device, "--device"))
     practitioner_id, practitioner = _practitioner(ctx, v.ident(req.practitioner, "--practitioner"))

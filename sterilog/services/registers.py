@@ -41,7 +41,7 @@ def _unique(ctx: Ctx, model: type[Base], code: str, kind: str) -> None:
 def _depth(value: float | None, what: str) -> float | None:
     if value is None:
         return None
-    return v.number(value, what, low=v.DEPTH_MM[0], high=v.DEPTH_MM[1], unit=" mm")
+    return v.depth(value, what)
 
 
 # --- staff -------------------------------------------------------------------------------------

@@ -76,6 +76,10 @@ def number(
     return float(value)
 
 
+def depth(value: float, what: str) -> float:
+    return number(value, what, low=DEPTH_MM[0], high=DEPTH_MM[1], unit=" mm")
+
+
 def choice(value: str, what: str, options: tuple[str, ...]) -> str:
     if value not in options:
         raise UserError(f"{what} must be one of {', '.join(options)}; got {value!r}")

@@ -223,28 +223,70 @@ def _identity(value: Any) -> Any:
     return value
 
 
+class NonCanonical(str):
+    """A stored value in a form sterilog never writes. It equals nothing an entry recorded (a
+    recorded value is JSON: never this type's marker text), so the row is named as changed."""
+
+    __slots__ = ()
+
+
+def _noncanonical(value: Any) -> NonCanonical:
+    return NonCanonical(f"<non-canonical stored form {value!r}>")
+
+
 def _bool(value: Any) -> Any:
-    return None if value is None else bool(value)
+    # Exactly one stored form: 0/1 on SQLite, boolean on PostgreSQL (2 or '1' also read as true).
+    if value is None or value is True or value is False:
+        return value
+    if type(value) is int and (value == 0 or value == 1):
+        return value == 1
+    return _noncanonical(value)
 
 
 def _pg_date(value: Any) -> Any:
-    return None if value is None else value.isoformat()
+    if value is None:
+        return None
+    if type(value) is not dt.date:
+        return _noncanonical(value)
+    return value.isoformat()
 
 
 def _pg_instant(value: Any) -> Any:
-    return None if value is None else _jsonable(value)
+    # One type: `timestamp without time zone` holding UTC. An aware value means the column's
+    # type was changed (timestamptz reads depend on the session's time zone).
+    if value is None:
+        return None
+    if type(value) is not dt.datetime or value.tzinfo is not None:
+        return _noncanonical(value)
+    return _jsonable(value)
+
+
+def _is_digits(s: str) -> bool:
+    return s.isascii() and s.isdigit()
 
 
 def _sqlite_instant(value: Any) -> Any:
-    # SQLAlchemy stores "YYYY-MM-DD HH:MM:SS.ffffff"; anything else takes the slow, exact path.
+    """SQLite text -> the recorded ISO form, for the ONE stored form sterilog writes:
+    "YYYY-MM-DD HH:MM:SS.ffffff" (UTC, naive). Any other text, even for the same instant
+    ('2026-11-28T08:45:00+00:45'), is a non-canonical value: the gate and the reports would read
+    it differently from what the audit entry recorded."""
     if value is None:
         return None
-    if isinstance(value, str) and len(value) == 26 and value[10] == " " and value[19] == ".":
+    if (
+        type(value) is str
+        and len(value) == 26
+        and value[4] == "-"
+        and value[7] == "-"
+        and value[10] == " "
+        and value[13] == ":"
+        and value[16] == ":"
+        and value[19] == "."
+        and _is_digits(value[:4] + value[5:7] + value[8:10] + value[11:13] + value[14:16]
+                       + value[17:19] + value[20:])
+    ):
         frac = value[20:]
         return f"{value[:10]}T{value[11:19]}{'' if frac == '000000' else '.' + frac}Z"
-    if isinstance(value, str):
-        return _jsonable(dt.datetime.fromisoformat(value))
-    return _jsonable(value)
+    return _noncanonical(value)
 
 
 def _raw_rows(session: Session, sql: str, params: tuple[Any, ...]) -> list[Any]:
@@ -275,15 +317,20 @@ class _Cursor:
             if f is not _identity
         ]
         cols = ", ".join(f'"{n}"' for n in self.names)
+        # EVERY row, whatever its key: the first batch has no lower bound (ids <= 0 included).
+        self.first_sql = f'SELECT {cols} FROM "{table.name}" ORDER BY id LIMIT ?'
         self.sql = f'SELECT {cols} FROM "{table.name}" WHERE id > ? ORDER BY id LIMIT ?'
-        self.last_id = 0
+        self.last_id: int | None = None
         self.buffer: list[tuple[int, dict[str, Any]]] = []
         self.pos = 0
         self.done = False
         self._fill()
 
     def _fill(self) -> None:
-        rows = _raw_rows(self.session, self.sql, (self.last_id, BATCH))
+        if self.last_id is None:
+            rows = _raw_rows(self.session, self.first_sql, (BATCH,))
+        else:
+            rows = _raw_rows(self.session, self.sql, (self.last_id, BATCH))
         names, special, idx = self.names, self.special, self.id_index
         buffer = []
         for r in rows:
@@ -311,23 +358,20 @@ class _Cursor:
         self.pos += 1
 
 
-_ENTRIES_SQL = (
-    "SELECT seq, at, clock, operator, action, records, prev_hash, hash FROM audit_log "
-    "WHERE seq > ? ORDER BY seq LIMIT ?"
-)
+_ENTRIES_COLS = "SELECT seq, at, clock, operator, action, records, prev_hash, hash FROM audit_log "
+_ENTRIES_SQL = _ENTRIES_COLS + "WHERE seq > ? ORDER BY seq LIMIT ?"
+_FIRST_ENTRIES_SQL = _ENTRIES_COLS + "ORDER BY seq LIMIT ?"
 
 
 def _stream_entries(session: Session) -> Iterator[tuple[Any, ...]]:
     """Audit entries in order, `at` already in its hashed (ISO, Z) form."""
     at_of = _sqlite_instant if session.get_bind().dialect.name == "sqlite" else _pg_instant
-    last = 0
-    while True:
-        rows = _raw_rows(session, _ENTRIES_SQL, (last, BATCH))
-        if not rows:
-            return
+    # The first batch has no lower bound: an entry forged with seq <= 0 is read too.
+    rows = _raw_rows(session, _FIRST_ENTRIES_SQL, (BATCH,))
+    while rows:
         for r in rows:
             yield (r[0], at_of(r[1]), *r[2:])
-        last = int(rows[-1][0])
+        rows = _raw_rows(session, _ENTRIES_SQL, (int(rows[-1][0]), BATCH))
 
 
 def verify(
@@ -335,6 +379,8 @@ def verify(
     anchor: tuple[int, str] | None = None,
     tables: Iterable[type[Base]] = AUDITED,
     progress: Callable[[int], None] | None = None,
+    *,
+    check_schema: bool = True,
 ) -> Verification:
     """Recompute the chain and compare every record table with what the log recorded.
 
@@ -344,6 +390,14 @@ def verify(
     was deleted.
     """
     result = Verification()
+    if check_schema:
+        from sterilog import schema
+
+        # The schema first: a planted trigger or a retyped column makes every later comparison
+        # meaningless, and must be named even when every row still matches.
+        for name, message in schema.compare(session.connection()):
+            if len(result.problems) < MAX_PROBLEMS:
+                result.problems.append(Problem(name, message))
     cursors = {m.__tablename__: _Cursor(session, m.__table__) for m in tables}  # type: ignore[arg-type]
     problems = result.problems
 
@@ -360,7 +414,9 @@ def verify(
     ):
         count += 1
         seq = int(seq)
-        if seq != expected_seq:
+        if seq < expected_seq:
+            problem(f"audit_log #{seq}", "entry out of sequence (inserted behind the tool's back)")
+        elif seq != expected_seq:
             problem(
                 f"audit_log #{expected_seq}", f"audit entries {expected_seq}..{seq - 1} are missing"
             )

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import NOW, Cli
+from conftest import NOW, Cli, rearm_triggers
 from sqlalchemy import create_engine, text
 
 from sterilog.cli import main
@@ -244,7 +244,8 @@ def test_an_audit_entry_altered_after_dropping_the_triggers_breaks_the_chain(cli
         if cli.backend == "sqlite"
         else ["DROP TRIGGER audit_log_no_update_delete ON audit_log"]
     )
-    _tamper(cli, *drop, "UPDATE audit_log SET operator = 'someone' WHERE seq = 3")
+    _tamper(cli, *drop, "UPDATE audit_log SET operator = 'someone' WHERE seq = 3",
+            *rearm_triggers(cli.backend))
     out = cli.json("audit", "verify", expect=4)
     assert out["problems"][0]["record"] == "audit_log #3"
 
@@ -260,7 +261,7 @@ def test_a_truncated_log_is_caught_by_the_anchor(cli: Cli) -> None:
     )
     # Cut the log and the records it covered: the chain itself is still consistent.
     _tamper(cli, *drop, f"DELETE FROM audit_log WHERE seq = {seq}",
-            "DELETE FROM packs WHERE code = 'P1'")
+            "DELETE FROM packs WHERE code = 'P1'", *rearm_triggers(cli.backend))
     assert cli.json("audit", "verify")["ok"] is True
     out = cli.json("audit", "verify", "--anchor", head, expect=4)
     assert out["anchor_ok"] is False

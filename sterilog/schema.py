@@ -60,9 +60,11 @@ def _describe_sqlite(conn: Connection) -> dict[str, str]:
     for kind, name, tbl, sql in rows:
         if str(name).startswith("sqlite_autoindex_"):
             continue  # implied by a UNIQUE/PRIMARY KEY in the table's SQL, compared there
-        out[f"{kind} {name}"] = f"on {tbl}: {_norm(sql)}" if kind in ("index", "trigger") else _norm(sql)
+        out[f"{kind} {name}"] = (
+            f"on {tbl}: {_norm(sql)}" if kind in ("index", "trigger") else _norm(sql)
+        )
         if kind == "table":
-            cols = conn.exec_driver_sql(f"PRAGMA table_xinfo(\"{name}\")").all()
+            cols = conn.exec_driver_sql(f'PRAGMA table_xinfo("{name}")').all()
             for _cid, cname, ctype, notnull, dflt, pk, hidden in cols:
                 out[f"column {name}.{cname}"] = (
                     f"{ctype} notnull={notnull} default={dflt} pk={pk} hidden={hidden}"
@@ -90,7 +92,8 @@ _PG_QUERIES: list[tuple[str, str]] = [
            LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
            LEFT JOIN pg_collation co ON co.oid = a.attcollation AND a.attcollation <> 100
            WHERE c.relnamespace = current_schema()::regnamespace
-           AND c.relkind::text IN ('r', 'p', 'v', 'm', 'f') AND a.attnum > 0 AND NOT a.attisdropped""",
+           AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
+           AND a.attnum > 0 AND NOT a.attisdropped""",
     ),
     (
         "constraint",
@@ -140,7 +143,8 @@ _PG_QUERIES: list[tuple[str, str]] = [
     ),
     (
         "policy",
-        """SELECT tablename || '.' || policyname, permissive::text || ' ' || array_to_string(roles, ',')
+        """SELECT tablename || '.' || policyname,
+               permissive::text || ' ' || array_to_string(roles, ',')
                || ' ' || cmd || ' using=' || coalesce(qual, '') || ' check='
                || coalesce(with_check, '')
            FROM pg_policies WHERE schemaname = current_schema()""",
@@ -148,12 +152,16 @@ _PG_QUERIES: list[tuple[str, str]] = [
     (
         "sequence",
         """SELECT c.relname, format_type(s.seqtypid, NULL) || ' start=' || s.seqstart::text
-               || ' inc=' || s.seqincrement::text || ' min=' || s.seqmin::text || ' max=' || s.seqmax::text
+               || ' inc=' || s.seqincrement::text || ' min=' || s.seqmin::text
+               || ' max=' || s.seqmax::text
                || ' cycle=' || s.seqcycle::text
            FROM pg_sequence s JOIN pg_class c ON c.oid = s.seqrelid
            WHERE c.relnamespace = current_schema()::regnamespace""",
     ),
-    ("event-trigger", "SELECT evtname, evtevent || ' enabled=' || evtenabled::text FROM pg_event_trigger"),
+    (
+        "event-trigger",
+        "SELECT evtname, evtevent || ' enabled=' || evtenabled::text FROM pg_event_trigger",
+    ),
     (
         "type",
         """SELECT t.typname, t.typtype::text FROM pg_type t
@@ -200,11 +208,14 @@ def expected(revision: str, backend: str) -> dict[str, str] | None:
 
 
 def dump(revision: str, backend: str, objects: dict[str, str]) -> str:
-    return json.dumps(
-        {"revision": revision, "backend": backend, "objects": dict(sorted(objects.items()))},
-        indent=1,
-        ensure_ascii=False,
-    ) + "\n"
+    return (
+        json.dumps(
+            {"revision": revision, "backend": backend, "objects": dict(sorted(objects.items()))},
+            indent=1,
+            ensure_ascii=False,
+        )
+        + "\n"
+    )
 
 
 def build(engine: Any) -> list[tuple[str, dict[str, str]]]:
@@ -221,6 +232,17 @@ def build(engine: Any) -> list[tuple[str, dict[str, str]]]:
 
 
 # --- comparison --------------------------------------------------------------------------------
+
+
+def present_tables(conn: Connection) -> list[str]:
+    if conn.dialect.name == "sqlite":
+        sql = "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+    else:
+        sql = (
+            "SELECT relname FROM pg_class WHERE relnamespace = current_schema()::regnamespace "
+            "AND relkind IN ('r', 'p')"
+        )
+    return [str(r[0]) for r in conn.exec_driver_sql(sql).all()]
 
 
 def revision_of(conn: Connection) -> tuple[str | None, str | None]:
@@ -286,6 +308,10 @@ def compare(conn: Connection) -> list[tuple[str, str]]:
             out.append((key, f"is not part of sterilog's schema at revision {revision} (added)"))
         elif want[key] != have[key]:
             out.append(
-                (key, f"differs from schema revision {revision}: {have[key]!r}, expected {want[key]!r}")
+                (
+                    key,
+                    f"differs from schema revision {revision}: {have[key]!r}, "
+                    f"expected {want[key]!r}",
+                )
             )
     return out

@@ -52,8 +52,21 @@ def verify(app: App, anchor: str | None) -> None:
         def progress(n: int) -> None:
             click.echo(f"\r  verified {n:,} entries...", err=True, nl=False)
 
-    with app.reading() as ctx:
-        result = audit.verify(ctx.session, anchor_value, progress=progress)
+    from sterilog import db
+    from sterilog.errors import DatabaseError
+    from sterilog.schema import present_tables
+
+    # No clinic settings needed: verify must name a deleted settings row (exit 4), not stop at it.
+    with db.read_session(app.engine()) as session:
+        if not present_tables(session.connection()):
+            raise DatabaseError(
+                "this database is not initialised for sterilog; run `sterilog init` first"
+            )
+        result = audit.verify(session, anchor_value, progress=progress)
+        if _settings_missing(session):
+            from sterilog.services.base import DAMAGED
+
+            result.problems.insert(0, audit.Problem("settings", DAMAGED))
     if progress is not None:
         click.echo("", err=True)
     data = {
@@ -77,6 +90,16 @@ def verify(app: App, anchor: str | None) -> None:
             f"audit verification failed ({len(result.problems)} problem(s)); first: "
             f"{first.record}: {first.message}"
         )
+
+
+def _settings_missing(session: object) -> bool:
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+
+    try:
+        return session.execute(text("SELECT 1 FROM settings LIMIT 1")).first() is None  # type: ignore[attr-defined]
+    except DBAPIError:
+        return True
 
 
 @audit_group.command("log", epilog="Example: sterilog audit log --since 2026-11-01 --limit 50")

@@ -163,7 +163,7 @@ def _bootstrap_clinic(req: InitRequest) -> Clinic:
 
 @click.group("db")
 def db_group() -> None:
-    """Schema migrations: upgrade, current, check."""
+    """Schema migrations and privileges: upgrade, current, check, grant."""
 
 
 @db_group.command("upgrade", epilog="Example: sterilog --db clinic.db db upgrade")
@@ -195,13 +195,18 @@ def db_current(app: App) -> None:
 @db_group.command("check", epilog="Example: sterilog db check")
 @pass_app
 def db_check(app: App) -> None:
-    """Check that the models and the migrated schema agree (like `alembic check`)."""
+    """Check the live schema: it must match the models and, object by object (tables, columns,
+    indexes, triggers, functions...), the schema the migrations define at its revision."""
     from sterilog import migrate
 
     engine = app.engine()
     rev, head = migrate.current(engine), migrate.head_revision(engine)
     diffs = migrate.check(engine)
     problems = [str(d) for d in diffs]
+    from sterilog import schema
+
+    with db.read_session(engine) as session:
+        problems += [f"{name}: {message}" for name, message in schema.compare(session.connection())]
     if rev != head:
         problems.insert(0, f"schema at {rev}, latest is {head}: run `sterilog db upgrade`")
     app.emit(
@@ -213,3 +218,32 @@ def db_check(app: App) -> None:
     )
     if problems:
         raise IntegrityFailure("the database schema does not match this version of sterilog")
+
+
+@db_group.command(
+    "grant",
+    epilog="Example (as the schema owner): sterilog --db postgresql+psycopg://sterilog_owner@db/"
+    "clinic db grant sterilog_terminal",
+)
+@click.argument("role")
+@pass_app
+def db_grant(app: App, role: str) -> None:
+    """Give an existing PostgreSQL login ROLE exactly what the terminals need.
+
+    Run it as the owner of the schema (the role that runs `db upgrade`). ROLE may then run
+    every sterilog command except `db upgrade` and `db grant`; it can only read and insert:
+    it cannot UPDATE, DELETE or TRUNCATE records, ALTER or DROP anything, create or disable
+    triggers, or set session_replication_role. Run it again after each `db upgrade`.
+    """
+    from sterilog import privileges
+    from sterilog.services import validate as v
+
+    v.ident(role, "ROLE")
+    engine = app.engine()
+    with engine.begin() as conn:
+        granted = privileges.grant(conn, role)
+    app.emit(
+        {"role": granted.role, "schema": granted.schema, "tables": len(granted.tables)},
+        f"Granted {granted.role} read and insert on {len(granted.tables)} tables in schema "
+        f"{granted.schema} (no update, delete, truncate, DDL or triggers).",
+    )

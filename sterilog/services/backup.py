@@ -7,10 +7,12 @@ How the copy stays consistent while treatment rooms keep writing:
   for ever. So the source connection first opens a read transaction and holds it for the
   whole copy: in WAL mode that pins one snapshot (the copy is exactly the database at that
   moment) while writers go on appending to the WAL, never blocked.
-- The copy is written to a temporary file (mode 0600) next to PATH, switched to a
-  self-contained rollback-journal file (`journal_mode=DELETE`: no -wal/-shm companions to
-  forget), checked with `PRAGMA integrity_check` and `audit verify` (opened read-only), and
-  only then linked into place under PATH. An existing PATH is never overwritten.
+- The copy is written to a temporary file next to PATH (mode 0600, locked while it is
+  written; a killed run's leftover is removed by the next backup or export, see
+  sterilog/tempfiles.py), switched to a self-contained rollback-journal file
+  (`journal_mode=DELETE`: no -wal/-shm companions to forget), checked with
+  `PRAGMA integrity_check` and `audit verify` (opened read-only), and only then linked
+  into place under PATH. An existing PATH is never overwritten.
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +29,7 @@ from sqlalchemy import Engine, create_engine
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
-from sterilog import audit
+from sterilog import audit, tempfiles
 from sterilog.errors import UserError
 
 PAGES_PER_STEP = 1024
@@ -72,7 +73,7 @@ def backup(engine: Engine, raw_target: str, *, progress: Progress | None = None)
             "(see docs/operations.md)"
         )
     target = check_target(raw_target)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    fd, tmp_name = tempfiles.mkstemp(target.parent, target.name)
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -83,6 +84,7 @@ def backup(engine: Engine, raw_target: str, *, progress: Progress | None = None)
         for leftover in (tmp, Path(f"{tmp}-journal")):
             with contextlib.suppress(FileNotFoundError):
                 leftover.unlink()
+        tempfiles.release(tmp)
     return BackupResult(
         path=str(target),
         bytes=target.stat().st_size,

@@ -55,6 +55,11 @@ def _pack(text: str, name: str) -> RulePack:
     return _PACK_CACHE[key]
 
 
+DAMAGED = (
+    "this database is damaged: its clinic settings row is missing although it holds records; "
+    "restore it from a backup (docs/operations.md) and run `sterilog audit verify`"
+)
+
 _SETTINGS = text(
     "SELECT clinic_name, tz, rules_name, rules_toml, scanner_gs FROM settings "
     "ORDER BY id DESC LIMIT 1"
@@ -64,6 +69,10 @@ _SETTINGS = text(
 def load_clinic(session: Session) -> Clinic:
     row = session.execute(_SETTINGS).first()
     if row is None:
+        from sterilog.errors import DatabaseError
+
+        if session.execute(text("SELECT 1 FROM audit_log LIMIT 1")).first() is not None:
+            raise DatabaseError(DAMAGED)
         raise UserError("this database has no clinic settings; run `sterilog init` first")
     return Clinic(
         name=row[0],

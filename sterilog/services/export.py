@@ -29,7 +29,6 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
@@ -40,7 +39,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.orm import Session as DbSession
 
-from sterilog import audit
+from sterilog import audit, tempfiles
 from sterilog.clock import iso, local_day_bounds
 from sterilog.errors import UserError
 from sterilog.models import (
@@ -1155,7 +1154,7 @@ def _dumps(value: Any) -> str:
 def _write_json(
     path: Path, meta: dict[str, Any], env: Env, progress: Progress | None
 ) -> tuple[dict[str, int], str]:
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp_name = tempfiles.mkstemp(path.parent, path.name)
     tmp = Path(tmp_name)
     counts: dict[str, int] = {}
     try:
@@ -1185,7 +1184,7 @@ def _write_json(
 def _write_csv(
     path: Path, meta: dict[str, Any], env: Env, progress: Progress | None
 ) -> tuple[dict[str, int], list[dict[str, Any]]]:
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    tmp = Path(tempfiles.mkdtemp(path.parent, path.name))
     counts: dict[str, int] = {}
     files: list[dict[str, Any]] = []
     try:

@@ -39,9 +39,24 @@ def check_scanner_gs(value: str | None) -> str | None:
 
 
 def is_initialised(conn: Connection) -> bool:
-    if not inspect(conn).has_table("settings"):
-        return False
-    return conn.execute(select(Setting.id).limit(1)).first() is not None
+    """True when the clinic settings exist. A database that holds any record (or any audit
+    entry) but no settings is damaged: `init` must never re-initialise it (exit 1)."""
+    from sterilog.errors import DatabaseError
+    from sterilog.models import AUDITED, AuditEntry, Base
+    from sterilog.services.base import DAMAGED
+
+    insp = inspect(conn)
+    if insp.has_table("settings") and (
+        conn.execute(select(Setting.id).limit(1)).first() is not None
+    ):
+        return True
+    for model in (AuditEntry, *AUDITED):
+        table = Base.metadata.tables[model.__tablename__]
+        if insp.has_table(table.name):
+            key = next(iter(table.primary_key.columns))
+            if conn.execute(select(key).limit(1)).first() is not None:
+                raise DatabaseError(DAMAGED)
+    return False
 
 
 def initialise(ctx: Ctx, req: InitRequest) -> Setting:

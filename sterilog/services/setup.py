@@ -51,7 +51,7 @@ def is_initialised(conn: Connection) -> bool:
     ):
         return True
     for model in (AuditEntry, *AUDITED):
-        table = Base.metadata.tables[model.__tablename__]
+        table = Base.metadata.tables[str(model.__tablename__)]  # type: ignore[attr-defined]
         if insp.has_table(table.name):
             key = next(iter(table.primary_key.columns))
             if conn.execute(select(key).limit(1)).first() is not None:

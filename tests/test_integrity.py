@@ -9,7 +9,6 @@ import signal
 import stat
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -238,4 +237,6 @@ def test_a_killed_backup_leaves_no_copy_past_the_next_run_and_none_is_world_read
     finally:
         alive.kill()
         alive.wait(10)
-    time.sleep(0)
+        for proc in (killed, alive):
+            assert proc.stdout is not None
+            proc.stdout.close()

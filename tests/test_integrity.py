@@ -51,8 +51,15 @@ def a_clean(cli: Cli) -> None:
     cli.ok("room", "add", "R1")
     cli.ok("disinfectant", "add", "Clinell", "--contact-min", "1")
     cli.ok(
-        "clean", "room", "R1", "--kind", "between-clients", "--disinfectant", "Clinell",
-        "--at", "2026-11-24T08:00:00+00:00",
+        "clean",
+        "room",
+        "R1",
+        "--kind",
+        "between-clients",
+        "--disinfectant",
+        "Clinell",
+        "--at",
+        "2026-11-24T08:00:00+00:00",
     )
 
 
@@ -160,7 +167,8 @@ def test_the_stored_sqlite_schemas_are_what_the_migrations_make(tmp_path: Path) 
     assert [rev for rev, _ in built] == schema.known_revisions()
     for rev, objects in built:
         assert schema.expected(rev, "sqlite") == objects, (
-            f"sterilog/schemas/{rev}.sqlite.json is stale: run python scripts/schema_fingerprints.py"
+            f"sterilog/schemas/{rev}.sqlite.json is stale: "
+            "run python scripts/schema_fingerprints.py"
         )
 
 

@@ -47,7 +47,7 @@ def record_days(cli: Cli) -> None:
     in every table that can have more than one (settings has exactly one)."""
     cli.ok("staff", "add", "ivy", "--name", "Ivy", "--role", "inspector")
     for k, day in (("1", "2026-11-22"), ("2", "2026-11-23")):
-        t = lambda hm: f"{day}T{hm}:00+00:00"  # noqa: E731
+        t = lambda hm, day=day: f"{day}T{hm}:00+00:00"  # noqa: E731
         p = f"ann{k}"
         cli.ok("staff", "add", p, "--name", f"Ann {k}", "--role", "practitioner")
         cli.ok("staff", "add", f"tmp{k}", "--name", f"Temp {k}", "--role", "practitioner")
@@ -65,29 +65,111 @@ def record_days(cli: Cli) -> None:
         cli.ok("cartridge", "receive", hri(f"X{k}", "0001"), hri(f"X{k}", "0002"))
         cli.ok("cartridge", "discard", hri(f"L{k}", "0002"), "--reason", "torn")
         cli.ok("cartridge", "recall", "--gtin", GTIN, "--lot", f"X{k}", "--reason", "FSN")
-        cli.ok("air-removal", "record", "--sterilizer", f"AC{k}", "--result", "pass",
-               "--at", t("07:00"))
-        for pack, temp, at, bi in ((f"P{k}", "134", "07:30", True), (f"F{k}", "131", "07:45", False)):
-            cli.ok("cycle", "record", "--sterilizer", f"AC{k}", "--program", "134-3.5",
-                   "--temp-c", temp, "--hold-min", "3.5", "--ci", "pass", "--pack", pack,
-                   *(["--bi-lot", f"BI-{k}"] if bi else []), "--at", t(at))
-        cli.ok("bi", "read", k, "--result", "negative", "--control", "positive",
-               "--at", t("08:30"))
-        cli.ok("clean", "room", f"R{k}", "--kind", "between-clients", "--disinfectant",
-               f"Clinell{k}", "--at", t("08:40"))
+        cli.ok(
+            "air-removal",
+            "record",
+            "--sterilizer",
+            f"AC{k}",
+            "--result",
+            "pass",
+            "--at",
+            t("07:00"),
+        )
+        for pack, temp, at, bi in (
+            (f"P{k}", "134", "07:30", True),
+            (f"F{k}", "131", "07:45", False),
+        ):
+            cli.ok(
+                "cycle",
+                "record",
+                "--sterilizer",
+                f"AC{k}",
+                "--program",
+                "134-3.5",
+                "--temp-c",
+                temp,
+                "--hold-min",
+                "3.5",
+                "--ci",
+                "pass",
+                "--pack",
+                pack,
+                *(["--bi-lot", f"BI-{k}"] if bi else []),
+                "--at",
+                t(at),
+            )
+        cli.ok("bi", "read", k, "--result", "negative", "--control", "positive", "--at", t("08:30"))
+        cli.ok(
+            "clean",
+            "room",
+            f"R{k}",
+            "--kind",
+            "between-clients",
+            "--disinfectant",
+            f"Clinell{k}",
+            "--at",
+            t("08:40"),
+        )
         cli.ok("clean", "device", f"SN-{k}", "--disinfectant", f"Clinell{k}", "--at", t("08:40"))
         now = t("09:00")
-        sid = cli.json("session", "start", "--room", f"R{k}", "--device", f"SN-{k}",
-                       "--cartridge", hri(f"L{k}", "0001"), "--pack", f"P{k}",
-                       "--client", f"C-00{k}", operator=p, now=now)["session_id"]
-        cli.json("session", "start", "--room", f"R{k}", "--device", f"SN-{k}",
-                 "--cartridge", hri(f"X{k}", "0001"), "--pack", f"F{k}",
-                 "--client", f"C-99{k}", operator=p, now=now, expect=3)
-        cli.ok("incident", "record", "--session", str(sid), "--kind", "pain", "--note", "sore",
-               operator=p, now=t("09:10"))
+        sid = cli.json(
+            "session",
+            "start",
+            "--room",
+            f"R{k}",
+            "--device",
+            f"SN-{k}",
+            "--cartridge",
+            hri(f"L{k}", "0001"),
+            "--pack",
+            f"P{k}",
+            "--client",
+            f"C-00{k}",
+            operator=p,
+            now=now,
+        )["session_id"]
+        cli.json(
+            "session",
+            "start",
+            "--room",
+            f"R{k}",
+            "--device",
+            f"SN-{k}",
+            "--cartridge",
+            hri(f"X{k}", "0001"),
+            "--pack",
+            f"F{k}",
+            "--client",
+            f"C-99{k}",
+            operator=p,
+            now=now,
+            expect=3,
+        )
+        cli.ok(
+            "incident",
+            "record",
+            "--session",
+            str(sid),
+            "--kind",
+            "pain",
+            "--note",
+            "sore",
+            operator=p,
+            now=t("09:10"),
+        )
         cli.ok("session", "end", str(sid), operator=p, now=t("09:30"))
-        cli.ok("clean", "room", f"R{k}", "--kind", "between-clients", "--disinfectant",
-               f"Clinell{k}", "--at", t("09:40"), now=t("09:50"))
+        cli.ok(
+            "clean",
+            "room",
+            f"R{k}",
+            "--kind",
+            "between-clients",
+            "--disinfectant",
+            f"Clinell{k}",
+            "--at",
+            t("09:40"),
+            now=t("09:50"),
+        )
         cli.ok("void", "room-clean", str(2 * int(k)), "--reason", "wrong room", now=t("09:55"))
         cli.ok("sign", "2026-11", "--meaning", "reviewed", now=t("10:00"))
 
@@ -118,7 +200,6 @@ def clinic(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Cli:
 
 
 # --- running one forgery in a rolled-back transaction -------------------------------------------
-
 
 
 class Forger:
@@ -167,7 +248,9 @@ class Forger:
 
     def raw(self, table: Table, column: str, rid: int) -> Any:
         with self.engine.connect() as c:
-            return c.exec_driver_sql(f'SELECT "{column}" FROM "{table.name}" WHERE id = {rid}').scalar()
+            return c.exec_driver_sql(
+                f'SELECT "{column}" FROM "{table.name}" WHERE id = {rid}'
+            ).scalar()
 
 
 @pytest.fixture
@@ -284,7 +367,9 @@ def row_cases(f: Forger, table: Table) -> Iterator[Case]:
         assert any(a[n] != b[n] for n in body)
 
         def swap(c: Connection, a: dict[str, Any] = a, b: dict[str, Any] = b) -> None:
-            temp = {u: (-999_999 if isinstance(table.c[u].type, Integer) else "~swap") for u in uniq}
+            temp = {
+                u: (-999_999 if isinstance(table.c[u].type, Integer) else "~swap") for u in uniq
+            }
             if temp:
                 c.execute(table.update().where(table.c.id == a["id"]).values(temp))
             c.execute(table.update().where(table.c.id == b["id"]).values({n: a[n] for n in body}))
@@ -326,7 +411,9 @@ def schema_cases(f: Forger, table: Table) -> Iterator[Case]:
     if f.backend == "sqlite":
 
         def planted(c: Connection) -> None:
-            c.exec_driver_sql(f"CREATE TRIGGER zz_{name} AFTER INSERT ON {name} BEGIN SELECT 1; END")
+            c.exec_driver_sql(
+                f"CREATE TRIGGER zz_{name} AFTER INSERT ON {name} BEGIN SELECT 1; END"
+            )
 
         yield Case("new trigger", f"trigger zz_{name}", planted)
         yield Case(
@@ -356,7 +443,9 @@ def schema_cases(f: Forger, table: Table) -> Iterator[Case]:
         yield Case(
             f"changed type of {target.name}",
             f"table {name}",
-            rewrite_sql(lambda s: re.sub(rf"\b{target.name} {typ}", f"{target.name} TEXT", s, 1)),
+            rewrite_sql(
+                lambda s: re.sub(rf"\b{target.name} {typ}", f"{target.name} TEXT", s, count=1)
+            ),
         )
         yield Case(
             f"changed default of {target.name}",
@@ -398,7 +487,11 @@ def schema_cases(f: Forger, table: Table) -> Iterator[Case]:
             ),
         )
         default = (
-            "now()" if stamp is not None else "'x'" if isinstance(word.type, (String, Text)) else "7"
+            "now()"
+            if stamp is not None
+            else "'x'"
+            if isinstance(word.type, (String, Text))
+            else "7"
         )
         yield Case(
             f"changed default of {target.name}",
@@ -437,14 +530,20 @@ def schema_cases(f: Forger, table: Table) -> Iterator[Case]:
 def global_schema_cases(f: Forger) -> Iterator[Case]:
     with f.engine.connect() as c:
         if f.backend == "sqlite":
-            triggers = c.exec_driver_sql(
-                "SELECT name FROM sqlite_master WHERE type = 'trigger'"
-            ).scalars().all()
+            triggers = (
+                c.exec_driver_sql("SELECT name FROM sqlite_master WHERE type = 'trigger'")
+                .scalars()
+                .all()
+            )
         else:
-            triggers = c.exec_driver_sql(
-                "SELECT c.relname || '.' || t.tgname FROM pg_trigger t "
-                "JOIN pg_class c ON c.oid = t.tgrelid WHERE NOT t.tgisinternal"
-            ).scalars().all()
+            triggers = (
+                c.exec_driver_sql(
+                    "SELECT c.relname || '.' || t.tgname FROM pg_trigger t "
+                    "JOIN pg_class c ON c.oid = t.tgrelid WHERE NOT t.tgisinternal"
+                )
+                .scalars()
+                .all()
+            )
     assert triggers
     for trig in triggers:
         if f.backend == "sqlite":
@@ -523,7 +622,7 @@ def run_cases(f: Forger, cases: Iterator[Case]) -> int:
         n += 1
         try:
             problems = f.problems(case.forge)
-        except Exception as error:  # noqa: BLE001 - report every broken case at once
+        except Exception as error:
             failures.append(f"{case.what}: the forgery itself failed: {error}")
             continue
         if not any(case.expect in p.record for p in problems):

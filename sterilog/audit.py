@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -261,8 +262,8 @@ def _pg_instant(value: Any) -> Any:
     return _jsonable(value)
 
 
-def _is_digits(s: str) -> bool:
-    return s.isascii() and s.isdigit()
+# The one stored form of an instant on SQLite (what SQLAlchemy's DateTime writes).
+_CANONICAL_INSTANT = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}", re.ASCII).fullmatch
 
 
 def _sqlite_instant(value: Any) -> Any:
@@ -272,18 +273,7 @@ def _sqlite_instant(value: Any) -> Any:
     it differently from what the audit entry recorded."""
     if value is None:
         return None
-    if (
-        type(value) is str
-        and len(value) == 26
-        and value[4] == "-"
-        and value[7] == "-"
-        and value[10] == " "
-        and value[13] == ":"
-        and value[16] == ":"
-        and value[19] == "."
-        and _is_digits(value[:4] + value[5:7] + value[8:10] + value[11:13] + value[14:16]
-                       + value[17:19] + value[20:])
-    ):
+    if type(value) is str and _CANONICAL_INSTANT(value):
         frac = value[20:]
         return f"{value[:10]}T{value[11:19]}{'' if frac == '000000' else '.' + frac}Z"
     return _noncanonical(value)

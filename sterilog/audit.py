@@ -349,6 +349,7 @@ class _Cursor:
 
 
 _ENTRIES_COLS = "SELECT seq, at, clock, operator, action, records, prev_hash, hash FROM audit_log "
+_ENTRY_COLUMNS = {"seq", "at", "clock", "operator", "action", "records", "prev_hash", "hash"}
 _ENTRIES_SQL = _ENTRIES_COLS + "WHERE seq > ? ORDER BY seq LIMIT ?"
 _FIRST_ENTRIES_SQL = _ENTRIES_COLS + "ORDER BY seq LIMIT ?"
 
@@ -362,6 +363,11 @@ def _stream_entries(session: Session) -> Iterator[tuple[Any, ...]]:
         for r in rows:
             yield (r[0], at_of(r[1]), *r[2:])
         rows = _raw_rows(session, _ENTRIES_SQL, (int(rows[-1][0]), BATCH))
+
+
+def _add(problems: list[Problem], p: Problem) -> None:
+    if len(problems) < MAX_PROBLEMS:
+        problems.append(p)
 
 
 def verify(
@@ -388,8 +394,29 @@ def verify(
         for name, message in schema.compare(session.connection()):
             if len(result.problems) < MAX_PROBLEMS:
                 result.problems.append(Problem(name, message))
-    cursors = {m.__tablename__: _Cursor(session, m.__table__) for m in tables}  # type: ignore[arg-type]
     problems = result.problems
+    from sterilog.schema import live_columns
+
+    # A table or column that is gone is a problem to name, not a query to crash on: such a table
+    # is named once and not streamed (its logged rows are not listed one by one).
+    live = live_columns(session.connection())
+    cursors: dict[str, _Cursor] = {}
+    for model in tables:
+        table: Table = model.__table__  # type: ignore[assignment]
+        lacking = sorted({c.name for c in table.columns} - live.get(table.name, set()))
+        if table.name not in live:
+            _add(problems, Problem(table.name, "record table is missing (dropped)"))
+        elif lacking:
+            _add(
+                problems,
+                Problem(
+                    table.name,
+                    f"record table lacks column(s) {', '.join(lacking)}: its rows cannot be "
+                    "compared",
+                ),
+            )
+        else:
+            cursors[table.name] = _Cursor(session, table)
 
     def problem(record: str, message: str) -> None:
         if len(problems) < MAX_PROBLEMS:
@@ -399,9 +426,14 @@ def verify(
     expected_seq = 1
     count = 0
     anchor_seen = False
-    for seq, at, clock, operator, action, records, prev_hash, stored_hash in _stream_entries(
-        session
-    ):
+    skipped = {m.__tablename__ for m in tables} - set(cursors)
+    log_lacks = sorted(_ENTRY_COLUMNS - live.get("audit_log", set()))
+    entries = _stream_entries(session) if not log_lacks else iter(())
+    if "audit_log" not in live:
+        problem("audit_log", "the audit log table is missing (dropped)")
+    elif log_lacks:
+        problem("audit_log", f"the audit log lacks column(s) {', '.join(log_lacks)}")
+    for seq, at, clock, operator, action, records, prev_hash, stored_hash in entries:
         count += 1
         seq = int(seq)
         if seq < expected_seq:
@@ -433,7 +465,8 @@ def verify(
             rid = int(item["id"])
             cursor = cursors.get(name)
             if cursor is None:
-                problem(f"{name} #{rid}", f"audit entry {seq} names an unknown table")
+                if name not in skipped:
+                    problem(f"{name} #{rid}", f"audit entry {seq} names an unknown table")
                 continue
             current = cursor.peek()
             while current is not None and current[0] < rid:

@@ -245,6 +245,25 @@ def present_tables(conn: Connection) -> list[str]:
     return [str(r[0]) for r in conn.exec_driver_sql(sql).all()]
 
 
+def live_columns(conn: Connection) -> dict[str, set[str]]:
+    """Every table's column names (one query on PostgreSQL, one pragma per table on SQLite)."""
+    out: dict[str, set[str]] = {}
+    if conn.dialect.name == "sqlite":
+        for table in present_tables(conn):
+            out[table] = {
+                str(r[1]) for r in conn.exec_driver_sql(f'PRAGMA table_info("{table}")').all()
+            }
+        return out
+    rows = conn.exec_driver_sql(
+        "SELECT c.relname, a.attname FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
+        "WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind IN ('r', 'p') "
+        "AND a.attnum > 0 AND NOT a.attisdropped"
+    ).all()
+    for table, column in rows:
+        out.setdefault(str(table), set()).add(str(column))
+    return out
+
+
 def revision_of(conn: Connection) -> tuple[str | None, str | None]:
     """(revision, problem). Reads alembic_version defensively: it is as forgeable as any table."""
     probe = (

@@ -519,6 +519,23 @@ def schema_cases(f: Forger, table: Table) -> Iterator[Case]:
                 f"internal-trigger {name}.",
                 lambda c: c.exec_driver_sql(f"ALTER TABLE {name} DISABLE TRIGGER ALL"),
             )
+    cascade = "" if f.backend == "sqlite" else " CASCADE"
+    yield Case(
+        "dropped table",
+        name,
+        lambda c: c.exec_driver_sql(f"DROP TABLE {name}{cascade}"),
+    )
+    indexed = {col.name for i in table.indexes for col in i.columns}
+    indexed |= {fk.parent.name for fk in table.foreign_keys} | unique_columns(table)
+    plain = [c for c in cols if c.name not in indexed]
+    if plain:
+        yield Case(
+            f"dropped column {plain[-1].name}",
+            name,
+            lambda c: c.exec_driver_sql(
+                f"ALTER TABLE {name} DROP COLUMN {plain[-1].name}{cascade}"
+            ),
+        )
     for index in table.indexes:
         yield Case(
             f"dropped index {index.name}",

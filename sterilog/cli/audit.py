@@ -56,9 +56,13 @@ def verify(app: App, anchor: str | None) -> None:
     from sterilog.errors import DatabaseError
     from sterilog.schema import present_tables
 
+    app.clock  # noqa: B018 - a bad STERILOG_NOW is refused by every command, verify included
     # No clinic settings needed: verify must name a deleted settings row (exit 4), not stop at it.
     with db.read_session(app.engine()) as session:
-        if not present_tables(session.connection()):
+        from sterilog.models import AUDITED
+
+        ours = {m.__tablename__ for m in AUDITED} | {"audit_log", "alembic_version"}
+        if not ours & set(present_tables(session.connection())):
             raise DatabaseError(
                 "this database is not initialised for sterilog; run `sterilog init` first"
             )

@@ -601,6 +601,89 @@ def global_schema_cases(f: Forger) -> Iterator[Case]:
             ),
         )
         yield Case("new schema", "schema zz", lambda c: c.exec_driver_sql("CREATE SCHEMA zz"))
+        yield Case(
+            "dropped check constraint",
+            "constraint staff.ck_staff_role",
+            lambda c: c.exec_driver_sql("ALTER TABLE staff DROP CONSTRAINT ck_staff_role"),
+        )
+        yield Case(
+            "dropped unique constraint",
+            "constraint staff.uq_staff_code",
+            lambda c: c.exec_driver_sql("ALTER TABLE staff DROP CONSTRAINT uq_staff_code"),
+        )
+        yield Case(
+            "changed collation",
+            "column staff.code",
+            lambda c: c.exec_driver_sql(
+                'ALTER TABLE staff ALTER COLUMN code TYPE varchar(200) COLLATE "C"'
+            ),
+        )
+        yield Case(
+            "dropped not-null",
+            "column sessions.client",
+            lambda c: c.exec_driver_sql("ALTER TABLE sessions ALTER COLUMN client DROP NOT NULL"),
+        )
+        yield Case(
+            "changed sequence",
+            "sequence staff_id_seq",
+            lambda c: c.exec_driver_sql("ALTER SEQUENCE staff_id_seq INCREMENT BY 2"),
+        )
+        yield Case(
+            "new type",
+            "type zz_kind",
+            lambda c: c.exec_driver_sql("CREATE TYPE zz_kind AS ENUM ('a')"),
+        )
+
+        def event_trigger(c: Connection) -> None:
+            c.exec_driver_sql(
+                "CREATE FUNCTION zz_ev() RETURNS event_trigger LANGUAGE plpgsql AS $$ BEGIN END $$"
+            )
+            c.exec_driver_sql(
+                "CREATE EVENT TRIGGER zz_evt ON ddl_command_start EXECUTE FUNCTION zz_ev()"
+            )
+
+        yield Case("new event trigger", "event-trigger zz_evt", event_trigger)
+    else:
+
+        def rewrite(old: str, new: str) -> Callable[[Connection], None]:
+            def forge(c: Connection) -> None:
+                c.exec_driver_sql("PRAGMA writable_schema = ON")
+                n = c.execute(
+                    text(
+                        "UPDATE sqlite_master SET sql = replace(sql, :old, :new) "
+                        "WHERE type = 'table' AND name = 'staff' AND instr(sql, :old) > 0"
+                    ),
+                    {"old": old, "new": new},
+                ).rowcount
+                c.exec_driver_sql("PRAGMA writable_schema = OFF")
+                assert n == 1
+
+            return forge
+
+        yield Case(
+            "dropped check constraint",
+            "table staff",
+            rewrite(
+                "CONSTRAINT ck_staff_role CHECK (role IN ('practitioner', 'manager', "
+                "'inspector')),",
+                "",
+            ),
+        )
+        yield Case(
+            "dropped unique constraint",
+            "table staff",
+            rewrite("CONSTRAINT uq_staff_code UNIQUE (code)", "CHECK (1)"),
+        )
+        yield Case(
+            "changed collation",
+            "table staff",
+            rewrite("code VARCHAR(200) NOT NULL", "code VARCHAR(200) NOT NULL COLLATE NOCASE"),
+        )
+        yield Case(
+            "dropped not-null",
+            "table staff",
+            rewrite("name VARCHAR(200) NOT NULL", "name VARCHAR(200)"),
+        )
     # The log and Alembic's bookkeeping are forgeable tables too.
     for key in (-7, 0, f.max_id):
         yield Case(

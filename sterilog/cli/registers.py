@@ -127,7 +127,9 @@ def staff_pin(app: App, staff_id: str) -> None:
         new_pin.append(_new_pin(code))
         people.check_pin_format(new_pin[0])
 
-    with app.writing(frozenset(people.ROLES), "set PINs", after_auth=ask) as ctx:
+    own = code == app.operator
+    roles, what = (frozenset(people.ROLES), "set PINs") if own else (MANAGER, "set another's PIN")
+    with app.writing(roles, what, after_auth=ask) as ctx:
         people.set_pin(ctx, code, new_pin[0], None)
     app.emit({"id": code, "pin_set": True}, f"PIN set for {code}.")
 

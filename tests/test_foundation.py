@@ -326,7 +326,8 @@ def test_a_missing_sqlite_file_is_not_created_by_a_read(tmp_path: Path) -> None:
 
 def test_the_default_database_lives_in_the_user_data_dir(tmp_path: Path) -> None:
     env = {"XDG_DATA_HOME": str(tmp_path / "xdg"), "STERILOG_NOW": NOW, "STERILOG_DB": ""}
-    result = CliRunner().invoke(main, ["init", "--training", "--manager", "m", "--name", "M"], env=env)
+    args = ["init", "--training", "--manager", "m", "--name", "M"]
+    result = CliRunner().invoke(main, args, env=env)
     assert result.exit_code == 0, result.output
     assert (tmp_path / "xdg" / "sterilog" / "sterilog.db").exists()
 

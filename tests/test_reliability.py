@@ -633,8 +633,9 @@ def test_sqlite_files_stay_owner_only_after_writes_from_many_processes(tmp_path:
     old = os.umask(0o022)
     reader = None
     try:
+        argv = [sys.executable, "-m", "sterilog", "init", "--training", "--manager", "boss"]
         init = subprocess.run(
-            [sys.executable, "-m", "sterilog", "init", "--training", "--manager", "boss", "--name", "B"],
+            [*argv, "--name", "B"],
             env=env,
             capture_output=True,
             text=True,

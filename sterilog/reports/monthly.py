@@ -1174,6 +1174,7 @@ def render(
     author: str = "sterilog",
     target: Any = None,
     progress: Callable[[int], None] | None = None,
+    training: bool = False,
 ) -> bytes:
     """The monthly report as PDF bytes (also written to `target`, a path or file, if given)."""
     from sterilog.reports import pdf
@@ -1192,6 +1193,7 @@ def render(
         incomplete=data.incomplete,
         anchor=data.integrity.head,
         progress=progress,
+        training=training,
     )
 
 

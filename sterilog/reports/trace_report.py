@@ -176,6 +176,7 @@ def render(
     author: str = "sterilog",
     target: Any = None,
     progress: Callable[[int], None] | None = None,
+    training: bool = False,
 ) -> bytes:
     from reportlab.platypus import Paragraph
 
@@ -205,6 +206,7 @@ def render(
         tz_name=tz_name,
         anchor=data.anchor,
         progress=progress,
+        training=training,
     )
 
 

@@ -170,7 +170,7 @@ def pinless_managers(session: Session) -> list[str]:
 
 
 def locked_staff(session: Session, attempts: int) -> list[str]:
-    out = []
+    out: list[str] = []
     ids = session.execute(select(PinEvent.staff_id).distinct()).scalars().all()
     if not ids:
         return out

@@ -335,6 +335,7 @@ def _stream_entries(session: Session) -> Iterator[tuple[Any, ...]]:
 ADDED_COLUMNS: dict[tuple[str, str], Any] = {
     ("settings", "training"): False,
     ("signatures", "digest"): None,
+    ("signatures", "marks"): None,
 }
 
 

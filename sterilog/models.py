@@ -478,6 +478,8 @@ class Signature(Base):
     head: Mapped[str] = mapped_column(String(80))  # chain head SEQ:HASH at signing
     # sha256 of everything the month's report listed at signing (None: signed before 0002).
     digest: Mapped[str | None] = mapped_column(String(80))
+    # {table: highest id} of the listed tables at signing: what was added or voided after.
+    marks: Mapped[str | None] = mapped_column(Text)
     at: Mapped[dt.datetime] = _at()
     recorded_at: Mapped[dt.datetime] = _recorded()
 

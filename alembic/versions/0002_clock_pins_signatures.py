@@ -26,6 +26,7 @@ def upgrade() -> None:
         )
     with op.batch_alter_table('signatures', schema=None) as batch_op:
         batch_op.add_column(sa.Column('digest', sa.String(length=80), nullable=True))
+        batch_op.add_column(sa.Column('marks', sa.Text(), nullable=True))
     op.create_table('pin_events',
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
     sa.Column('staff_id', sa.Integer(), nullable=False),
@@ -50,6 +51,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_pin_events_at'))
     op.drop_table('pin_events')
     with op.batch_alter_table('signatures', schema=None) as batch_op:
+        batch_op.drop_column('marks')
         batch_op.drop_column('digest')
     with op.batch_alter_table('settings', schema=None) as batch_op:
         batch_op.drop_column('training')

@@ -163,9 +163,7 @@ class App:
         pin = self._read_pin(person.code, env_name)
         if pin is None:
             self._audit_failed_pin(person.code, "missing")
-            raise UserError(
-                f"{person.code} has a PIN: give it at the prompt or in {env_name}"
-            )
+            raise UserError(f"{person.code} has a PIN: give it at the prompt or in {env_name}")
         if not people.verify_pin(pin, pin_hash):
             self._pin_event(person, "failed", "auth.failed")
             if failures + 1 >= attempts:

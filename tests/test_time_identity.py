@@ -391,7 +391,8 @@ def test_staff_pin_own_needs_the_old_one_and_a_manager_may_reset(cli: Cli) -> No
 def test_practitioner_needs_their_own_pin(cli: Cli) -> None:
     setup_clinic(cli)
     cli.ok("staff", "add", "pat", "--name", "Pat", "--role", "practitioner", "--license", "PR-2",
-           "--license-expires", "2027-06-30", "--pin", env={"STERILOG_NEW_PIN": "8642"})  # fmt: skip
+           "--license-expires", "2027-06-30", "--pin",
+           env={"STERILOG_NEW_PIN": "8642"})  # fmt: skip
     before = cli.audit_count()
     r = cli.fails("session", "start", "--room", "R1", "--device", "SN-1", "--cartridge",
                   hri("LOTA", "0001"), "--pack", "P1", "--client", "C-1",

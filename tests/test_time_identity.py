@@ -413,3 +413,42 @@ def test_practitioner_needs_their_own_pin(cli: Cli) -> None:
     assert out["decision"] == "go"
     (who,) = query(cli, "SELECT s.code FROM sessions JOIN staff s ON s.id = practitioner_id")[0]
     assert who == "pat"
+
+
+# --- upgrading a database from before revision 0002 ---------------------------------------------
+
+
+def test_a_database_from_before_0002_is_live_and_still_verifies_after_upgrade(
+    empty_url: str, backend: str
+) -> None:
+    from sterilog import migrate
+    from sterilog.db import make_engine, resolve_url
+
+    c = live(empty_url, backend)
+    c.ok("room", "add", "R1")
+    engine = make_engine(resolve_url(c.url))
+    try:
+        migrate.downgrade(engine, "0001")
+    finally:
+        engine.dispose()
+    r = c.fails("status")
+    assert "run `sterilog db upgrade`" in r.stderr
+    r = c.fails("status", now="2026-11-24T09:00:00+00:00")  # no flag yet: live
+    assert "live clinic database" in r.stderr
+    c.ok("db", "upgrade")
+    assert c.json("status")["training"] is False
+    assert c.json("audit", "verify")["ok"] is True
+
+
+def test_only_columns_added_later_with_their_default_are_tolerated() -> None:
+    from sterilog.audit import _only_added_columns
+
+    recorded = {"id": 1, "clinic_name": "X"}
+    assert _only_added_columns("settings", {**recorded, "training": False}, recorded)
+    assert not _only_added_columns("settings", {**recorded, "training": True}, recorded)
+    assert not _only_added_columns("settings", {"id": 1, "clinic_name": "Y", "training": False},
+                                   recorded)  # fmt: skip
+    assert not _only_added_columns("rooms", {**recorded, "training": False}, recorded)
+    sig = {"id": 1, "month": "2026-11"}
+    assert _only_added_columns("signatures", {**sig, "digest": None, "marks": None}, sig)
+    assert not _only_added_columns("signatures", {**sig, "digest": "sha256:x", "marks": None}, sig)

@@ -8,6 +8,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import click
@@ -115,7 +116,7 @@ class App:
             )
         engine = self.engine()
         with db.read_session(engine) as session:
-            _clinic(session)
+            clinic = _clinic(session)
             staff = people.find_staff(session, code)
             if staff is None:
                 raise UserError(f"unknown operator {code!r}; `sterilog staff list` shows staff")
@@ -123,7 +124,8 @@ class App:
                 raise UserError(f"operator {code!r} has been deactivated and can no longer act")
             actor = people.actor_of(staff)
             people.authorize(actor, roles, what)
-        self.check_pin(actor, "STERILOG_PIN")
+            pin = _PinState.of(session, staff, clinic.rules.pin_lockout_attempts)
+        self._check_pin(actor, pin, "STERILOG_PIN")
         if after_auth is not None:
             after_auth()  # e.g. ask for a new PIN: after the old one, before taking the lock
         with db.write_session(engine) as session:
@@ -139,7 +141,7 @@ class App:
             self.last_write = ctx
             yield ctx
 
-    def check_pin(self, person: Actor, env_name: str) -> None:
+    def _check_pin(self, person: Actor, state: _PinState, env_name: str) -> None:
         """`person` must give their PIN when they have one; a lockout stops them either way.
 
         A wrong PIN is recorded (a `failed` PIN event); the rule pack's `pin_lockout_attempts`
@@ -148,31 +150,23 @@ class App:
         """
         from sterilog.services import people
 
-        with db.read_session(self.engine()) as session:
-            clinic = _clinic(session)
-            staff = people.find_staff(session, person.code)
-            if staff is None:
-                return
-            pin_hash = people.current_pin_hash(session, staff)
-            if pin_hash is None:
-                return
-            attempts = clinic.rules.pin_lockout_attempts
-            failures = people.consecutive_failures(session, staff.id, attempts)
-        if failures >= attempts:
+        if state.pin_hash is None:
+            return
+        if state.failures >= state.attempts:
             raise UserError(people.lock_message(person.code))
         pin = self._read_pin(person.code, env_name)
         if pin is None:
             self._audit_failed_pin(person.code, "missing")
             raise UserError(f"{person.code} has a PIN: give it at the prompt or in {env_name}")
-        if not people.verify_pin(pin, pin_hash):
+        if not people.verify_pin(pin, state.pin_hash):
             self._pin_event(person, "failed", "auth.failed")
-            if failures + 1 >= attempts:
+            if state.failures + 1 >= state.attempts:
                 raise UserError(
                     f"wrong PIN for {person.code}; nothing was recorded. "
                     + people.lock_message(person.code)
                 )
             raise UserError(f"wrong PIN for {person.code}; nothing was recorded")
-        if failures:
+        if state.failures:
             self._pin_event(person, "ok", "auth.ok")
 
     def attest(self, code: str) -> None:
@@ -181,11 +175,13 @@ class App:
         from sterilog.services import people
 
         with db.read_session(self.engine()) as session:
+            clinic = _clinic(session)
             staff = people.find_staff(session, code)
             if staff is None:
                 return
             person = people.actor_of(staff)
-        self.check_pin(person, "STERILOG_PRACTITIONER_PIN")
+            state = _PinState.of(session, staff, clinic.rules.pin_lockout_attempts)
+        self._check_pin(person, state, "STERILOG_PRACTITIONER_PIN")
 
     def _pin_event(self, person: Actor, kind: str, action: str) -> None:
         from sterilog.services import people
@@ -255,11 +251,30 @@ class App:
             click.echo(line)
 
 
+@dataclass(frozen=True)
+class _PinState:
+    pin_hash: str | None
+    failures: int
+    attempts: int
+
+    @classmethod
+    def of(cls, session: Any, staff: Any, attempts: int) -> _PinState:
+        from sterilog.services import people
+
+        pin_hash = people.current_pin_hash(session, staff)
+        failures = people.consecutive_failures(session, staff.id, attempts) if pin_hash else 0
+        return cls(pin_hash, failures, attempts)
+
+
 def _clinic(session: Any) -> Any:
     try:
         return load_clinic(session)
     except (exc.OperationalError, exc.ProgrammingError) as error:
         msg = str(error.orig if hasattr(error, "orig") else error).lower()
+        if "no such column" in msg or ("column" in msg and "does not exist" in msg):
+            raise DatabaseError(
+                "this database's schema is older than this sterilog; run `sterilog db upgrade`"
+            ) from None
         if "no such table" in msg or "does not exist" in msg or "undefinedtable" in msg:
             raise DatabaseError(
                 "this database is not initialised for sterilog; run `sterilog init` first"

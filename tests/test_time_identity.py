@@ -231,6 +231,15 @@ def test_a_late_clean_is_marked_everywhere_and_counted(cli: Cli, tmp_path: Path)
     assert "Late entries that close what would otherwise be a gap" in content
     assert "room_cleans #4" in content and "device_cleans #4" in content
     assert "room_cleans #5" not in content  # the on-time clean is not late
+    # The machine-readable export marks the same rows, and only those.
+    path = tmp_path / "export.json"
+    cli.ok("export", "--from", "2026-11-01", "--to", "2026-11-30", "--format", "json",
+           "-o", str(path), now="2026-12-01T09:00:00+00:00")  # fmt: skip
+    exported = json.loads(path.read_text(encoding="utf-8"))
+    late_cleans = [(r["id"], r["recorded_at"]) for r in exported["room_cleans"] if r["late"]]
+    assert late_cleans == [(4, "2026-11-26T09:00:00Z")]
+    assert [r["id"] for r in exported["device_cleans"] if r["late"]] == [4]
+    assert all(r["late"] is False for r in exported["sessions"])
 
 
 def test_late_entry_minutes_comes_from_the_rule_pack(empty_url: str, backend: str,

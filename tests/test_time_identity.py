@@ -231,6 +231,15 @@ def test_a_late_clean_is_marked_everywhere_and_counted(cli: Cli, tmp_path: Path)
     assert "Late entries that close what would otherwise be a gap" in content
     assert "room_cleans #4" in content and "device_cleans #4" in content
     assert "room_cleans #5" not in content  # the on-time clean is not late
+    # The trace of session 2 (JSON and PDF) shows the late cleans that preceded it.
+    detail = cli.json("trace", "session", "2", now="2026-12-01T09:00:00+00:00")["detail"][0]
+    for part in (detail["device"], detail["room_detail"]):
+        seen = part["last_clean"]
+        assert (seen["late"], seen["recorded_at"]) == (True, "2026-11-26T09:00:00Z")
+    trace_pdf = tmp_path / "trace.pdf"
+    cli.ok("report", "trace", "session", "2", "-o", str(trace_pdf),
+           now="2026-12-01T09:00:00+00:00")  # fmt: skip
+    assert " ".join(pdf_text(trace_pdf).split()).count("LATE ENTRY: entered 2026-11-26 09:00") == 2
     # The machine-readable export marks the same rows, and only those.
     path = tmp_path / "export.json"
     cli.ok("export", "--from", "2026-11-01", "--to", "2026-11-30", "--format", "json",

@@ -474,19 +474,21 @@ def clock_anomalies(
 ) -> list[ClockAnomaly]:
     """Entries more than 5 minutes earlier than the entry before them, or more than 5 minutes
     later than `now` (the verifier's clock). They do not break the chain: a terminal's clock
-    moved back or forward shows here. A separate pass over (seq, at) only."""
+    moved back or forward shows here. A separate pass over (seq, at) only, on naive UTC
+    datetimes (the cheapest comparison)."""
     out: list[ClockAnomaly] = []
     previous: dt.datetime | None = None
-    limit_future = now + CLOCK_TOLERANCE
-    for seq, at in _stream_times(session):
-        moment = dt.datetime.fromisoformat(at.replace("Z", "+00:00"))
+    limit_future = now.astimezone(dt.UTC).replace(tzinfo=None) + CLOCK_TOLERANCE
+    for seq, moment in _stream_times(session):
         if moment > limit_future:
+            at = _jsonable(moment)
             message = (
                 f"recorded at {at}, more than 5 minutes after the verifier's clock "
                 f"({_jsonable(now)})"
             )
             out.append(ClockAnomaly(seq, at, message))
         elif previous is not None and moment < previous - CLOCK_TOLERANCE:
+            at = _jsonable(moment)
             message = (
                 f"recorded at {at}, more than 5 minutes before the entry before it "
                 f"({_jsonable(previous)}): a clock was moved back"
@@ -498,14 +500,18 @@ def clock_anomalies(
     return out
 
 
-def _stream_times(session: Session) -> Iterator[tuple[int, str]]:
-    at_of = _sqlite_instant if session.get_bind().dialect.name == "sqlite" else _pg_instant
+def _stream_times(session: Session) -> Iterator[tuple[int, dt.datetime]]:
+    """(seq, at as naive UTC) of every entry, in order."""
+    parse = dt.datetime.fromisoformat
     last = 0
     sql = "SELECT seq, at FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?"
     while True:
         rows = _raw_rows(session, sql, (last, BATCH))
         if not rows:
             return
-        for r in rows:
-            yield int(r[0]), str(at_of(r[1]))
+        for seq, at in rows:
+            moment = parse(at) if isinstance(at, str) else at  # SQLite: text; PostgreSQL: aware
+            if moment.tzinfo is not None:
+                moment = moment.astimezone(dt.UTC).replace(tzinfo=None)
+            yield seq, moment
         last = int(rows[-1][0])

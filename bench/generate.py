@@ -317,6 +317,7 @@ def run_init(url: str, now: dt.datetime) -> None:
         "--db",
         url,
         "init",
+        "--training",  # a synthetic history played on STERILOG_NOW: a training database
         "--clinic",
         "Bench Skin Clinic",
         "--tz",

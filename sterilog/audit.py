@@ -50,7 +50,7 @@ def canonical(obj: Any) -> str:
 
 # Secrets are recorded as a digest: the log proves the value never changed without carrying it
 # (an export of the log must not hand out PIN hashes to brute-force).
-SECRET_COLUMNS = {("staff", "pin_hash")}
+SECRET_COLUMNS = {("staff", "pin_hash"), ("pin_events", "pin_hash")}
 
 
 def _secret(value: Any) -> Any:
@@ -370,6 +370,25 @@ def _add(problems: list[Problem], p: Problem) -> None:
         problems.append(p)
 
 
+# Columns added by a later migration, with the value they take on rows written before it. An
+# entry recorded before the column existed does not name it; the row then holds this value.
+ADDED_COLUMNS: dict[tuple[str, str], Any] = {
+    ("settings", "training"): False,
+    ("signatures", "digest"): None,
+    ("signatures", "marks"): None,
+}
+
+
+def _only_added_columns(table: str, current: dict[str, Any], recorded: dict[str, Any]) -> bool:
+    """True when the row differs from its entry only by columns added after it was recorded."""
+    extra = set(current) - set(recorded)
+    if not extra or any(
+        (table, k) not in ADDED_COLUMNS or current[k] != ADDED_COLUMNS[(table, k)] for k in extra
+    ):
+        return False
+    return all(current[k] == v for k, v in recorded.items())
+
+
 def verify(
     session: Session,
     anchor: tuple[int, str] | None = None,
@@ -479,7 +498,9 @@ def verify(
             if current is None or current[0] > rid:
                 problem(f"{name} #{rid}", f"row recorded by audit entry {seq} is missing (deleted)")
                 continue
-            if current[1] != item["content"]:
+            if current[1] != item["content"] and not _only_added_columns(
+                name, current[1], item["content"]
+            ):
                 changed = sorted(
                     k
                     for k in set(current[1]) | set(item["content"])
@@ -513,3 +534,63 @@ def verify(
     result.entries = count
     result.head = f"{expected_seq - 1}:{prev}"
     return result
+
+
+# --- clock anomalies ---------------------------------------------------------------------------
+
+CLOCK_TOLERANCE = dt.timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class ClockAnomaly:
+    seq: int
+    at: str  # UTC ISO with Z, as hashed
+    message: str
+
+
+def clock_anomalies(
+    session: Session, now: dt.datetime, limit: int = MAX_PROBLEMS
+) -> list[ClockAnomaly]:
+    """Entries more than 5 minutes earlier than the entry before them, or more than 5 minutes
+    later than `now` (the verifier's clock). They do not break the chain: a terminal's clock
+    moved back or forward shows here. A separate pass over (seq, at) only, on naive UTC
+    datetimes (the cheapest comparison)."""
+    out: list[ClockAnomaly] = []
+    previous: dt.datetime | None = None
+    limit_future = now.astimezone(dt.UTC).replace(tzinfo=None) + CLOCK_TOLERANCE
+    for seq, moment in _stream_times(session):
+        if moment > limit_future:
+            at = _jsonable(moment)
+            message = (
+                f"recorded at {at}, more than 5 minutes after the verifier's clock "
+                f"({_jsonable(now)})"
+            )
+            out.append(ClockAnomaly(seq, at, message))
+        elif previous is not None and moment < previous - CLOCK_TOLERANCE:
+            at = _jsonable(moment)
+            message = (
+                f"recorded at {at}, more than 5 minutes before the entry before it "
+                f"({_jsonable(previous)}): a clock was moved back"
+            )
+            out.append(ClockAnomaly(seq, at, message))
+        previous = moment
+        if len(out) >= limit:
+            break
+    return out
+
+
+def _stream_times(session: Session) -> Iterator[tuple[int, dt.datetime]]:
+    """(seq, at as naive UTC) of every entry, in order."""
+    parse = dt.datetime.fromisoformat
+    last = 0
+    sql = "SELECT seq, at FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?"
+    while True:
+        rows = _raw_rows(session, sql, (last, BATCH))
+        if not rows:
+            return
+        for seq, at in rows:
+            moment = parse(at) if isinstance(at, str) else at  # SQLite: text; PostgreSQL: aware
+            if moment.tzinfo is not None:
+                moment = moment.astimezone(dt.UTC).replace(tzinfo=None)
+            yield seq, moment
+        last = int(rows[-1][0])

@@ -15,7 +15,13 @@ UTC = dt.UTC
 @dataclass(frozen=True)
 class Clock:
     now: dt.datetime  # aware UTC
-    source: str  # "system" or "STERILOG_NOW"
+    source: str  # "system", "database" (PostgreSQL's clock of record) or "STERILOG_NOW"
+
+
+def system_now() -> dt.datetime:
+    """The operating system's clock. The one place it is read (tests replace it to play a
+    terminal whose clock is wrong)."""
+    return dt.datetime.now(UTC)
 
 
 def read_clock(environ: dict[str, str] | None = None) -> Clock:
@@ -23,7 +29,7 @@ def read_clock(environ: dict[str, str] | None = None) -> Clock:
     raw = env.get("STERILOG_NOW")
     if raw:
         return Clock(parse_instant(raw, "STERILOG_NOW"), "STERILOG_NOW")
-    return Clock(dt.datetime.now(UTC).replace(microsecond=0), "system")
+    return Clock(system_now().replace(microsecond=0), "system")
 
 
 def parse_instant(raw: str, what: str = "time") -> dt.datetime:

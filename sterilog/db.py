@@ -214,3 +214,33 @@ def secure_sqlite_files(url: URL) -> None:
                 os.chmod(p, 0o600)
         except OSError:
             pass
+
+
+def server_now(session: Session) -> Any:
+    """PostgreSQL's clock, read inside the caller's transaction (the clock of record)."""
+    import datetime as dt
+
+    from sqlalchemy import text
+
+    value = session.execute(text("SELECT clock_timestamp()")).scalar_one()
+    return value.astimezone(dt.UTC).replace(microsecond=0)
+
+
+def is_training(engine: Engine) -> bool | None:
+    """Whether the database is a training one: True/False, None when it is not initialised
+    (no settings yet). A database from before revision 0002 has no flag: it is live."""
+    from sqlalchemy import inspect, text
+
+    try:
+        with engine.connect() as conn:
+            inspector = inspect(conn)
+            if not inspector.has_table("settings"):
+                return None
+            if "training" not in {c["name"] for c in inspector.get_columns("settings")}:
+                return False  # settings without the flag: a live database from before 0002
+            row = conn.execute(
+                text("SELECT training FROM settings ORDER BY id DESC LIMIT 1")
+            ).first()
+    except exc.DBAPIError:
+        return None  # not reachable or not ours: the command itself reports it
+    return None if row is None else bool(row[0])

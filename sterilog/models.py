@@ -25,6 +25,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -79,6 +80,10 @@ class Setting(Base):
     rules_toml: Mapped[str] = mapped_column(Text)
     scanner_gs: Mapped[str | None] = mapped_column(String(8))
     recorded_at: Mapped[dt.datetime] = _recorded()
+    # A training database (`init --training`, `demo`) accepts STERILOG_NOW; a live one never.
+    training: Mapped[bool] = mapped_column(
+        Boolean, server_default=false(), default=False
+    )
 
 
 class Staff(Base):
@@ -94,6 +99,25 @@ class Staff(Base):
     recorded_at: Mapped[dt.datetime] = _recorded()
     __table_args__ = (
         CheckConstraint("role IN ('practitioner', 'manager', 'inspector')", name="role"),
+    )
+
+
+class PinEvent(Base):
+    """A PIN fact about a staff member: `set` (with the new hash), `failed` (a wrong or missing
+    PIN), `ok` (a right PIN after failures) or `unlock` (a manager lifted a lockout). The newest
+    `set` row holds the PIN in force (else staff.pin_hash); consecutive `failed` rows since the
+    last other row count towards the lockout."""
+
+    __tablename__ = "pin_events"
+    id: Mapped[int] = _id()
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(10))
+    pin_hash: Mapped[str | None] = mapped_column(String(300))
+    at: Mapped[dt.datetime] = _at()
+    recorded_at: Mapped[dt.datetime] = _recorded()
+    operator_id: Mapped[int | None] = _operator()
+    __table_args__ = (
+        CheckConstraint("kind IN ('set', 'failed', 'ok', 'unlock')", name="kind"),
     )
 
 
@@ -452,6 +476,10 @@ class Signature(Base):
     staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))
     name: Mapped[str] = mapped_column(String(200))
     head: Mapped[str] = mapped_column(String(80))  # chain head SEQ:HASH at signing
+    # sha256 of everything the month's report listed at signing (None: signed before 0002).
+    digest: Mapped[str | None] = mapped_column(String(80))
+    # {table: highest id} of the listed tables at signing: what was added or voided after.
+    marks: Mapped[str | None] = mapped_column(Text)
     at: Mapped[dt.datetime] = _at()
     recorded_at: Mapped[dt.datetime] = _recorded()
 
@@ -478,6 +506,7 @@ class AuditEntry(Base):
 AUDITED: tuple[type[Base], ...] = (
     Setting,
     Staff,
+    PinEvent,
     StaffDeactivation,
     Room,
     Device,

@@ -47,6 +47,8 @@ TOML_KEYS: Final[Mapping[str, str]] = {
     "bi_due_warning_hours": "warnings.bi_due_hours",
     "open_session_warning_hours": "warnings.open_session_hours",
     "min_ci_type": "ci.min_type",
+    "late_entry_minutes": "records.late_entry_minutes",
+    "pin_lockout_attempts": "records.pin_lockout_attempts",
     "default_programs": "programs",
 }
 
@@ -101,6 +103,10 @@ class RulePack:
     min_ci_type: int | None
     default_programs: tuple[Program, ...]
     text: str = field(repr=False)
+    # Added after packs were first stored in databases: optional, with these defaults, so a pack
+    # stored by an older release still parses and keeps its meaning.
+    late_entry_minutes: int = 60
+    pin_lockout_attempts: int = 5
 
 
 def load_pack(name_or_path: str | os.PathLike[str]) -> RulePack:
@@ -207,6 +213,11 @@ _SECTIONS: Final[Mapping[str, tuple[str, ...]]] = {
     "warnings": ("cartridge_expiry_days", "bi_due_hours", "open_session_hours"),
 }
 
+# Optional tables: keys that may be left out (the RulePack default applies).
+_OPTIONAL_SECTIONS: Final[Mapping[str, tuple[str, ...]]] = {
+    "records": ("late_entry_minutes", "pin_lockout_attempts"),
+}
+
 
 class _Validator:
     """Collects every problem of one pack, so a user fixes them all in one go."""
@@ -245,6 +256,11 @@ class _Validator:
             min_ci_type=get("ci.min_type", self._zero_is_none(6)),
             default_programs=programs,
             text=text,
+            late_entry_minutes=get(
+                "records.late_entry_minutes", self._positive(_MAX_DAYS * 24 * 60)
+            )
+            or 60,
+            pin_lockout_attempts=get("records.pin_lockout_attempts", self._positive(100)) or 5,
         )
         if not self.problems and pack.requalify_bis_after_repair < pack.requalify_bis:
             self.problems.append(
@@ -261,8 +277,19 @@ class _Validator:
     def _tables(self, data: dict[str, Any]) -> dict[str, dict[str, Any]]:
         tables: dict[str, dict[str, Any]] = {}
         for key in data:
-            if key not in _SECTIONS and key != "programs":
-                self._unknown(key, "", (*_SECTIONS, "programs"))
+            if key not in _SECTIONS and key not in _OPTIONAL_SECTIONS and key != "programs":
+                self._unknown(key, "", (*_SECTIONS, *_OPTIONAL_SECTIONS, "programs"))
+        for section, keys in _OPTIONAL_SECTIONS.items():
+            table = data.get(section)
+            if table is None:
+                continue
+            if not isinstance(table, dict):
+                self.problems.append(f"{section} must be a table, got {_describe(table)}")
+                continue
+            for key in table:
+                if key not in keys:
+                    self._unknown(key, section, keys)
+            tables[section] = table
         for section, keys in _SECTIONS.items():
             table = data.get(section)
             if table is None:

@@ -47,6 +47,9 @@ class Cli:
     now: str = NOW
     operator: str | None = MANAGER
     env: dict[str, str] = field(default_factory=dict)
+    # `init` through this helper makes a training database (the suite plays days with
+    # STERILOG_NOW); tests of live databases set training=False and run with now="".
+    training: bool = True
 
     def run(
         self,
@@ -58,7 +61,7 @@ class Cli:
     ) -> Result:
         runner = CliRunner()
         full_env = {
-            "STERILOG_NOW": now or self.now,
+            "STERILOG_NOW": self.now if now is None else now,
             "STERILOG_DB": "",
             "STERILOG_OPERATOR": "",
             "STERILOG_PIN": "",
@@ -70,6 +73,8 @@ class Cli:
         op = self.operator if operator is True else operator
         if op:
             argv += ["--operator", str(op)]
+        if args and args[0] == "init" and self.training and "--training" not in args:
+            args = ("init", "--training", *args[1:])
         argv += list(args)
         return runner.invoke(main, argv, env=full_env, input=input, catch_exceptions=True)
 
@@ -158,10 +163,12 @@ def _need_pg(pg_server: PgServer | None) -> PgServer:
 
 
 def _init_args(url: str) -> list[str]:
+    # A training database: the suite plays days with STERILOG_NOW, which a live one refuses.
     return [
         "--db",
         url,
         "init",
+        "--training",
         "--clinic",
         "Test Clinic",
         "--tz",

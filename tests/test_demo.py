@@ -182,6 +182,7 @@ def test_a_database_that_is_not_a_demo_is_never_replaced(tmp_path: Path) -> None
         "--db",
         str(db),
         "init",
+        "--training",
         "--clinic",
         "Real clinic",
         "--tz",

@@ -59,7 +59,7 @@ def test_init_refuses_an_unknown_zone_and_a_bad_rule_pack(empty_url: str, backen
 
 def test_a_new_sqlite_database_is_readable_by_its_owner_only(tmp_path: Path) -> None:
     path = tmp_path / "clinic.db"
-    args = ["--db", str(path), "init", "--manager", "m", "--name", "M"]
+    args = ["--db", str(path), "init", "--training", "--manager", "m", "--name", "M"]
     result = CliRunner().invoke(main, args, env={"STERILOG_NOW": NOW})
     assert result.exit_code == 0, result.output
     for suffix in ("", "-wal", "-shm"):
@@ -327,7 +327,8 @@ def test_a_missing_sqlite_file_is_not_created_by_a_read(tmp_path: Path) -> None:
 
 def test_the_default_database_lives_in_the_user_data_dir(tmp_path: Path) -> None:
     env = {"XDG_DATA_HOME": str(tmp_path / "xdg"), "STERILOG_NOW": NOW, "STERILOG_DB": ""}
-    result = CliRunner().invoke(main, ["init", "--manager", "m", "--name", "M"], env=env)
+    args = ["init", "--training", "--manager", "m", "--name", "M"]
+    result = CliRunner().invoke(main, args, env=env)
     assert result.exit_code == 0, result.output
     assert (tmp_path / "xdg" / "sterilog" / "sterilog.db").exists()
 
@@ -377,7 +378,7 @@ def test_the_installed_package_finds_its_migrations_from_any_directory(
     try:
         os.chdir(tmp_path)
         result = CliRunner().invoke(
-            main, ["--db", "x.db", "init", "--manager", "m", "--name", "M"],
+            main, ["--db", "x.db", "init", "--training", "--manager", "m", "--name", "M"],
             env={"STERILOG_NOW": NOW},
         )
         assert result.exit_code == 0, result.output

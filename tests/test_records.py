@@ -154,10 +154,11 @@ def test_signing_a_month_twice_gives_two_signatures_each_with_the_chain_head(
     ]
 
 
-def test_a_future_month_may_be_signed_and_text_output_names_the_signer(cli: Cli) -> None:
-    out = cli.ok("sign", "2027-01", "--meaning", "reviewed").stdout.splitlines()
+def test_a_month_under_way_may_be_signed_and_text_output_names_the_signer(cli: Cli) -> None:
+    # A month not yet begun may not (issue 11: tests/test_time_identity.py).
+    out = cli.ok("sign", "2026-11", "--meaning", "reviewed").stdout.splitlines()
     assert out[0] == (
-        "Signed 2027-01 as reviewed by Boss Manager at 2026-11-24 09:00 (Europe/London) "
+        "Signed 2026-11 as reviewed by Boss Manager at 2026-11-24 09:00 (Europe/London) "
         "(signature 1)."
     )
     assert out[1].startswith("Audit chain head at signing: ")

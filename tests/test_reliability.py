@@ -633,8 +633,9 @@ def test_sqlite_files_stay_owner_only_after_writes_from_many_processes(tmp_path:
     old = os.umask(0o022)
     reader = None
     try:
+        argv = [sys.executable, "-m", "sterilog", "init", "--training", "--manager", "boss"]
         init = subprocess.run(
-            [sys.executable, "-m", "sterilog", "init", "--manager", "boss", "--name", "B"],
+            [*argv, "--name", "B"],
             env=env,
             capture_output=True,
             text=True,
@@ -670,7 +671,8 @@ def kill_init(url: str, backend: str, delays: list[float]) -> None:
     """`init` killed at each delay (a power cut during first setup); then `init` again works and
     the new database verifies."""
     c = Cli(url=url, backend=backend)
-    argv = [sys.executable, "-m", "sterilog", "init", "--manager", "boss", "--name", "Boss"]
+    argv = [sys.executable, "-m", "sterilog", "init", "--training", "--manager", "boss",
+            "--name", "Boss"]
     for delay in delays:
         proc = subprocess.Popen(argv, env=env_for(c, "", None), stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)  # fmt: skip

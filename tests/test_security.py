@@ -597,8 +597,12 @@ def test_a_missing_or_wrong_pin_writes_nothing_but_the_failed_attempt(cli: Cli) 
     )
     assert [(a, o) for a, o, _ in rows] == [("auth.failed", "ann"), ("auth.failed", "ann")]
     details = [json.loads(recs) for _, _, recs in rows]
-    assert [d[0]["content"]["pin"] for d in details] == ["missing", "wrong"]
-    assert all(item["table"] is None for d in details for item in d)  # no record rows
+    # A missing PIN is an event only; a wrong one is a `failed` PIN event (it counts towards
+    # the lockout) that carries no hash and not the guess.
+    assert details[0][0]["table"] is None and details[0][0]["content"]["pin"] == "missing"
+    assert [(i["table"], i["content"]["kind"], i["content"]["pin_hash"]) for i in details[1]] == [
+        ("pin_events", "failed", None)
+    ]
     assert "1234" not in json.dumps(details)  # the wrong guess is not kept
     assert cli.json("audit", "verify")["ok"] is True
     cli.ok("pack", "add", "P1", "--contents", "x", operator="ann", env={"STERILOG_PIN": "4821"})
@@ -744,6 +748,8 @@ DAILY = "daily"
 # makes every command's arguments valid, so a refusal can only be about the role.
 WRITES: list[tuple[tuple[str, ...], str]] = [
     (("staff", "add", "zed", "--name", "Zed", "--role", "practitioner"), MANAGER_ONLY),
+    (("staff", "pin", "zed"), MANAGER_ONLY),  # another's PIN: a manager's reset
+    (("staff", "unlock", "zed"), MANAGER_ONLY),
     (("staff", "deactivate", "zed", "--reason", "left"), MANAGER_ONLY),
     (("room", "add", "R2"), MANAGER_ONLY),
     (("device", "add", "SN-2", "--model", "Pen 4"), MANAGER_ONLY),
@@ -823,7 +829,7 @@ def test_inspectors_cannot_write_and_practitioners_cannot_do_managers_acts(day: 
             assert cli.audit_count() == before, (args, operator)
         before = cli.audit_count()
         allowed = "boss" if who == MANAGER_ONLY else "ann"
-        r = cli.run(*args, operator=allowed)
+        r = cli.run(*args, operator=allowed, env={"STERILOG_NEW_PIN": "2468"})
         assert r.exit_code == 0, (args, allowed, r.output)
         assert cli.audit_count() == before + 1, args
         last = cli.json("audit", "log", "--limit", "1")["entries"][0]
@@ -1082,7 +1088,8 @@ def test_a_new_sqlite_database_and_its_backup_are_owner_only(tmp_path: Path) -> 
         path = tmp_path / "clinic.db"
         env = {"STERILOG_NOW": "2026-11-24T09:00:00+00:00", "STERILOG_OPERATOR": "boss"}
         r = CliRunner().invoke(
-            main, ["--db", str(path), "init", "--manager", "boss", "--name", "B"], env=env
+            main, ["--db", str(path), "init", "--training", "--manager", "boss", "--name", "B"],
+            env=env,
         )
         assert r.exit_code == 0, r.output
         r = CliRunner().invoke(main, ["--db", str(path), "room", "add", "R1"], env=env)

@@ -123,6 +123,9 @@ def test_a_first_load_with_a_bi_passes_with_the_spec_json_keys(clinic: Cli) -> N
         "at": f"{DAY2}T07:30:00Z",
         "failures": [],
         "test_cycle": False,
+        # Recorded at 09:00 for 07:30: a late entry (issue 11) says so, with its time of record.
+        "late": True,
+        "recorded_at": f"{DAY2}T09:00:00Z",
     }
     assert isinstance(out["load_id"], int) and isinstance(out["bi_id"], int)
 

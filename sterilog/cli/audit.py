@@ -67,6 +67,8 @@ def verify(app: App, anchor: str | None) -> None:
                 "this database is not initialised for sterilog; run `sterilog init` first"
             )
         result = audit.verify(session, anchor_value, progress=progress)
+        anomalies = audit.clock_anomalies(session, app.record_clock(session).now)
+        training = db.is_training(app.engine()) is True
         if _settings_missing(session):
             from sterilog.services.base import DAMAGED
 
@@ -80,6 +82,9 @@ def verify(app: App, anchor: str | None) -> None:
         "anchor": anchor,
         "anchor_ok": result.anchor_ok,
         "problems": [{"record": p.record, "message": p.message} for p in result.problems],
+        # Clock anomalies do not break the chain (exit stays 0) but are listed.
+        "clock_anomalies": [{"seq": a.seq, "at": a.at, "message": a.message} for a in anomalies],
+        "training": training,
     }
     lines = [
         f"{'OK' if result.ok else 'FAILED'}: {result.entries} audit entries, head {result.head}"
@@ -87,6 +92,11 @@ def verify(app: App, anchor: str | None) -> None:
     if anchor_value is not None and result.anchor_ok:
         lines.append(f"Anchor {anchor_value[0]} matches.")
     lines += [f"  {p.record}: {p.message}" for p in result.problems]
+    if training:
+        lines.append("TRAINING database: not a clinical record.")
+    if anomalies:
+        lines.append(f"Clock anomalies ({len(anomalies)}; the chain itself is intact):")
+        lines += [f"  audit_log #{a.seq}: {a.message}" for a in anomalies]
     app.emit(data, lines)
     if not result.ok:
         first = result.problems[0]
@@ -141,7 +151,7 @@ def log(app: App, since: str | None, limit: int) -> None:
                     "hash": e.hash,
                 }
             )
-            drill = f" [{e.clock}]" if e.clock != "system" else ""
+            drill = f" [{e.clock}]" if e.clock not in ("system", "database") else ""
             lines.append(
                 f"{e.seq:>7}  {fmt_local(e.at, tz)}{drill}  {e.operator or '-':<12} "
                 f"{e.action:<22} {', '.join(names)[:60]}  {e.hash[:16]}"

@@ -90,6 +90,7 @@ def _write_monthly_pdf(
         author="sterilog",
         target=path,
         progress=progress,
+        training=clinic.training,
     )
 
 

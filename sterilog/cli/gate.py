@@ -140,7 +140,10 @@ def session_start(
     depth_mm: float | None,
     client: str | None,
 ) -> None:
-    """Start a session if every rule passes; otherwise record a refusal and exit 3."""
+    """Start a session if every rule passes; otherwise record a refusal and exit 3.
+
+    With --practitioner OTHER, OTHER's PIN is needed when OTHER has one (asked at a terminal,
+    else STERILOG_PRACTITIONER_PIN)."""
     from sterilog.services import gate
 
     room = _ask(room, "Room", "--room")
@@ -149,7 +152,13 @@ def session_start(
     client = _ask(client, "Client reference", "--client")
     from sterilog.services.people import DAILY
 
-    with app.writing(DAILY, "start sessions") as ctx:
+    def attest() -> None:
+        # The person who treats attests: a colleague named with --practitioner gives their own
+        # PIN (STERILOG_PRACTITIONER_PIN or a hidden prompt), and a locked colleague cannot.
+        if practitioner and practitioner.strip() != app.operator:
+            app.attest(practitioner.strip())
+
+    with app.writing(DAILY, "start sessions", after_auth=attest) as ctx:
         who = practitioner or (ctx.actor.code if ctx.actor else "")
         decision, started, refusal = gate.start(
             ctx,

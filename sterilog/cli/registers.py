@@ -12,6 +12,7 @@ from sterilog.cli.app import App, pass_app
 from sterilog.clock import parse_at, parse_date
 from sterilog.errors import UserError
 from sterilog.services import registers as reg
+from sterilog.services import validate as v
 from sterilog.services.people import DAILY, MANAGER
 
 
@@ -72,9 +73,13 @@ def staff_add(
     max_depth_mm: float | None,
     pin: bool,
 ) -> None:
-    """Add a staff member (managers only)."""
+    """Add a staff member (managers only). On a live database a manager needs --pin."""
     expires = parse_date(license_expires, "--license-expires") if license_expires else None
     new_pin = _new_pin(staff_id) if pin else None
+    if new_pin is not None:
+        from sterilog.services.people import check_pin_format
+
+        check_pin_format(new_pin)
     with app.writing(MANAGER, "add staff") as ctx:
         row = reg.add_staff(
             ctx,
@@ -95,11 +100,54 @@ def _new_pin(staff_id: str) -> str:
     if env:
         return env
     if not sys.stdin.isatty():
-        raise UserError("--pin needs a terminal to ask for the PIN, or STERILOG_NEW_PIN")
+        raise UserError("a new PIN needs a terminal to ask for it, or STERILOG_NEW_PIN")
     value: str = click.prompt(
         f"New PIN for {staff_id}", hide_input=True, confirmation_prompt=True, err=True
     )
     return value
+
+
+@staff.command(
+    "pin",
+    epilog="Examples: sterilog --operator ann staff pin ann   (your own: old PIN, then the new "
+    "one)\n\nsterilog --operator alice staff pin ann   (a manager resets Ann's PIN)",
+)
+@click.argument("staff_id")
+@pass_app
+def staff_pin(app: App, staff_id: str) -> None:
+    """Set or change a PIN. Your own: your current PIN first (STERILOG_PIN or the prompt), then
+    the new one (STERILOG_NEW_PIN or a hidden prompt). A manager may reset another's PIN, which
+    also lifts a lockout. Audited; the PIN itself is never shown or stored in the clear."""
+    from sterilog.services import people
+
+    code = v.ident(staff_id, "staff ID")
+    new_pin: list[str] = []
+
+    def ask() -> None:
+        new_pin.append(_new_pin(code))
+        people.check_pin_format(new_pin[0])
+
+    own = code == app.operator
+    roles, what = (frozenset(people.ROLES), "set PINs") if own else (MANAGER, "set another's PIN")
+    with app.writing(roles, what, after_auth=ask) as ctx:
+        people.set_pin(ctx, code, new_pin[0], None)
+    app.emit({"id": code, "pin_set": True}, f"PIN set for {code}.")
+
+
+@staff.command(
+    "unlock",
+    epilog="Example: sterilog --operator alice staff unlock ann",
+)
+@click.argument("staff_id")
+@pass_app
+def staff_unlock(app: App, staff_id: str) -> None:
+    """Lift a lockout after too many wrong PINs (managers only). Audited."""
+    from sterilog.services import people
+
+    code = v.ident(staff_id, "staff ID")
+    with app.writing(MANAGER, "unlock staff") as ctx:
+        people.unlock(ctx, code)
+    app.emit({"id": code, "locked": False}, f"Unlocked {code}; the wrong-PIN count restarts.")
 
 
 @staff.command(

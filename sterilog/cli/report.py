@@ -81,6 +81,7 @@ def monthly_cmd(app: App, month: str, output: str) -> None:
             ctx.session, year, number, tz=ctx.clinic.tz, now=ctx.now, rules=ctx.clinic.rules
         )
         clinic, tz_name, now = ctx.clinic.name, ctx.clinic.tz_name, ctx.now
+        training = ctx.clinic.training
         author = _author(app, ctx.actor)
     progress = _progress(app, "monthly report")
     monthly.render(
@@ -91,6 +92,7 @@ def monthly_cmd(app: App, month: str, output: str) -> None:
         author=author,
         target=path,
         progress=progress,
+        training=training,
     )
     _done(app, path, progress, "Monthly report" + (" (INCOMPLETE)" if data.incomplete else ""))
 
@@ -116,6 +118,7 @@ def audit_cmd(app: App, start: str, stop: str, output: str) -> None:
     with app.reading() as ctx:
         data = audit_report.rows(ctx.session, first, last, tz=ctx.clinic.tz)
         clinic, tz_name, now = ctx.clinic.name, ctx.clinic.tz_name, ctx.now
+        training = ctx.clinic.training
         author = _author(app, ctx.actor)
     progress = _progress(app, "audit report")
     audit_report.render(
@@ -126,6 +129,7 @@ def audit_cmd(app: App, start: str, stop: str, output: str) -> None:
         author=author,
         target=path,
         progress=progress,
+        training=training,
     )
     _done(app, path, progress, "Audit report")
 
@@ -142,6 +146,7 @@ def _trace(app: App, output: str, gather: Callable[..., object]) -> None:
     with app.reading() as ctx:
         data = gather(ctx.session)
         clinic, tz_name, now = ctx.clinic.name, ctx.clinic.tz_name, ctx.now
+        training = ctx.clinic.training
         author = _author(app, ctx.actor)
     progress = _progress(app, "trace report")
     trace_report.render(
@@ -152,6 +157,7 @@ def _trace(app: App, output: str, gather: Callable[..., object]) -> None:
         author=author,
         target=path,
         progress=progress,
+        training=training,
     )
     _done(app, path, progress, "Trace report")
 
@@ -240,7 +246,10 @@ def label_load(app: App, load_id: int, output: str) -> None:
     with app.reading() as ctx:
         data = labels.rows(ctx.session, load_id, tz=ctx.clinic.tz, rules=ctx.clinic.rules)
         clinic, tz_name, now = ctx.clinic.name, ctx.clinic.tz_name, ctx.now
-    labels.render(data, generated_at=now, clinic=clinic, tz_name=tz_name, target=path)
+        training = ctx.clinic.training
+    labels.render(
+        data, generated_at=now, clinic=clinic, tz_name=tz_name, target=path, training=training
+    )
     app.emit(
         {"path": str(path), "load_id": load_id, "labels": len(data.packs)},
         f"{len(data.packs)} label{'s' if len(data.packs) != 1 else ''} for load {load_id} "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -33,6 +34,12 @@ if TYPE_CHECKING:
 @click.option("--scanner-gs", help="Character your scanner types instead of GS (ASCII 29).")
 @click.option("--manager", help="ID of the first manager (a new database needs one).")
 @click.option("--name", "manager_name", help="Name of the first manager.")
+@click.option(
+    "--training",
+    is_flag=True,
+    help="A training database: accepts STERILOG_NOW for drills; every PDF page says "
+    "TRAINING — NOT A CLINICAL RECORD. Never for real clinic records.",
+)
 @pass_app
 def init_cmd(
     app: App,
@@ -42,8 +49,14 @@ def init_cmd(
     scanner_gs: str | None,
     manager: str | None,
     manager_name: str | None,
+    training: bool,
 ) -> None:
-    """Create a clinic database, or upgrade an existing one (never losing data)."""
+    """Create a clinic database, or upgrade an existing one (never losing data).
+
+    A new live database needs its first manager's PIN: asked at a terminal (hidden), else read
+    from STERILOG_NEW_PIN. STERILOG_NOW is refused on live databases; drills and training use
+    `init --training`.
+    """
     from sterilog import migrate
     from sterilog.clock import system_zone_name, zone
     from sterilog.services.base import Ctx, load_clinic
@@ -71,6 +84,7 @@ def init_cmd(
                     ("--scanner-gs", scanner_gs),
                     ("--manager", manager),
                     ("--name", manager_name),
+                    ("--training", training),
                 )
                 if val
             ]
@@ -90,6 +104,10 @@ def init_cmd(
 
     if not manager or not manager_name:
         raise UserError("a new database needs its first manager: --manager ID --name NAME")
+    if not training and os.environ.get("STERILOG_NOW"):
+        from sterilog.cli.app import LIVE_CLOCK_MESSAGE
+
+        raise UserError(LIVE_CLOCK_MESSAGE)
     from sterilog.services import validate as v
 
     v.ident(manager, "--manager")
@@ -101,6 +119,7 @@ def init_cmd(
         pack = load_pack(rules)
     except RulePackError as error:
         raise UserError(str(error)) from None
+    manager_pin = _first_manager_pin(manager, required=not training)
     req = InitRequest(
         clinic=clinic,
         tz_name=tz_value,
@@ -109,6 +128,8 @@ def init_cmd(
         scanner_gs=check_scanner_gs(scanner_gs),
         manager=manager,
         manager_name=manager_name,
+        training=training,
+        manager_pin=manager_pin,
     )
     created = not db.sqlite_file_exists(url) and url.get_backend_name() == "sqlite"
     try:
@@ -138,12 +159,38 @@ def init_cmd(
             "tz": req.tz_name,
             "rules": req.rules_name,
             "manager": req.manager,
+            "training": req.training,
         },
         [
-            f"Initialised {req.clinic!s} ({req.tz_name}, rules {req.rules_name}) at {where}.",
+            f"Initialised {'TRAINING database for ' if req.training else ''}{req.clinic!s} "
+            f"({req.tz_name}, rules {req.rules_name}) at {where}.",
             f"First manager: {req.manager}. Next: sterilog --operator {req.manager} staff add ...",
         ],
     )
+
+
+def _first_manager_pin(manager: str, *, required: bool) -> str | None:
+    """STERILOG_NEW_PIN, else a hidden prompt at a terminal. A training database may go without."""
+    import sys
+
+    from sterilog.services.people import check_pin_format
+
+    env = os.environ.get("STERILOG_NEW_PIN")
+    if env:
+        check_pin_format(env)
+        return env
+    if sys.stdin.isatty():
+        value: str = click.prompt(
+            f"PIN for {manager}", hide_input=True, confirmation_prompt=True, err=True
+        )
+        check_pin_format(value)
+        return value
+    if required:
+        raise UserError(
+            f"the first manager {manager!r} needs a PIN: give it at the prompt or in "
+            "STERILOG_NEW_PIN (a training database, init --training, may go without)"
+        )
+    return None
 
 
 def _bootstrap_clinic(req: InitRequest) -> Clinic:
@@ -158,6 +205,7 @@ def _bootstrap_clinic(req: InitRequest) -> Clinic:
         rules_name=req.rules_name,
         rules_toml=req.rules_toml,
         scanner_gs=req.scanner_gs,
+        training=req.training,
     )
 
 

@@ -89,7 +89,13 @@ def _entries(db: DbSession, period: Period) -> Iterator[EntryRow]:
             return
         for seq, at, clock, operator, action, records, hash_ in batch:
             yield EntryRow(
-                int(seq), at, clock != "system", operator, action, record_names(records), hash_
+                int(seq),
+                at,
+                clock not in ("system", "database"),
+                operator,
+                action,
+                record_names(records),
+                hash_,
             )
         last = int(batch[-1][0])
 
@@ -120,6 +126,7 @@ def render(
     author: str = "sterilog",
     target: Any = None,
     progress: Callable[[int], None] | None = None,
+    training: bool = False,
 ) -> bytes:
     from reportlab.lib.units import mm
     from reportlab.platypus import Paragraph
@@ -210,4 +217,5 @@ def render(
         incomplete=False,
         anchor=integ.head,
         progress=progress,
+        training=training,
     )

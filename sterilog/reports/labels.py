@@ -117,6 +117,15 @@ def code_drawing(pack_id: str) -> Any:
     return qr_flowable(pack_id, QR_MM, level="M")
 
 
+def _training_mark(canvas: Any, training: bool) -> None:
+    """A training database's label sheets say so, below the labels."""
+    if training:
+        from sterilog.reports.pdf import FONT_BOLD, TRAINING_MARK
+
+        canvas.setFont(FONT_BOLD, 8)
+        canvas.drawCentredString(105 * 72 / 25.4, 5 * 72 / 25.4, TRAINING_MARK)
+
+
 def render(
     data: LabelData,
     *,
@@ -124,6 +133,7 @@ def render(
     clinic: str,
     tz_name: str,
     target: Any = None,
+    training: bool = False,
 ) -> bytes:
     """Label sheets as PDF bytes (also written to `target`, a path or file, if given).
 
@@ -149,11 +159,13 @@ def render(
     for index, pack in enumerate(data.packs):
         slot = index % PER_SHEET
         if slot == 0 and index:
+            _training_mark(canvas, training)
             canvas.showPage()
         col, row = slot % COLUMNS, slot // COLUMNS
         x = LEFT + col * PITCH_X
         y = page_h - TOP - (row + 1) * PITCH_Y
         _draw_label(canvas, x, y, pack, data, clinic, tz_name)
+    _training_mark(canvas, training)
     canvas.showPage()
     canvas.save()
     out = buffer.getvalue()

@@ -36,6 +36,7 @@ from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.orm import Session as DbSession
 
 from sterilog import audit
+from sterilog.audit import ClockAnomaly
 from sterilog.clock import local_day_bounds
 from sterilog.models import (
     AirRemovalTest,
@@ -66,6 +67,7 @@ from sterilog.models import (
     Sterilizer,
     Void,
 )
+from sterilog.reports.late import LateEntry
 from sterilog.rulepack import RulePack
 from sterilog.services.voids import KINDS, counts
 
@@ -212,6 +214,7 @@ class ReceiptRow:
     supplier: str | None
     invoice: str | None
     operator: str
+    first_id: int = 0  # the delivery's first receipt row (late-entry lookup)
 
 
 @dataclass(frozen=True)
@@ -276,6 +279,8 @@ class SignatureRow:
     at: dt.datetime
     meaning: str
     head: str
+    signature_id: int = 0
+    since: str = ""  # bound to the month: unchanged since, or what changed (signoff.bindings)
 
 
 @dataclass(frozen=True)
@@ -310,6 +315,10 @@ class MonthlyData:
     integrity: Integrity
     signatures: list[SignatureRow]
     counts: dict[str, int] = field(default_factory=dict)
+    # Time and identity (sterilog.reports.late, audit.clock_anomalies): shown, never gaps.
+    late: dict[tuple[str, int], LateEntry] = field(default_factory=dict)
+    late_closers: list[tuple[LateEntry, int]] = field(default_factory=list)
+    clock_anomalies: list[ClockAnomaly] = field(default_factory=list)
 
     @property
     def incomplete(self) -> bool:
@@ -627,8 +636,8 @@ def rows(
         CartridgeReceipt.operator_id,
     )
     receipts = [
-        ReceiptRow(at, gtin, lot, expiry, int(qty), sup, inv, who(op))
-        for at, gtin, lot, expiry, sup, inv, op, qty, _ in db.execute(
+        ReceiptRow(at, gtin, lot, expiry, int(qty), sup, inv, who(op), int(first))
+        for at, gtin, lot, expiry, sup, inv, op, qty, first in db.execute(
             select(*group, func.sum(CartridgeReceipt.quantity), func.min(CartridgeReceipt.id))
             .join(CartridgeLot, CartridgeLot.id == CartridgeReceipt.lot_id)
             .where(_in(CartridgeReceipt.at, period))
@@ -718,8 +727,11 @@ def rows(
         head=verification.head,
         problems=tuple((p.record, p.message) for p in verification.problems[:50]),
     )
+    from sterilog.services.signoff import bindings
+
+    bound = bindings(db, f"{year:04d}-{month:02d}", tz)
     signatures = [
-        SignatureRow(s.name, s.at, s.meaning, s.head)
+        SignatureRow(s.name, s.at, s.meaning, s.head, s.id, bound[s.id].text(tz))
         for s in db.execute(
             select(Signature)
             .where(Signature.month == f"{year:04d}-{month:02d}")
@@ -789,7 +801,24 @@ def rows(
         signatures=signatures,
     )
     data.verdicts.extend(_verdicts(data))
+    _time_and_identity(db, data, now, rules, who)
     return data
+
+
+def _time_and_identity(
+    db: DbSession, data: MonthlyData, now: dt.datetime, rules: RulePack, who: Any
+) -> None:
+    """Late entries of the month, the late cleans that close a gap, clock anomalies."""
+    from sterilog.reports.late import gap_closers, late_entries
+
+    period = data.period
+    data.late.update(late_entries(db, period.start, period.end, rules.late_entry_minutes, who))
+    data.late_closers.extend(gap_closers(db, data.late, period.start, period.end))
+    data.clock_anomalies.extend(
+        a
+        for a in audit.clock_anomalies(db, now)
+        if period.start <= dt.datetime.fromisoformat(a.at.replace("Z", "+00:00")) < period.end
+    )
 
 
 def _weeks(period: Period) -> list[dt.date]:
@@ -1174,6 +1203,7 @@ def render(
     author: str = "sterilog",
     target: Any = None,
     progress: Callable[[int], None] | None = None,
+    training: bool = False,
 ) -> bytes:
     """The monthly report as PDF bytes (also written to `target`, a path or file, if given)."""
     from sterilog.reports import pdf
@@ -1192,6 +1222,7 @@ def render(
         incomplete=data.incomplete,
         anchor=data.integrity.head,
         progress=progress,
+        training=training,
     )
 
 
@@ -1217,6 +1248,10 @@ def _story(d: MonthlyData, *, clinic: str, tz_name: str) -> list[Any]:
 
     def t(moment: dt.datetime | None) -> str:
         return local_time(moment, tz_name) if moment is not None else DASH
+
+    def lt(table: str, record_id: int | None, moment: dt.datetime | None) -> str:
+        """A row's time; a late entry also says when it was entered and by whom."""
+        return t(moment) + _late_note(d, table, record_id, t)
 
     marks = _Marks()
     story: list[Any] = [
@@ -1245,9 +1280,29 @@ def _story(d: MonthlyData, *, clinic: str, tz_name: str) -> list[Any]:
                     if d.gaps
                     else marks.ok("Complete: no gaps found in the record for this month"),
                 ),
+                (
+                    "Late entries",
+                    marks.warn(
+                        f"{len(d.late)} late entr{'y' if len(d.late) == 1 else 'ies'} "
+                        "(entered long after the event; per area below)"
+                    )
+                    if d.late
+                    else "None",
+                ),
+                (
+                    "Clock anomalies",
+                    marks.alert(
+                        f"{len(d.clock_anomalies)} audit entr"
+                        + ("y" if len(d.clock_anomalies) == 1 else "ies")
+                        + " out of time order (a clock was moved; see section 9)"
+                    )
+                    if d.clock_anomalies
+                    else "None",
+                ),
             ]
         )
     )
+    story += _late_summary(d, t)
     story += heading("Verdict per area", 2)
     story += table(
         ["Area", "Verdict", "Detail"],
@@ -1316,7 +1371,7 @@ def _story(d: MonthlyData, *, clinic: str, tz_name: str) -> list[Any]:
         ],
         [
             [
-                t(c.at),
+                lt("cycles", c.load_id, c.at),
                 c.sterilizer,
                 f"#{c.load_no} (ID {c.load_id})",
                 f"{c.program} (\u2265{fmt_num(c.program_temp_c)} \u00b0C, "
@@ -1366,7 +1421,7 @@ def _story(d: MonthlyData, *, clinic: str, tz_name: str) -> list[Any]:
                 b.sterilizer,
                 f"#{b.load_no} (ID {b.load_id})",
                 b.lot,
-                t(b.read_at),
+                lt("bi_reads", b.read_id, b.read_at),
                 b.result or DASH,
                 b.control or DASH,
                 "voided" if b.voided else marks.bi(b),
@@ -1382,7 +1437,12 @@ def _story(d: MonthlyData, *, clinic: str, tz_name: str) -> list[Any]:
     story += _tbl(
         ["Time", "Sterilizer", "Result", "Operator"],
         [
-            [t(a.at), a.sterilizer, "voided" if a.voided else marks.passfail(a.result), a.operator]
+            [
+                lt("air_removal_tests", a.test_id, a.at),
+                a.sterilizer,
+                "voided" if a.voided else marks.passfail(a.result),
+                a.operator,
+            ]
             for a in d.air_tests
         ],
         [T, 40, 30, 60],
@@ -1395,7 +1455,15 @@ def _story(d: MonthlyData, *, clinic: str, tz_name: str) -> list[Any]:
     story += _tbl(
         ["Time", "Room / device", "Kind", "Product", "Contact (min)", "By", "Note"],
         [
-            [t(c.at), c.target, c.kind, c.product, fmt_num(c.contact_min), c.operator, c.note or ""]
+            [
+                lt(c.kind_of_record.replace("-", "_") + "s", c.record_id, c.at),
+                c.target,
+                c.kind,
+                c.product,
+                fmt_num(c.contact_min),
+                c.operator,
+                c.note or "",
+            ]
             for c in d.cleans
         ],
         [T, 30, 24, 38, Fit("Contact (min)  "), 36, 86],
@@ -1425,7 +1493,7 @@ def _story(d: MonthlyData, *, clinic: str, tz_name: str) -> list[Any]:
         [
             [
                 str(s.session_id),
-                t(s.at),
+                lt("sessions", s.session_id, s.at),
                 _ended(s, tz_name) if s.ended_at else marks.alert("OPEN"),
                 s.room,
                 s.practitioner,
@@ -1446,7 +1514,15 @@ def _story(d: MonthlyData, *, clinic: str, tz_name: str) -> list[Any]:
     story += _tbl(
         ["Time", "Room", "Device", "Practitioner", "Client", "Cartridge", "Reason codes"],
         [
-            [t(r.at), r.room, r.device, r.practitioner, r.client, r.cartridge, ", ".join(r.codes)]
+            [
+                lt("refusals", r.refusal_id, r.at),
+                r.room,
+                r.device,
+                r.practitioner,
+                r.client,
+                r.cartridge,
+                ", ".join(r.codes),
+            ]
             for r in d.refusals
         ],
         [T, 16, 20, 30, 30, 60, 91],
@@ -1491,7 +1567,7 @@ def _story(d: MonthlyData, *, clinic: str, tz_name: str) -> list[Any]:
         ["Time", "GTIN", "Lot", "Expiry", "Quantity", "Supplier", "Invoice", "Received by"],
         [
             [
-                t(r.at),
+                lt("cartridge_receipts", r.first_id, r.at),
                 r.gtin,
                 r.lot,
                 r.expiry.isoformat(),
@@ -1509,7 +1585,17 @@ def _story(d: MonthlyData, *, clinic: str, tz_name: str) -> list[Any]:
     story += heading("Discarded units", 2)
     story += _tbl(
         ["Time", "GTIN", "Lot", "Serial", "Reason", "By"],
-        [[t(x.at), x.gtin, x.lot, x.serial or DASH, x.reason, x.operator] for x in d.discards],
+        [
+            [
+                lt("discards", x.discard_id, x.at),
+                x.gtin,
+                x.lot,
+                x.serial or DASH,
+                x.reason,
+                x.operator,
+            ]
+            for x in d.discards
+        ],
         [T, Fit(GTIN_SAMPLE), 24, 20, 100, 40],
         width,
         strike_rows=[i for i, x in enumerate(d.discards) if x.voided],
@@ -1519,7 +1605,8 @@ def _story(d: MonthlyData, *, clinic: str, tz_name: str) -> list[Any]:
         story.append(para("No recalls this month.", pdf.STYLES.small))
     for r in d.recalls:
         text = (
-            f"Recall {r.recall_id}: lot {r.lot} of GTIN {r.gtin}, {t(r.at)}, by {r.operator}. "
+            f"Recall {r.recall_id}: lot {r.lot} of GTIN {r.gtin}, "
+            f"{lt('recalls', r.recall_id, r.at)}, by {r.operator}. "
             f"Reason: {r.reason}. {_plural(len(r.sessions), 'session')} used this lot."
         )
         struck = f"<strike>{esc(text)}</strike> (voided)" if r.voided else esc(text)
@@ -1537,7 +1624,13 @@ def _story(d: MonthlyData, *, clinic: str, tz_name: str) -> list[Any]:
     if not d.incidents:
         story.append(para("No incidents recorded this month.", pdf.STYLES.small))
     for inc in d.incidents:
-        story.append(KeepTogether(_incident_block(inc, t, width, marks)))
+        story.append(
+            KeepTogether(
+                _incident_block(
+                    inc, t, width, marks, _late_note(d, "incidents", inc.incident_id, t)
+                )
+            )
+        )
 
     # 8 Voided records
     story += heading(SECTIONS[7])
@@ -1591,6 +1684,13 @@ def _story(d: MonthlyData, *, clinic: str, tz_name: str) -> list[Any]:
     story.append(pdf.qr_flowable(integ.head, 32))
     story.append(para("Anyone can check this report against the database with:", pdf.STYLES.small))
     story.append(Paragraph(esc(f"sterilog audit verify --anchor {integ.head}"), _mono_style()))
+    if d.clock_anomalies:
+        story += heading("Clock anomalies", 2)
+        story += table(
+            ["Entry", "Time", "Problem"],
+            [[f"#{a.seq}", a.at, a.message] for a in d.clock_anomalies],
+            [20 * mm, 40 * mm, pdf.CONTENT_WIDTH - 60 * mm],
+        )
     story += heading("Signatures", 2)
     if d.signatures:
         story += table(
@@ -1603,6 +1703,17 @@ def _story(d: MonthlyData, *, clinic: str, tz_name: str) -> list[Any]:
             ),
             mono_cols=[3],
         )
+        story += table(
+            ["Signature", "Since signing"],
+            [
+                [
+                    f"#{s.signature_id} {s.name}",
+                    marks.alert(s.since) if "changed" in s.since else s.since,
+                ]
+                for s in d.signatures
+            ],
+            [40 * mm, pdf.CONTENT_WIDTH - 40 * mm],
+        )
     else:
         story.append(
             para(
@@ -1613,6 +1724,56 @@ def _story(d: MonthlyData, *, clinic: str, tz_name: str) -> list[Any]:
         )
         story.append(_signature_lines())
     return story
+
+
+def _late_note(d: MonthlyData, table: str, record_id: int | None, t: Any) -> str:
+    entry = d.late.get((table, record_id)) if record_id is not None else None
+    if entry is None:
+        return ""
+    return f" (LATE ENTRY: entered {t(entry.recorded_at)} by {entry.by})"
+
+
+def _late_summary(d: MonthlyData, t: Any) -> list[Any]:
+    """Summary: late entries per area, and the late cleans that close what would be a gap."""
+    from reportlab.lib.units import mm
+
+    from sterilog.reports import pdf
+    from sterilog.reports.late import per_area
+    from sterilog.reports.pdf import heading, para, table
+
+    if not d.late:
+        return []
+    out: list[Any] = heading("Late entries", 2)
+    out.append(
+        para(
+            "A late entry was entered more than the rule pack's late-entry time after the event "
+            "it records (a paper backlog, or a back-dated record). Each is marked in its table "
+            "with when and by whom it was entered.",
+            pdf.STYLES.small,
+        )
+    )
+    out += table(
+        ["Area", "Late entries"],
+        [[area.capitalize(), str(n)] for area, n in sorted(per_area(d.late).items())],
+        [60 * mm, 30 * mm],
+    )
+    if d.late_closers:
+        out += heading("Late entries that close what would otherwise be a gap", 2)
+        out += table(
+            ["Record", "Event time", "Entered", "By", "Session it covers"],
+            [
+                [
+                    f"{e.table} #{e.record_id}",
+                    t(e.at),
+                    t(e.recorded_at),
+                    e.by,
+                    f"session {sid} (started before the clean was entered)",
+                ]
+                for e, sid in d.late_closers
+            ],
+            [32 * mm, 30 * mm, 30 * mm, 30 * mm, pdf.CONTENT_WIDTH - 122 * mm],
+        )
+    return out
 
 
 def _signature_lines() -> Any:
@@ -1796,7 +1957,11 @@ class _Marks:
 
 
 def _incident_block(
-    inc: IncidentRow, t: Callable[[dt.datetime | None], str], width: float, marks: _Marks
+    inc: IncidentRow,
+    t: Callable[[dt.datetime | None], str],
+    width: float,
+    marks: _Marks,
+    late: str = "",
 ) -> list[Any]:
     from reportlab.lib.units import mm
     from reportlab.platypus import Paragraph
@@ -1813,7 +1978,7 @@ def _incident_block(
     title = (
         f"Incident {inc.incident_id}: {inc.kind}"
         + (f" ({inc.severity})" if inc.severity else "")
-        + f", {t(inc.at)}, recorded by {inc.operator}"
+        + f", {t(inc.at)}{late}, recorded by {inc.operator}"
     )
     out: list[Any] = heading(title + (" \u2014 VOIDED" if inc.voided else ""), 2)
     note = f"Note: {inc.note}"

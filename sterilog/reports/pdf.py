@@ -800,6 +800,10 @@ class _Furniture:
     generated: str
     incomplete: bool
     anchor: str | None
+    training: bool = False
+
+
+TRAINING_MARK = "TRAINING \u2014 NOT A CLINICAL RECORD"
 
 
 def _fit(text: str, font: str, size: float, width: float) -> str:
@@ -887,7 +891,15 @@ class _NumberedCanvas(Canvas):  # type: ignore[misc]
         self.setFillColor(MUTED)
         self.setFont(FONT, 7.5)
         self.drawString(left, foot, f"Generated {f.generated} {f.tz_name}")
-        self.drawCentredString((left + right) / 2, foot, "sterilog")
+        if f.training:
+            # A training database's pages can never pass for a clinic's records.
+            self.setFillColor(ALERT)
+            self.setFont(FONT_BOLD, 7.5)
+            self.drawCentredString((left + right) / 2, foot, TRAINING_MARK)
+            self.setFillColor(MUTED)
+            self.setFont(FONT, 7.5)
+        else:
+            self.drawCentredString((left + right) / 2, foot, "sterilog")
         self.setFillColor(INK)
         self.setFont(FONT_BOLD, 7.5)
         self.drawRightString(right, foot, f"Page {number} of {total}")
@@ -940,6 +952,7 @@ def build_pdf(
     incomplete: bool = False,
     anchor: str | None = None,
     progress: Callable[[int], None] | None = None,
+    training: bool = False,
 ) -> bytes:
     """Lay out `story` on sterilog's A4 page template; write the PDF to `target`; return it.
 
@@ -966,6 +979,7 @@ def build_pdf(
         generated=local.strftime("%Y-%m-%d %H:%M"),
         incomplete=incomplete,
         anchor=_one_line(anchor) if anchor else None,
+        training=training,
     )
 
     def page_done(canvas: Any, doc: Any) -> None:

@@ -176,6 +176,7 @@ def render(
     author: str = "sterilog",
     target: Any = None,
     progress: Callable[[int], None] | None = None,
+    training: bool = False,
 ) -> bytes:
     from reportlab.platypus import Paragraph
 
@@ -205,7 +206,15 @@ def render(
         tz_name=tz_name,
         anchor=data.anchor,
         progress=progress,
+        training=training,
     )
+
+
+def _late(row: dict[str, Any], t: Callable[[Any], str]) -> str:
+    """A late entry says when it was entered (its `operator` is who entered it)."""
+    if not row.get("late"):
+        return ""
+    return f" (LATE ENTRY: entered {t(row['recorded_at'])} by {row['operator'] or DASH})"
 
 
 def _fmt(value: float | None) -> str:
@@ -233,7 +242,8 @@ def _load_items(ld: dict[str, Any], t: Callable[[Any], str]) -> list[tuple[str, 
         (
             "Load",
             f"ID {ld['load_id']}, #{ld['load_no']} on sterilizer {ld['sterilizer']} "
-            f"(type {ld['sterilizer_type']}), {t(ld['at'])}, operator {ld['operator'] or DASH}",
+            f"(type {ld['sterilizer_type']}), {t(ld['at'])}, operator {ld['operator'] or DASH}"
+            + _late(ld, t),
         ),
         (
             "Program",
@@ -434,6 +444,7 @@ def _back(data: TraceData, t: Callable[[Any], str]) -> list[Any]:
                             f"{t(lc['at'])}, {lc['disinfectant']}, "
                             f"{_fmt(lc['contact_min'])} min contact, barrier lot "
                             f"{lc['barrier_lot'] or DASH}, by {lc['operator'] or DASH}"
+                            + _late(lc, t)
                             if lc
                             else "NONE RECORDED"
                         ),
@@ -445,6 +456,7 @@ def _back(data: TraceData, t: Callable[[Any], str]) -> list[Any]:
                         + (
                             f"{t(rc['at'])}, {rc['kind']}, {rc['disinfectant']}, "
                             f"{_fmt(rc['contact_min'])} min contact, by {rc['operator'] or DASH}"
+                            + _late(rc, t)
                             + (f"; note: {rc['note']}" if rc["note"] else "")
                             if rc
                             else "NONE RECORDED"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -37,6 +37,7 @@ class Clinic:
     rules_name: str
     rules_toml: str
     scanner_gs: str | None
+    training: bool = False
 
     @property
     def rules(self) -> RulePack:
@@ -61,7 +62,7 @@ DAMAGED = (
 )
 
 _SETTINGS = text(
-    "SELECT clinic_name, tz, rules_name, rules_toml, scanner_gs FROM settings "
+    "SELECT clinic_name, tz, rules_name, rules_toml, scanner_gs, training FROM settings "
     "ORDER BY id DESC LIMIT 1"
 )
 
@@ -81,6 +82,7 @@ def load_clinic(session: Session) -> Clinic:
         rules_name=row[2],
         rules_toml=row[3],
         scanner_gs=row[4],
+        training=bool(row[5]),
     )
 
 
@@ -93,6 +95,8 @@ class Ctx:
     clock: str
     clinic: Clinic
     actor: Actor | None = None
+    # Event times this write recorded that make it a late entry (see sterilog.lateness).
+    late: list[dt.datetime] = field(default_factory=list)
 
     def event_time(self, at: dt.datetime | None) -> dt.datetime:
         """`--at` or now. An event in the future has not happened (SPEC §4)."""
@@ -100,6 +104,10 @@ class Ctx:
             return self.now
         if at > self.now:
             raise UserError("--at is in the future; give the time the event really happened")
+        from sterilog.lateness import is_late
+
+        if is_late(at, self.now, self.clinic.rules.late_entry_minutes):
+            self.late.append(at)
         return at
 
     @property

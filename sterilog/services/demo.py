@@ -396,8 +396,9 @@ class _Demo:
                 scanner_gs=None,
                 manager=MANAGER,
                 manager_name=MANAGER_NAME,
+                training=True,  # a demo is a training database, never a clinic's record
             )
-            clinic = Clinic(CLINIC_NAME, TZ_NAME, self.tz, pack.name, pack.text, None)
+            clinic = Clinic(CLINIC_NAME, TZ_NAME, self.tz, pack.name, pack.text, None, True)
             initialise(Ctx(session=session, now=self.now, clock=CLOCK, clinic=clinic), req)
             staff = find_staff(session, MANAGER)
             assert staff is not None

@@ -105,6 +105,7 @@ class Env:
     packs: dict[int, str] = field(default_factory=dict)
     disinfectants: dict[int, str] = field(default_factory=dict)
     lots: dict[int, tuple[str, str, dt.date]] = field(default_factory=dict)
+    late_minutes: int = 60  # the clinic rule pack's records.late_entry_minutes
 
     def load_registers(self) -> None:
         s = self.session
@@ -176,14 +177,18 @@ def _void_cols(row: Row, voids: dict[int, int]) -> Row:
 
 
 VOID_COLS = ("voided", "void_id")
-OP_COLS = ("operator_id", "operator", "recorded_at")
+OP_COLS = ("operator_id", "operator", "recorded_at", "late")
 
 
 def _op(env: Env, r: Row) -> Row:
+    from sterilog.lateness import is_late
+
+    at = r["at"] if "at" in r else r.get("started_at")
     return {
         "operator_id": r["operator_id"],
         "operator": env.staff_code(r["operator_id"]),
         "recorded_at": iso(r["recorded_at"]),
+        "late": is_late(at, r["recorded_at"], env.late_minutes),
     }
 
 
@@ -1126,7 +1131,13 @@ def export(
     end = local_day_bounds(date_to, clinic.tz)[1]
     seq, digest = audit.head(session)
     head = f"{seq}:{digest}"
-    env = Env(session=session, start=start, end=end, tz=clinic.tz)
+    env = Env(
+        session=session,
+        start=start,
+        end=end,
+        tz=clinic.tz,
+        late_minutes=clinic.rules.late_entry_minutes,
+    )
     env.load_registers()
     meta = {
         "clinic": clinic.name,

@@ -60,6 +60,11 @@ def add_staff(
     action: str = "staff.add",
 ) -> Staff:
     code = v.ident(code, "staff ID")
+    if role == "manager" and pin is None and not ctx.clinic.training:
+        raise UserError(
+            "every manager of a live database has a PIN: add --pin (asked at a terminal, else "
+            "read from STERILOG_NEW_PIN)"
+        )
     staff = Staff(
         code=code,
         name=v.name(name, "--name"),

@@ -23,6 +23,8 @@ class InitRequest:
     scanner_gs: str | None
     manager: str
     manager_name: str
+    training: bool = False
+    manager_pin: str | None = None
 
 
 def check_scanner_gs(value: str | None) -> str | None:
@@ -67,8 +69,21 @@ def initialise(ctx: Ctx, req: InitRequest) -> Setting:
         rules_toml=req.rules_toml,
         scanner_gs=req.scanner_gs,
         recorded_at=ctx.now,
+        training=req.training,
     )
     ctx.add(setting)
     ctx.audit("init", [setting])
-    add_staff(ctx, req.manager, name=req.manager_name, role="manager", action="init.manager")
+    if req.manager_pin is None and not req.training:
+        raise UserError(
+            "a live database's first manager needs a PIN: give it at the prompt or in "
+            "STERILOG_NEW_PIN (or make a training database with --training)"
+        )
+    add_staff(
+        ctx,
+        req.manager,
+        name=req.manager_name,
+        role="manager",
+        pin=req.manager_pin,
+        action="init.manager",
+    )
     return setting

@@ -111,6 +111,7 @@ def load_detail(db: DbSession, cycle: Cycle) -> dict[str, Any]:
         "suspect": is_load_suspect(db, cycle),
         "at": iso(cycle.at),
         "operator": _staff_code(db, cycle.operator_id),
+        **_entered(db, cycle.at, cycle.recorded_at),
         "bi": _bi_of(db, cycle.id),
         "bi_before": _nearest_bi(db, cycle, before=True),
         "bi_after": _nearest_bi(db, cycle, before=False),
@@ -209,6 +210,7 @@ def session_detail(db: DbSession, session_id: int) -> dict[str, Any]:
                 "barrier_lot": device_clean[0].barrier_lot,
                 "at": iso(device_clean[0].at),
                 "operator": _staff_code(db, device_clean[0].operator_id),
+                **_entered(db, device_clean[0].at, device_clean[0].recorded_at),
             }
             if device_clean
             else None,
@@ -223,6 +225,7 @@ def session_detail(db: DbSession, session_id: int) -> dict[str, Any]:
                 "note": room_clean[0].note,
                 "at": iso(room_clean[0].at),
                 "operator": _staff_code(db, room_clean[0].operator_id),
+                **_entered(db, room_clean[0].at, room_clean[0].recorded_at),
             }
             if room_clean
             else None,
@@ -312,3 +315,12 @@ def by_device(
     if device is None:
         raise UnknownRecord("device", serial)
     return session_rows(db, _period(Session.device_id == device.id, start, stop))
+
+
+def _entered(db: DbSession, at: Any, recorded_at: Any) -> dict[str, Any]:
+    """When a record was entered, and whether that makes it a late entry (issue 11)."""
+    from sterilog.lateness import is_late
+    from sterilog.services.base import load_clinic
+
+    minutes = load_clinic(db).rules.late_entry_minutes
+    return {"recorded_at": iso(recorded_at), "late": is_late(at, recorded_at, minutes)}

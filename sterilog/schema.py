@@ -35,6 +35,7 @@ from sqlalchemy.engine import Connection
 NOT_RECORDS = frozenset({"alembic_version"})
 
 _WS = re.compile(r"\s+")
+_QUOTED = re.compile(r'"([A-Za-z_][A-Za-z0-9_]*)"')
 
 
 def _norm(sql: str | None) -> str:
@@ -43,7 +44,8 @@ def _norm(sql: str | None) -> str:
     out = _WS.sub(" ", sql.strip())
     # `CREATE TABLE x (` and `CREATE TABLE x(` mean the same; so do spaces around punctuation.
     out = re.sub(r"\s*([(),])\s*", r"\1", out)
-    return out
+    # A batch migration's table rebuild makes SQLite write `CREATE TABLE "x"`: same identifier.
+    return _QUOTED.sub(r"\1", out)
 
 
 def describe(conn: Connection) -> dict[str, str]:

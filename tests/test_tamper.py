@@ -51,6 +51,7 @@ def record_days(cli: Cli) -> None:
         p = f"ann{k}"
         cli.ok("staff", "add", p, "--name", f"Ann {k}", "--role", "practitioner")
         cli.ok("staff", "add", f"tmp{k}", "--name", f"Temp {k}", "--role", "practitioner")
+        cli.ok("staff", "pin", f"tmp{k}", env={"STERILOG_NEW_PIN": f"48{k}1"})  # pin_events
         cli.ok("staff", "deactivate", f"tmp{k}", "--reason", "left")
         cli.ok("room", "add", f"R{k}")
         cli.ok("device", "add", f"SN-{k}", "--model", "Pen 4")

@@ -47,6 +47,7 @@ TOML_KEYS: Final[Mapping[str, str]] = {
     "bi_due_warning_hours": "warnings.bi_due_hours",
     "open_session_warning_hours": "warnings.open_session_hours",
     "min_ci_type": "ci.min_type",
+    "terminal_idle_minutes": "terminal.idle_minutes",
     "default_programs": "programs",
 }
 
@@ -101,6 +102,8 @@ class RulePack:
     min_ci_type: int | None
     default_programs: tuple[Program, ...]
     text: str = field(repr=False)
+    # Optional in the TOML (packs stored before it existed say nothing): 5 minutes.
+    terminal_idle_minutes: float = 5.0
 
 
 def load_pack(name_or_path: str | os.PathLike[str]) -> RulePack:
@@ -205,7 +208,11 @@ _SECTIONS: Final[Mapping[str, tuple[str, ...]]] = {
     "packs": ("shelf_life_days",),
     "ci": ("min_type",),
     "warnings": ("cartridge_expiry_days", "bi_due_hours", "open_session_hours"),
+    "terminal": ("idle_minutes",),
 }
+# Tables a pack may leave out (added after packs were already stored in databases).
+_OPTIONAL: Final = frozenset({"terminal"})
+TERMINAL_IDLE_DEFAULT: Final = 5.0
 
 
 class _Validator:
@@ -245,6 +252,11 @@ class _Validator:
             min_ci_type=get("ci.min_type", self._zero_is_none(6)),
             default_programs=programs,
             text=text,
+            terminal_idle_minutes=(
+                get("terminal.idle_minutes", self._number(0.0, 24 * 60.0, "a number of minutes"))
+                if "idle_minutes" in tables.get("terminal", {})
+                else TERMINAL_IDLE_DEFAULT
+            ),
         )
         if not self.problems and pack.requalify_bis_after_repair < pack.requalify_bis:
             self.problems.append(
@@ -265,6 +277,8 @@ class _Validator:
                 self._unknown(key, "", (*_SECTIONS, "programs"))
         for section, keys in _SECTIONS.items():
             table = data.get(section)
+            if table is None and section in _OPTIONAL:
+                continue
             if table is None:
                 self.problems.append(f"missing table [{section}]")
                 continue

@@ -29,8 +29,13 @@ def clinic(cli: Cli) -> Cli:
     return cli
 
 
-def spawn(cli: Cli, *args: str, operator: str | None = "ann", env: dict[str, str] | None = None,
-          now: str = NOW) -> pexpect.spawn:
+def spawn(
+    cli: Cli,
+    *args: str,
+    operator: str | None = "ann",
+    env: dict[str, str] | None = None,
+    now: str = NOW,
+) -> pexpect.spawn:
     full = {k: v for k, v in os.environ.items() if not k.startswith("STERILOG_")}
     full.update({"STERILOG_NOW": now, "NO_COLOR": "1", "COLUMNS": "60", "LINES": "24"})
     full.update(env or {})
@@ -38,13 +43,20 @@ def spawn(cli: Cli, *args: str, operator: str | None = "ann", env: dict[str, str
     if operator:
         argv += ["--operator", operator]
     argv += ["terminal", *args]
-    child = pexpect.spawn(sys.executable, argv, env=full, encoding="utf-8", timeout=TIMEOUT,
-                          dimensions=(24, 60))
+    child = pexpect.spawn(
+        sys.executable, argv, env=full, encoding="utf-8", timeout=TIMEOUT, dimensions=(24, 60)
+    )
     return child
 
 
-def serve(child: pexpect.spawn, scan: str, packs: tuple[str, ...] = (), client: str = "C-1",
-          device: str | None = None, confirm: str = "") -> None:
+def serve(
+    child: pexpect.spawn,
+    scan: str,
+    packs: tuple[str, ...] = (),
+    client: str = "C-1",
+    device: str | None = None,
+    confirm: str = "",
+) -> None:
     """One client: cartridge, (device), packs, empty line, client, confirm."""
     child.expect("cartridge> ")
     child.sendline(scan)
@@ -100,14 +112,19 @@ def test_a_client_go_then_end_records_exactly_what_session_start_records(clinic:
     child.expect("Type `end`")
     (s,) = sessions(clinic)
     assert (s["session_id"], s["client"], s["room"], s["device"], s["practitioner"]) == (
-        1, "C-42", "R1", "SN-1", "ann")
+        1,
+        "C-42",
+        "R1",
+        "SN-1",
+        "ann",
+    )
     assert s["cartridge"]["serial"] == "0001" and s["ended_at"] is None
-    assert audit_actions(clinic)[len(before):] == ["session.start"]
+    assert audit_actions(clinic)[len(before) :] == ["session.start"]
     child.expect("cartridge> ")
     child.sendline("end")
     child.expect("Ended session 1")
     assert sessions(clinic)[0]["ended_at"] is not None
-    assert audit_actions(clinic)[len(before):] == ["session.start", "session.end"]
+    assert audit_actions(clinic)[len(before) :] == ["session.start", "session.end"]
     child.expect("cartridge> ")
     child.sendline("end")
     child.expect("No open session in room R1")
@@ -121,8 +138,21 @@ def test_the_terminal_and_session_start_write_the_same_records(clinic: Cli) -> N
     from sqlalchemy import text
 
     clean_r2(clinic)
-    clinic.ok("session", "start", "--room", "R1", "--device", "SN-1", "--cartridge",
-              hri("LOTA", "0001"), "--pack", "P1", "--client", "C-1", operator="ann")
+    clinic.ok(
+        "session",
+        "start",
+        "--room",
+        "R1",
+        "--device",
+        "SN-1",
+        "--cartridge",
+        hri("LOTA", "0001"),
+        "--pack",
+        "P1",
+        "--client",
+        "C-1",
+        operator="ann",
+    )
     child = spawn(clinic, "--room", "R2", "--device", "SN-2")
     serve(child, hri("LOTA", "0002"), packs=("P2",), client="C-1")
     child.expect("GO — session 2 started")
@@ -130,9 +160,12 @@ def test_the_terminal_and_session_start_write_the_same_records(clinic: Cli) -> N
     engine = clinic.engine()
     try:
         with engine.connect() as conn:
-            entries = conn.execute(text(
-                "SELECT action, operator, clock, records FROM audit_log "
-                "WHERE action = 'session.start' ORDER BY seq")).all()
+            entries = conn.execute(
+                text(
+                    "SELECT action, operator, clock, records FROM audit_log "
+                    "WHERE action = 'session.start' ORDER BY seq"
+                )
+            ).all()
     finally:
         engine.dispose()
     assert len(entries) == 2
@@ -149,10 +182,20 @@ def test_the_terminal_and_session_start_write_the_same_records(clinic: Cli) -> N
 
 
 def clean_r2(cli: Cli) -> None:
-    cli.ok("clean", "room", "R2", "--kind", "between-clients", "--disinfectant", "Clinell",
-           "--at", "2026-11-24T08:00:00+00:00")
-    cli.ok("clean", "device", "SN-2", "--disinfectant", "Clinell",
-           "--at", "2026-11-24T08:00:00+00:00")
+    cli.ok(
+        "clean",
+        "room",
+        "R2",
+        "--kind",
+        "between-clients",
+        "--disinfectant",
+        "Clinell",
+        "--at",
+        "2026-11-24T08:00:00+00:00",
+    )
+    cli.ok(
+        "clean", "device", "SN-2", "--disinfectant", "Clinell", "--at", "2026-11-24T08:00:00+00:00"
+    )
 
 
 def test_blocked_fills_the_screen_with_every_reason_and_what_to_do(clinic: Cli) -> None:
@@ -229,8 +272,17 @@ def test_bad_input_is_an_error_line_and_the_terminal_goes_on(clinic: Cli) -> Non
 
 
 def test_a_pin_is_asked_once_then_again_after_the_idle_time(clinic: Cli, tmp_path: Path) -> None:
-    clinic.ok("staff", "add", "bea", "--name", "Bea", "--role", "practitioner", "--pin",
-              env={"STERILOG_NEW_PIN": "2468"})
+    clinic.ok(
+        "staff",
+        "add",
+        "bea",
+        "--name",
+        "Bea",
+        "--role",
+        "practitioner",
+        "--pin",
+        env={"STERILOG_NEW_PIN": "2468"},
+    )
     # a custom rule pack cannot be swapped into an existing clinic by a command; set it directly
     from sqlalchemy import text
 
@@ -272,8 +324,10 @@ def test_a_half_entered_client_is_dropped_when_the_terminal_locks(clinic: Cli) -
     try:
         with engine.begin() as conn:
             toml = conn.execute(text("SELECT rules_toml FROM settings")).scalar_one()
-            conn.execute(text("UPDATE settings SET rules_toml = :t"),
-                         {"t": toml.replace("idle_minutes = 5", "idle_minutes = 0.03")})
+            conn.execute(
+                text("UPDATE settings SET rules_toml = :t"),
+                {"t": toml.replace("idle_minutes = 5", "idle_minutes = 0.03")},
+            )
     finally:
         engine.dispose()
     child = spawn(clinic, "--room", "R1", "--device", "SN-1")
@@ -318,7 +372,9 @@ def test_two_terminals_race_for_one_unit_one_go_one_cartridge_used(clinic: Cli) 
     assert s["cartridge"]["serial"] == "0005"
     assert s["client"] == ("C-A" if verdicts["a"] == "go" else "C-B")
     assert audit_actions(clinic)[-2:] in (
-        ["session.start", "session.refused"], ["session.refused", "session.start"])
+        ["session.start", "session.refused"],
+        ["session.refused", "session.start"],
+    )
     assert leave(a) == 0 and leave(b) == 0
     assert clinic.json("audit", "verify")["ok"] is True
 
@@ -351,8 +407,24 @@ def test_not_a_tty_is_exit_2_with_a_message(clinic: Cli) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("STERILOG_")}
     env["STERILOG_NOW"] = NOW
     done = subprocess.run(
-        [sys.executable, "-m", "sterilog", "--db", clinic.url, "--operator", "ann", "terminal",
-         "--room", "R1"], input="x\n", capture_output=True, text=True, env=env, check=False)
+        [
+            sys.executable,
+            "-m",
+            "sterilog",
+            "--db",
+            clinic.url,
+            "--operator",
+            "ann",
+            "terminal",
+            "--room",
+            "R1",
+        ],
+        input="x\n",
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
     assert done.returncode == 2
     assert "needs an interactive terminal" in done.stderr
     assert "Traceback" not in done.stderr

@@ -56,9 +56,11 @@ def serve(
     client: str = "C-1",
     device: str | None = None,
     confirm: str = "",
+    prompt_seen: bool = False,
 ) -> None:
     """One client: cartridge, (device), packs, empty line, client, confirm."""
-    child.expect("cartridge> ")
+    if not prompt_seen:
+        child.expect("cartridge> ")
     child.sendline(scan)
     if device is not None:
         child.expect("device serial> ")
@@ -443,3 +445,41 @@ def test_an_unknown_room_or_a_non_practitioner_stops_before_the_loop(clinic: Cli
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 1
+
+
+def test_a_pin_changed_meanwhile_is_asked_for_again(clinic: Cli) -> None:
+    from sqlalchemy import text
+
+    from sterilog.services.people import hash_pin
+
+    clinic.ok(
+        "staff",
+        "add",
+        "bea",
+        "--name",
+        "Bea",
+        "--role",
+        "practitioner",
+        "--pin",
+        env={"STERILOG_NEW_PIN": "2468"},
+    )
+    child = spawn(clinic, "--room", "R1", "--device", "SN-1", operator="bea")
+    child.expect("PIN for bea: ")
+    child.sendline("2468")
+    child.expect("cartridge> ")
+    engine = clinic.engine()
+    try:
+        with engine.begin() as conn:  # as a PIN change elsewhere would (the log is not the point)
+            conn.execute(
+                text("UPDATE staff SET pin_hash = :h WHERE code = 'bea'"), {"h": hash_pin("1357")}
+            )
+    finally:
+        engine.dispose()
+    serve(child, hri("LOTA", "0001"), client="C-1", prompt_seen=True)
+    child.expect("Error: wrong PIN for bea")
+    child.expect("your PIN has changed")
+    child.expect("PIN for bea: ")
+    child.sendline("1357")
+    serve(child, hri("LOTA", "0001"), client="C-1")
+    child.expect("GO — session 1 started")
+    assert leave(child) == 0

@@ -213,12 +213,28 @@ def _login(app: App, screen: Screen, code: str | None) -> TerminalApp:
         screen.out("Wrong PIN; try again.")
 
 
-def _unlock(term: TerminalApp, screen: Screen, minutes: float) -> None:
+def _pin_still_good(term: TerminalApp) -> bool:
+    """Whether the PIN given at this terminal still matches the operator's stored PIN."""
+    from sterilog import db
+    from sterilog.services import people
+
+    with db.read_session(term.engine()) as session:
+        staff = people.find_staff(session, term.operator or "")
+        pin_hash = staff.pin_hash if staff is not None else None
+    if not pin_hash:
+        return True
+    return term.pin is not None and people.verify_pin(term.pin, pin_hash)
+
+
+def _unlock(term: TerminalApp, screen: Screen, minutes: float | None) -> None:
     from sterilog import db
     from sterilog.services import people
 
     code = term.operator or ""
-    screen.out(f"Locked after {minutes:g} min without input. {code}: give your PIN to go on.")
+    if minutes is None:
+        screen.out(f"{code}: your PIN has changed; give the new one to go on.")
+    else:
+        screen.out(f"Locked after {minutes:g} min without input. {code}: give your PIN to go on.")
     tries = 0
     while True:
         with db.read_session(term.engine()) as session:
@@ -374,6 +390,9 @@ def run(app: App, room: str, device: str | None) -> None:
             # Bad input (unknown pack, unreadable scan, wrong role ...): nothing was recorded.
             screen.out(f"Error: {error.message}")
             screen.out("Nothing was recorded for this client; start again.")
+            if not _pin_still_good(term):  # the PIN was changed meanwhile: ask for it again
+                _unlock(term, screen, None)
+                screen.last = time.monotonic()
         minutes = _idle_minutes(term)  # the rule pack may have changed
         screen.idle_seconds = minutes * 60.0
 

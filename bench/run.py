@@ -48,6 +48,7 @@ MODES: dict[str, dict[str, Any]] = {
         "month_a": 10_000,
         "month_b": 20_000,
         "check_reps": 15,
+        "terminal_clients": 25,
         "report_reps": 3,
         "verify_reps": 3,
         "budget_s": None,
@@ -58,6 +59,7 @@ MODES: dict[str, dict[str, Any]] = {
         "month_a": 10_000,
         "month_b": 20_000,
         "check_reps": 15,
+        "terminal_clients": 25,
         "report_reps": 3,
         "verify_reps": 3,
         "budget_s": 570,
@@ -68,6 +70,7 @@ MODES: dict[str, dict[str, Any]] = {
         "month_a": 60,
         "month_b": 120,
         "check_reps": 2,
+        "terminal_clients": 2,
         "report_reps": 1,
         "verify_reps": 1,
         "budget_s": 120,
@@ -80,6 +83,10 @@ TARGETS = {
     "report_canvas_ratio": ("<=", 3.0),
     "report_linearity": ("<=", 1.3),
     "verify_entries_per_second": (">=", 50_000),
+    "session_start_floor_ratio": ("<=", 1.25),
+    "session_end_floor_ratio": ("<=", 1.35),
+    "terminal_decision_ms": ("<=", 30.0),
+    "terminal_history_ratio": ("<=", 1.1),
 }
 KEYS = (
     "check_floor_ratio",
@@ -87,6 +94,11 @@ KEYS = (
     "report_canvas_ratio",
     "report_linearity",
     "verify_entries_per_second",
+    "session_start_floor_ratio",
+    "session_end_floor_ratio",
+    "status_floor_ratio",
+    "terminal_decision_ms",
+    "terminal_history_ratio",
     "report_peak_rss_mb",
     "verify_peak_rss_mb",
 )
@@ -111,6 +123,7 @@ class Run:
     out: str
     err: str
     timed_out: bool = False
+    cpu: float = 0.0  # the child's user + system CPU seconds (os.wait4)
 
 
 PYCACHE: Path | None = None  # set by main(): where children keep their bytecode
@@ -168,6 +181,7 @@ def timed(cmd: list[str], env: dict[str, str], timeout: float | None = None) -> 
             out=out.read().decode(errors="replace"),
             err=err.read().decode(errors="replace"),
             timed_out=fired.is_set(),
+            cpu=usage.ru_utime + usage.ru_stime,
         )
 
 
@@ -376,6 +390,268 @@ def measure_verify(res: Results, large: Db, small: Db, reps: int, deadline: floa
     res.values["verify_peak_rss_mb"] = round(max(r.rss_mb for r in runs["verify_large"]), 1)
     res.extra["verify_peak_rss_mb_small"] = round(max(r.rss_mb for r in runs["verify_small"]), 1)
     res.extra["verify_entries"] = entries
+    # CPU time too: on a shared machine the wall figure above falls with the load, CPU does not
+    cpu = statistics.median(r.cpu for r in runs["verify_large"])
+    res.extra["verify_cpu_entries_per_second"] = round(entries / cpu) if cpu else None
+    res.extra["verify_large_cpu_s"] = round(cpu, 2)
+
+
+# --- the per-client writes: session start / end, status, the terminal -------------------------
+
+BENCH_LOT = "BENCHRUN"
+DISINFECTANT = "Clinell Universal"  # bench/generate.py registers it
+
+
+def scratch_copy(db: Db, work: Path, tag: str) -> Db:
+    """A copy of a cached database to write into (the cache itself stays as generated)."""
+    dst = work / f"{tag}.db"
+    shutil.copyfile(db.path, dst)
+    return Db(f"{db.name} (scratch)", dst, db.info)
+
+
+def _opt(command: list[str], name: str) -> str:
+    return command[command.index(name) + 1]
+
+
+def fresh_units(db: Db, count: int, prefix: str) -> list[str]:
+    """Receive `count` new serialized units (one lot) into `db`, untimed; return their scans."""
+    import re
+
+    cart = _opt(db.info["command"], "--cartridge")
+    match = re.search(r"\(01\)(\d{14})", cart)
+    if match is None:
+        raise BenchError(f"no GTIN in the sidecar's cartridge scan {cart!r}")
+    year = int(str(db.info["now"])[:4]) + 2
+    scans = [
+        f"(01){match.group(1)}(17){year % 100:02d}1231(10){BENCH_LOT}(21){prefix}{i:06d}"
+        for i in range(count)
+    ]
+    cmd = db.sterilog("cartridge", "receive", *scans, "--supplier", "bench", operator="boss")
+    done = timed(cmd, db.env())
+    if done.code != 0:
+        raise BenchError(f"receiving bench units failed (exit {done.code}): {done.err[-300:]}")
+    return scans
+
+
+def ready_again(db: Db, room: str, device: str) -> None:
+    """Clean the room and the device after a session (untimed), as the clinic would."""
+    op = db.info["operator"]
+    for cmd in (
+        db.sterilog(
+            "clean",
+            "room",
+            room,
+            "--kind",
+            "between-clients",
+            "--disinfectant",
+            DISINFECTANT,
+            operator=op,
+        ),
+        db.sterilog("clean", "device", device, "--disinfectant", DISINFECTANT, operator=op),
+    ):
+        done = timed(cmd, db.env())
+        if done.code != 0:
+            raise BenchError(f"cleaning failed (exit {done.code}): {done.err[-300:]}")
+
+
+def measure_sessions(res: Results, large: Db, reps: int, work: Path) -> Db | None:
+    """`session start` (GO, a fresh unit each run) and `session end` on a copy of the large
+    history, `status` on it, and the import floor, interleaved. Returns the scratch copy."""
+    import re
+
+    say(f"session start/end + status: {reps} interleaved runs each on a copy of the large history")
+    try:
+        db = scratch_copy(large, work, "sessions")
+        command = db.info["command"]
+        room, device = _opt(command, "--room"), _opt(command, "--device")
+        op = db.info["operator"]
+        scans = fresh_units(db, reps + 1, "S")
+        floor = ([sys.executable, "-c", FLOOR_CODE], child_env())
+        status = (db.sterilog("status"), db.env())
+        runs: dict[str, list[Run]] = {k: [] for k in ("floor_w", "status", "start", "end")}
+        rng = random.Random(17)
+        for rep in range(reps + 1):  # round 0 is a warm-up
+            order = ["floor", "status", "pair"]
+            rng.shuffle(order)
+            for item in order:
+                if item == "floor":
+                    got = {"floor_w": timed(*floor)}
+                elif item == "status":
+                    got = {"status": timed(*status)}
+                    if got["status"].code != 0:
+                        raise BenchError(
+                            f"status failed (exit {got['status'].code}): {got['status'].err[-300:]}"
+                        )
+                else:
+                    start = timed(
+                        db.sterilog(
+                            "session",
+                            "start",
+                            "--room",
+                            room,
+                            "--device",
+                            device,
+                            "--cartridge",
+                            scans[rep],
+                            "--client",
+                            f"B{rep:05d}",
+                            operator=op,
+                        ),
+                        db.env(),
+                    )
+                    found = re.search(r"GO: session (\d+) started", start.out)
+                    if start.code != 0 or found is None:
+                        raise BenchError(
+                            f"session start is not GO (exit {start.code}): "
+                            f"{(start.out + start.err).strip()[:300]}"
+                        )
+                    end = timed(
+                        db.sterilog("session", "end", found.group(1), operator=op), db.env()
+                    )
+                    if end.code != 0:
+                        raise BenchError(f"session end failed (exit {end.code}): {end.err[-300:]}")
+                    ready_again(db, room, device)
+                    got = {"start": start, "end": end}
+                if rep:
+                    for name, run in got.items():
+                        runs[name].append(run)
+    except BenchError as error:
+        res.notes.append(f"session start/end/status not measured: {error}")
+        return None
+    med = {}
+    for name, rs in runs.items():
+        res.series[f"session_{name}" if name in ("start", "end") else name] = stats(
+            [r.seconds for r in rs]
+        )
+        med[name] = statistics.median(r.seconds for r in rs)
+    res.values["session_start_floor_ratio"] = round(med["start"] / med["floor_w"], 3)
+    res.values["session_end_floor_ratio"] = round(med["end"] / med["floor_w"], 3)
+    res.values["status_floor_ratio"] = round(med["status"] / med["floor_w"], 3)
+    return db
+
+
+class Pty:
+    """A child on a pseudo-terminal, driven line by line (standard library only)."""
+
+    def __init__(self, cmd: list[str], env: dict[str, str]) -> None:
+        import pty
+
+        pid, fd = pty.fork()
+        if pid == 0:  # the child
+            try:
+                os.chdir(tempfile.gettempdir())
+                os.execve(cmd[0], cmd, env)
+            finally:
+                os._exit(127)
+        self.pid, self.fd, self.buf = pid, fd, b""
+
+    def expect(self, *needles: bytes, timeout: float = 120) -> tuple[int, float]:
+        """Wait until one of `needles` is on the screen: (its index, perf_counter then)."""
+        import select
+
+        limit = time.monotonic() + timeout
+        while True:
+            hits = [(self.buf.find(n), i) for i, n in enumerate(needles) if n in self.buf]
+            if hits:
+                at, which = min(hits)
+                seen = time.perf_counter()
+                self.buf = self.buf[at + len(needles[which]) :]
+                return which, seen
+            left = limit - time.monotonic()
+            if left <= 0:
+                raise BenchError(
+                    f"terminal: waited {timeout:.0f} s; screen ends {self.buf[-300:]!r}"
+                )
+            ready, _, _ = select.select([self.fd], [], [], left)
+            if ready:
+                try:
+                    chunk = os.read(self.fd, 65536)
+                except OSError:
+                    chunk = b""
+                if not chunk:
+                    raise BenchError(f"terminal exited; screen ends {self.buf[-300:]!r}")
+                self.buf += chunk
+
+    def send(self, line: str) -> float:
+        sent = time.perf_counter()
+        os.write(self.fd, line.encode() + b"\n")
+        return sent
+
+    def close(self) -> None:
+        left = False
+        try:
+            os.write(self.fd, b"\x04")
+            self.expect(b"Left the terminal", timeout=30)
+            left = True
+        except (OSError, BenchError):
+            pass
+        if not left:
+            os.kill(self.pid, 9)
+        os.waitpid(self.pid, 0)
+        os.close(self.fd)
+
+
+def measure_terminal(res: Results, small: Db, large_copy: Db, reps: int, work: Path) -> None:
+    """Median ms from the confirming Enter to the printed verdict in `sterilog terminal`, on the
+    small history and (a copy of) the large one, clients alternating between the two."""
+    say(
+        f"terminal: {reps} clients each at {small.info['sessions']:,} and "
+        f"{large_copy.info['sessions']:,} sessions"
+    )
+    terms: dict[str, tuple[Db, Pty, list[str]]] = {}
+    times: dict[str, list[float]] = {"small": [], "large": []}
+    try:
+        for tag, db in (("small", scratch_copy(small, work, "term-small")), ("large", large_copy)):
+            scans = fresh_units(db, reps + 1, "T")
+            command = db.info["command"]
+            cmd = db.sterilog(
+                "terminal",
+                "--room",
+                _opt(command, "--room"),
+                "--device",
+                _opt(command, "--device"),
+                operator=db.info["operator"],
+            )
+            term = Pty(cmd, {**db.env(), "NO_COLOR": "1", "COLUMNS": "80", "LINES": "24"})
+            terms[tag] = (db, term, scans)
+        rng = random.Random(171)
+        for rep in range(reps + 1):  # client 0 is a warm-up
+            order = list(terms)
+            rng.shuffle(order)
+            for tag in order:
+                db, term, scans = terms[tag]
+                term.expect(b"cartridge> ")
+                term.send(scans[rep])
+                term.expect(b"pack 1> ")
+                term.send("")
+                term.expect(b"client reference> ")
+                term.send(f"T{rep:05d}")
+                term.expect(b"n=no] ")
+                sent = term.send("")
+                which, seen = term.expect(b"GO \xe2\x80\x94 session", b"BLOCKED", b"Error:")
+                if which != 0:
+                    term.expect(b"cartridge> ")
+                    raise BenchError(f"terminal verdict is not GO: {term.buf[-400:]!r}")
+                if rep:
+                    times[tag].append(seen - sent)
+                term.expect(b"cartridge> ")
+                term.send("end")
+                term.expect(b"Ended session")
+                command = db.info["command"]
+                ready_again(db, _opt(command, "--room"), _opt(command, "--device"))
+    except BenchError as error:
+        res.notes.append(f"terminal not measured: {error}")
+        return
+    finally:
+        for _, term, _ in terms.values():
+            term.close()
+    for tag, ts in times.items():
+        res.series[f"terminal_{tag}"] = stats(ts)
+    large_ms = statistics.median(times["large"]) * 1000
+    res.values["terminal_decision_ms"] = round(large_ms, 1)
+    res.values["terminal_history_ratio"] = round(
+        statistics.median(times["large"]) / statistics.median(times["small"]), 3
+    )
 
 
 def prime(small: Db) -> None:
@@ -607,6 +883,14 @@ def main(argv: list[str] | None = None) -> int:
 
     measure_check(res, small, large, cfg["check_reps"])
     measure_verify(res, large, small, cfg["verify_reps"], deadline)
+    work = Path(tempfile.mkdtemp(prefix="scratch-", dir=cache))
+    try:
+        scratch = measure_sessions(res, large, cfg["check_reps"], work)
+        if scratch is None:
+            scratch = scratch_copy(large, work, "term-large")
+        measure_terminal(res, small, scratch, cfg["terminal_clients"], work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     out_dir = Path(tempfile.mkdtemp(prefix="sterilog-bench-"))
     try:
         measure_reports(res, month_a, month_b, cfg["report_reps"], deadline, out_dir)
@@ -624,6 +908,8 @@ def main(argv: list[str] | None = None) -> int:
             "sizes": {
                 "check_small_sessions": small.info["sessions"],
                 "check_large_sessions": large.info["sessions"],
+                "session_and_terminal_sessions": large.info["sessions"],
+                "terminal_small_sessions": small.info["sessions"],
                 "large_entries": large.info["entries"],
                 "report_month": MONTH,
                 "report_sessions_a": month_a.info["sessions"],

@@ -49,6 +49,7 @@ TOML_KEYS: Final[Mapping[str, str]] = {
     "min_ci_type": "ci.min_type",
     "late_entry_minutes": "records.late_entry_minutes",
     "pin_lockout_attempts": "records.pin_lockout_attempts",
+    "terminal_idle_minutes": "terminal.idle_minutes",
     "default_programs": "programs",
 }
 
@@ -107,6 +108,7 @@ class RulePack:
     # stored by an older release still parses and keeps its meaning.
     late_entry_minutes: int = 60
     pin_lockout_attempts: int = 5
+    terminal_idle_minutes: float = 5.0
 
 
 def load_pack(name_or_path: str | os.PathLike[str]) -> RulePack:
@@ -212,10 +214,12 @@ _SECTIONS: Final[Mapping[str, tuple[str, ...]]] = {
     "ci": ("min_type",),
     "warnings": ("cartridge_expiry_days", "bi_due_hours", "open_session_hours"),
 }
+TERMINAL_IDLE_DEFAULT: Final = 5.0
 
 # Optional tables: keys that may be left out (the RulePack default applies).
 _OPTIONAL_SECTIONS: Final[Mapping[str, tuple[str, ...]]] = {
     "records": ("late_entry_minutes", "pin_lockout_attempts"),
+    "terminal": ("idle_minutes",),
 }
 
 
@@ -261,6 +265,10 @@ class _Validator:
             )
             or 60,
             pin_lockout_attempts=get("records.pin_lockout_attempts", self._positive(100)) or 5,
+            terminal_idle_minutes=get(
+                "terminal.idle_minutes", self._number(0.0, 24 * 60.0, "a number of minutes")
+            )
+            or TERMINAL_IDLE_DEFAULT,
         )
         if not self.problems and pack.requalify_bis_after_repair < pack.requalify_bis:
             self.problems.append(

@@ -224,7 +224,9 @@ def test_a_killed_backup_leaves_no_copy_past_the_next_run_and_none_is_world_read
     db_path = tmp_path / "clinic.db"
     env = {"STERILOG_NOW": "2026-11-24T09:00:00+00:00", "STERILOG_OPERATOR": "boss"}
     r = CliRunner().invoke(
-        main, ["--db", str(db_path), "init", "--training", "--manager", "boss", "--name", "B"], env=env
+        main,
+        ["--db", str(db_path), "init", "--training", "--manager", "boss", "--name", "B"],
+        env=env,
     )
     assert r.exit_code == 0, r.output
     out = tmp_path / "backups"

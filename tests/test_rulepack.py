@@ -420,3 +420,22 @@ def test_importing_the_module_stays_cheap() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_terminal_idle_minutes_is_read_optional_and_checked() -> None:
+    assert load_pack("default").terminal_idle_minutes == 5
+    assert load_pack("uk-htm-01-05").terminal_idle_minutes == 5
+    assert parse_pack(custom_text(idle_minutes="0.5"), "c").terminal_idle_minutes == 0.5
+    # packs stored before the key existed have no [terminal] table: 5 minutes
+    old = re.sub(r"(?s)\[terminal\].*?(?=\n\[\[programs)", "", custom_text())
+    assert "[terminal]" not in old
+    assert parse_pack(old, "c").terminal_idle_minutes == 5
+    # like [records], an optional table's keys may be left out too (the default applies)
+    assert (
+        parse_pack(custom_text().replace("idle_minutes = 5\n", ""), "c").terminal_idle_minutes == 5
+    )
+    # but a key that is given must be a sane number
+    for bad in ("0", "-1", "true", '"5"', "2000"):
+        assert "terminal.idle_minutes must be a number of minutes" in error_of(
+            custom_text(idle_minutes=bad)
+        ), bad

@@ -33,6 +33,7 @@ COMMANDS: dict[str, str] = {
     "clean": "sterilog.cli.cleaning:clean",
     "check": "sterilog.cli.gate:check",
     "session": "sterilog.cli.gate:session",
+    "terminal": "sterilog.cli.terminal:terminal",
     "incident": "sterilog.cli.gate:incident",
     "trace": "sterilog.cli.trace:trace",
     "status": "sterilog.cli.status:status",

@@ -63,7 +63,7 @@ class TerminalApp(App):
     def clock(self) -> Clock:
         return read_clock()
 
-    def _read_pin(self, code: str) -> str | None:
+    def _read_pin(self, code: str, env_name: str = "STERILOG_PIN") -> str | None:
         return self.pin
 
 
@@ -197,20 +197,43 @@ def _login(app: App, screen: Screen, code: str | None) -> TerminalApp:
             if people.is_deactivated(session, staff.id):
                 raise UserError(f"operator {code!r} has been deactivated and can no longer act")
             people.authorize(people.actor_of(staff), people.DAILY, "start sessions")
-            pin_hash = staff.pin_hash
+            pin_hash = people.current_pin_hash(session, staff)
         term = TerminalApp(app, code)
         if not pin_hash:
             screen.out(f"{code} has no PIN set: anyone at this terminal can act as {code}.")
             return term
         pin = screen.read(f"PIN for {code}: ", hidden=True, idle=False)
-        if people.verify_pin(pin, pin_hash):
-            term.pin = pin
+        if _attest(term, pin):
             return term
-        term._audit_failed_pin(code, "wrong")
         tries += 1
         if tries >= 3:
             raise UserError(f"wrong PIN for {code} three times; nothing was recorded")
         screen.out("Wrong PIN; try again.")
+
+
+def _attest(term: TerminalApp, pin: str) -> bool:
+    """The typed PIN checked exactly as every write checks it (App._check_pin: PIN events,
+    the rule pack's lockout). False for a wrong PIN; a lockout ends the terminal (UserError)."""
+    from sterilog import db
+    from sterilog.cli.app import _clinic, _PinState
+    from sterilog.services import people
+
+    code = term.operator or ""
+    with db.read_session(term.engine()) as session:
+        clinic = _clinic(session)
+        staff = people.find_staff(session, code)
+        if staff is None:
+            raise UserError(f"unknown operator {code!r}; `sterilog staff list` shows staff")
+        state = _PinState.of(session, staff, clinic.rules.pin_lockout_attempts)
+    term.pin = pin
+    try:
+        term._check_pin(people.actor_of(staff), state, "STERILOG_PIN")
+    except UserError as error:
+        term.pin = None
+        if people.lock_message(code) in str(error):
+            raise
+        return False
+    return True
 
 
 def _pin_still_good(term: TerminalApp) -> bool:
@@ -220,7 +243,7 @@ def _pin_still_good(term: TerminalApp) -> bool:
 
     with db.read_session(term.engine()) as session:
         staff = people.find_staff(session, term.operator or "")
-        pin_hash = staff.pin_hash if staff is not None else None
+        pin_hash = people.current_pin_hash(session, staff) if staff is not None else None
     if not pin_hash:
         return True
     return term.pin is not None and people.verify_pin(term.pin, pin_hash)
@@ -239,16 +262,14 @@ def _unlock(term: TerminalApp, screen: Screen, minutes: float | None) -> None:
     while True:
         with db.read_session(term.engine()) as session:
             staff = people.find_staff(session, code)
-            pin_hash = staff.pin_hash if staff is not None else None
+            pin_hash = people.current_pin_hash(session, staff) if staff is not None else None
         if not pin_hash:
             pin = screen.read(f"Press Enter to go on as {code}: ", idle=False)
             term.pin = None
             return
         pin = screen.read(f"PIN for {code}: ", hidden=True, idle=False)
-        if people.verify_pin(pin, pin_hash):
-            term.pin = pin
+        if _attest(term, pin):
             return
-        term._audit_failed_pin(code, "wrong")
         tries += 1
         if tries >= 3:
             raise UserError(f"wrong PIN for {code} three times; the terminal is closed")

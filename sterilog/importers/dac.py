@@ -36,7 +36,9 @@ from sterilog.importers.common import (
 FORMAT = "dac-printer"
 
 _HEADER = re.compile(r"^\s*#?\s*DAC Universal\s*$")
-_FIELD = re.compile(r"^\s*(Serien Nr:|Programm:|Deckel:|Zyklus:|Dat\.\(T-M-J\)|Zeit\(H-M-S\))\s*(.*?)\s*$")
+_FIELD = re.compile(
+    r"^\s*(Serien Nr:|Programm:|Deckel:|Zyklus:|Dat\.\(T-M-J\)|Zeit\(H-M-S\))\s*(.*?)\s*$"
+)
 _PHASE = re.compile(r"^\s*(\S.*?)\s+(\d\d:\d\d:\d\d)\s+(Ok|FEHL)\s*$")
 _SAMPLE = re.compile(r"^\s*(\d\d:\d\d:\d\d)\s+(-?\d+(?:[.,]\d+)?)\s+(-?\d+(?:[.,]\d+)?)\s*$")
 _SUMMARY = re.compile(r"^\s*(Maximum|Minimum)\s+(-?\d+(?:[.,]\d+)?)\s+(-?\d+(?:[.,]\d+)?)\s*$")

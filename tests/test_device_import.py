@@ -362,3 +362,31 @@ def test_the_audit_entry_carries_the_hash_not_the_bytes(cli: Cli) -> None:
     assert f'"data":"sha256:{digest}"' in records
     assert f'"sha256":"{digest}"' in records
     assert len(records) < len(data)
+
+
+def test_csv_export_writes_attachments_with_their_hashes_in_the_manifest(
+    cli: Cli, tmp_path: Path
+) -> None:
+    import json
+
+    _dac(cli)
+    [c] = imp(cli, "DAC", f"{DAC}/DACLogOK.TXT")["cycles"]
+    pdf = tmp_path / "cert.pdf"
+    pdf.write_bytes(b"%PDF-1.4 certificate")
+    cli.ok("attach", "sterilizer", "DAC", str(pdf))
+    out = tmp_path / "export"
+    cli.ok("export", "--from", "2016-03-01", "--to", "2016-03-31", "--format", "csv",
+           "-o", str(out))
+    manifest = json.loads((out / "manifest.json").read_text())
+    files = {a["filename"]: a for a in manifest["attachments"]}
+    assert set(files) == {"DACLogOK.TXT", "cert.pdf"}
+    for a in files.values():
+        data = (out / a["file"]).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == a["sha256"]
+    assert (out / files["DACLogOK.TXT"]["file"]).read_bytes() == \
+        sample(f"{DAC}/DACLogOK.TXT").read_bytes()
+    imported = (out / "imported_cycles.csv").read_text()
+    assert "601362" in imported and ",13," in imported
+    cycles = (out / "cycles.csv").read_text()
+    assert "ci-pending" in cycles
+    assert c["load_id"] == 1

@@ -118,6 +118,22 @@ class CycleRow:
     passed: bool
     suspect: bool
     voided: bool
+    # Issue 15: where the readings came from, and the documents kept with the load.
+    source: str = "typed"  # "typed" | "imported"
+    device_cycle_no: int | None = None
+    ci_pending: bool = False  # imported, chemical indicator not read yet
+    attachments: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class AttachmentRow:
+    attachment_id: int
+    record: str  # "load 12", "sterilizer AC1", ...
+    filename: str
+    size: int
+    sha256: str
+    note: str | None
+    recorded_at: dt.datetime
 
 
 @dataclass(frozen=True)
@@ -310,6 +326,7 @@ class MonthlyData:
     integrity: Integrity
     signatures: list[SignatureRow]
     counts: dict[str, int] = field(default_factory=dict)
+    attachments: list[AttachmentRow] = field(default_factory=list)
 
     @property
     def incomplete(self) -> bool:
@@ -427,6 +444,23 @@ def rows(
                 bi_text[row.load_id] = f"BI {bi_id} ({lot}): {res}"
             else:
                 bi_text.setdefault(row.load_id, f"BI {bi_id} ({lot}): invalid read")
+    from sterilog.models import CycleCi, ImportedCycle
+    from sterilog.services.attachments import attachments_by_record
+    from sterilog.services.device_import import load_status
+
+    device_no: dict[int, int] = {}
+    ci_read: dict[int, bool] = {}
+    for cid, no, read in db.execute(
+        select(Cycle.id, ImportedCycle.device_cycle_no, CycleCi.passed)
+        .outerjoin(ImportedCycle, ImportedCycle.cycle_id == Cycle.id)
+        .outerjoin(CycleCi, CycleCi.cycle_id == Cycle.id)
+        .where(_in(Cycle.at, period))
+    ).all():
+        if no is not None:
+            device_no[int(cid)] = int(no)
+        if read is not None:
+            ci_read[int(cid)] = bool(read)
+    attached = attachments_by_record(db)
     cycles: list[CycleRow] = []
     for c, st_code, p_name, p_temp, p_hold, bi_id, bi_lot in db.execute(
         select(
@@ -461,9 +495,13 @@ def rows(
                 bi=bi_label,
                 packs=tuple(packs_of.get(c.id, ())),
                 operator=who(c.operator_id),
-                passed=c.passed,
+                passed=load_status(c.passed, c.ci, ci_read.get(c.id)) != "failed",
                 suspect=c.id in suspects,
                 voided=c.id in voided_cycles,
+                source="imported" if c.id in device_no else "typed",
+                device_cycle_no=device_no.get(c.id),
+                ci_pending=load_status(c.passed, c.ci, ci_read.get(c.id)) == "ci-pending",
+                attachments=tuple(a.filename for a in attached.get(("load", c.id), [])),
             )
         )
 
@@ -731,6 +769,7 @@ def rows(
     gaps: list[GapRow] = []
     gaps += _bi_week_gaps(db, period, tz, now)
     gaps += _air_removal_gaps(db, period, tz, rules)
+    gaps += _continuity_gaps(db, period, tz)
     gaps += [
         GapRow(
             "sterilization",
@@ -787,9 +826,44 @@ def rows(
         voids=voids,
         integrity=integrity,
         signatures=signatures,
+        attachments=_attachments(period, cycles, bis, attached),
     )
     data.verdicts.extend(_verdicts(data))
     return data
+
+
+def _continuity_gaps(db: DbSession, period: Period, tz: ZoneInfo) -> list[GapRow]:
+    """Issue 15: device cycles missing between imported ones, or dated out of order, whose later
+    cycle falls in the period (per sterilizer)."""
+    from sterilog.services.device_import import continuity
+
+    return [
+        GapRow("sterilization", a.message(tz))
+        for a in continuity(db)
+        if period.start <= a.at < period.end
+    ]
+
+
+def _attachments(
+    period: Period,
+    cycles: Sequence[CycleRow],
+    bis: Sequence[BiRow],
+    attached: dict[tuple[str, int], list[Any]],
+) -> list[AttachmentRow]:
+    """Documents kept with the month's loads and BIs, and every document attached this month."""
+    keys = {("load", c.load_id) for c in cycles} | {("bi", b.bi_id) for b in bis}
+    seen: dict[tuple[int, str, int], AttachmentRow] = {}
+    for (kind, rid), infos in attached.items():
+        for a in infos:
+            if (kind, rid) in keys or period.start <= a.recorded_at < period.end:
+                seen.setdefault(
+                    (a.id, kind, rid),
+                    AttachmentRow(
+                        a.id, f"{kind} {rid}", a.filename, a.size, a.sha256, a.note,
+                        a.recorded_at,
+                    ),
+                )
+    return sorted(seen.values(), key=lambda r: (r.attachment_id, r.record))
 
 
 def _weeks(period: Period) -> list[dt.date]:
@@ -1123,7 +1197,14 @@ def _verdicts(d: MonthlyData) -> list[Verdict]:
         verdict(
             "sterilization",
             f"{_plural(len(live), 'cycle')}: {failed} failed, {suspect} suspect "
-            "(their packs were not released).",
+            "(their packs were not released); "
+            f"{sum(1 for c in live if c.source == 'imported')} imported from the sterilizers' "
+            f"records, {sum(1 for c in live if c.source == 'typed')} typed"
+            + (
+                f", {pending} awaiting their chemical indicator reading."
+                if (pending := sum(1 for c in live if c.ci_pending))
+                else "."
+            ),
             attention=bool(failed or suspect),
         ),
         verdict(
@@ -1297,7 +1378,9 @@ def _story(d: MonthlyData, *, clinic: str, tz_name: str) -> list[Any]:
         para(
             "Every cycle of the month. FAILED: mechanical or chemical monitoring failed; "
             "SUSPECT: run between the last negative spore test and a positive one. Packs of "
-            "failed and suspect loads are blocked at the gate.",
+            "failed and suspect loads are blocked at the gate. Source: imported (read from the "
+            "sterilizer's own record, device cycle number; hold computed from its trace) or "
+            "typed (entered by hand).",
             pdf.STYLES.small,
         )
     )
@@ -1312,6 +1395,7 @@ def _story(d: MonthlyData, *, clinic: str, tz_name: str) -> list[Any]:
             "BI",
             "Packs",
             "Operator",
+            "Source",
             "Status",
         ],
         [
@@ -1322,10 +1406,20 @@ def _story(d: MonthlyData, *, clinic: str, tz_name: str) -> list[Any]:
                 f"{c.program} (\u2265{fmt_num(c.program_temp_c)} \u00b0C, "
                 f"{fmt_num(c.program_hold_min)} min)",
                 f"{fmt_num(c.temp_c)} \u00b0C, {fmt_num(c.hold_min)} min",
-                DASH if c.ci is None else c.ci + (f" (type {c.ci_type})" if c.ci_type else ""),
+                "not read"
+                if c.ci_pending
+                else DASH
+                if c.ci is None
+                else c.ci + (f" (type {c.ci_type})" if c.ci_type else ""),
                 c.bi or DASH,
                 ", ".join(c.packs) or "(test cycle)",
                 c.operator,
+                (
+                    f"imported, device #{c.device_cycle_no}"
+                    if c.source == "imported"
+                    else "typed"
+                )
+                + "".join(f"; {name}" for name in c.attachments),
                 ("voided" if c.voided else marks.status(c.passed, c.suspect)),
             ]
             for c in d.cycles
@@ -1334,12 +1428,13 @@ def _story(d: MonthlyData, *, clinic: str, tz_name: str) -> list[Any]:
             T,
             14,
             Fit("#000 (ID 0000)"),
-            41,
+            33,
             Fit("000.0 °C, 00.0 min"),
             Fit("pass (type 0)"),
-            30,
-            45,
-            30,
+            26,
+            34,
+            24,
+            28,
             18,
         ],
         width,
@@ -1377,6 +1472,24 @@ def _story(d: MonthlyData, *, clinic: str, tz_name: str) -> list[Any]:
         [Fit("0000"), T, 18, 20, 20, T, 16, 16, 46, 30],
         width,
         strike_rows=[i for i, b in enumerate(d.bis) if b.voided],
+    )
+    story += heading("Documents kept with the records", 2)
+    story += _tbl(
+        ["Attachment", "Record", "File", "Bytes", "SHA-256", "Note", "Attached"],
+        [
+            [
+                str(a.attachment_id),
+                a.record,
+                a.filename,
+                str(a.size),
+                a.sha256,
+                a.note or "",
+                t(a.recorded_at),
+            ]
+            for a in d.attachments
+        ],
+        [Fit("Attachment"), 26, 40, Fit("00000000"), 70, 40, T],
+        width,
     )
     story += heading("Air-removal (Bowie-Dick / Helix) test log", 2)
     story += _tbl(

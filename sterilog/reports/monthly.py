@@ -852,18 +852,27 @@ def _attachments(
 ) -> list[AttachmentRow]:
     """Documents kept with the month's loads and BIs, and every document attached this month."""
     keys = {("load", c.load_id) for c in cycles} | {("bi", b.bi_id) for b in bis}
-    seen: dict[tuple[int, str, int], AttachmentRow] = {}
+    records: dict[int, list[tuple[str, int]]] = {}
+    infos_by_id: dict[int, Any] = {}
     for (kind, rid), infos in attached.items():
         for a in infos:
             if (kind, rid) in keys or period.start <= a.recorded_at < period.end:
-                seen.setdefault(
-                    (a.id, kind, rid),
-                    AttachmentRow(
-                        a.id, f"{kind} {rid}", a.filename, a.size, a.sha256, a.note,
-                        a.recorded_at,
-                    ),
-                )
-    return sorted(seen.values(), key=lambda r: (r.attachment_id, r.record))
+                records.setdefault(a.id, []).append((kind, rid))
+                infos_by_id[a.id] = a
+    out = []
+    for att_id in sorted(records):
+        a = infos_by_id[att_id]
+        by_kind: dict[str, list[int]] = {}
+        for kind, rid in sorted(records[att_id]):
+            by_kind.setdefault(kind, []).append(rid)
+        label = "; ".join(
+            f"{kind}{'s' if len(ids) > 1 else ''} {', '.join(str(i) for i in ids)}"
+            for kind, ids in by_kind.items()
+        )
+        out.append(
+            AttachmentRow(att_id, label, a.filename, a.size, a.sha256, a.note, a.recorded_at)
+        )
+    return out
 
 
 def _weeks(period: Period) -> list[dt.date]:
@@ -1405,9 +1414,14 @@ def _story(d: MonthlyData, *, clinic: str, tz_name: str) -> list[Any]:
                 f"#{c.load_no} (ID {c.load_id})",
                 f"{c.program} (\u2265{fmt_num(c.program_temp_c)} \u00b0C, "
                 f"{fmt_num(c.program_hold_min)} min)",
-                f"{fmt_num(c.temp_c)} \u00b0C, {fmt_num(c.hold_min)} min",
+                (
+                    f"{fmt_num(c.temp_c)} \u00b0C, {fmt_num(c.hold_min)} min"
+                    if c.source == "typed"
+                    else f"min {fmt_num(c.temp_c)} \u00b0C, hold "
+                    f"{int(c.hold_min * 60 + 0.5) // 60}:{int(c.hold_min * 60 + 0.5) % 60:02d}"
+                ),
                 "not read"
-                if c.ci_pending
+                if c.ci_pending or c.ci == "none"
                 else DASH
                 if c.ci is None
                 else c.ci + (f" (type {c.ci_type})" if c.ci_type else ""),
@@ -1420,7 +1434,13 @@ def _story(d: MonthlyData, *, clinic: str, tz_name: str) -> list[Any]:
                     else "typed"
                 )
                 + "".join(f"; {name}" for name in c.attachments),
-                ("voided" if c.voided else marks.status(c.passed, c.suspect)),
+                (
+                    "voided"
+                    if c.voided
+                    else "CI not read"
+                    if c.ci_pending
+                    else marks.status(c.passed, c.suspect)
+                ),
             ]
             for c in d.cycles
         ],

@@ -151,7 +151,7 @@ def test_dac_log_yields_its_cycles_reimport_skips_all_and_gaps_show(cli: Cli) ->
     assert third["cycles"] == []
     assert sorted(third["skipped"]) == [13, 14, 15, 16, 17, 456, 1015, 1100]
     assert cli.audit_count() == before + 1  # the skipped-only import wrote nothing
-    items = [i for i in cli.json("status")["items"] if i["kind"] == "cycle-counter"]
+    items = [i for i in cli.json("status")["items"] if i["kind"] == "counter"]
     gaps = [i["message"] for i in items]
     assert len(gaps) == 3
     assert "device cycle(s) 18-455 not imported (438 missing" in gaps[0]
@@ -168,7 +168,7 @@ def test_a_cycle_dated_before_the_previous_number_is_shown(cli: Cli, tmp_path: P
     f.write_text(text_.replace("Zyklus:     13", "Zyklus:     14")
                  .replace("16-03-2016", "15-03-2016"), "ascii")
     cli.ok("cycle", "import", "--sterilizer", "DAC", str(f))
-    [item] = [i for i in cli.json("status")["items"] if i["kind"] == "cycle-counter"]
+    [item] = [i for i in cli.json("status")["items"] if i["kind"] == "counter"]
     assert "device cycle 14 is dated 2016-03-15 00:53, before cycle 13" in item["message"]
 
 

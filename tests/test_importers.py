@@ -11,6 +11,11 @@ from sterilog.importers import ImportFormatError, detect, hold_stats, parse
 from sterilog.importers.common import decode
 
 
+def _device(*parts: int) -> dt.datetime:
+    """A device clock reading: naive, as the record prints it."""
+    return dt.datetime(*parts)  # noqa: DTZ001
+
+
 def _f_to_c(f: float) -> float:
     return (f - 32) * 5 / 9
 
@@ -31,8 +36,8 @@ def test_000100_is_a_complete_tuttnauer_cycle_with_the_hold_computed_from_the_s_
     assert fmt == "tuttnauer-txt"
     [c] = cycles
     assert (c.serial, c.model, c.cycle_no) == ("00000000", "ELARA11", 100)
-    assert c.started_at == dt.datetime(2017, 1, 1, 16, 23, 33)
-    assert c.ended_at == dt.datetime(2017, 1, 1, 17, 16, 44)
+    assert c.started_at == _device(2017, 1, 1, 16, 23, 33)
+    assert c.ended_at == _device(2017, 1, 1, 17, 16, 44)
     assert c.program == "WRAPPED INSTU (Customized)"
     assert c.set_temp_c == pytest.approx(_f_to_c(273.2), abs=0.001)
     assert c.set_hold_min == 5.0
@@ -147,8 +152,8 @@ def test_a_cycle_past_midnight_keeps_its_date_order() -> None:
     text = sample(f"{DAC}/DACLogOK.TXT").read_text("ascii").replace("00:53:20", "23:53:20")
     text = text.replace("Start              00:53:52", "Start              23:53:52")
     _, [c] = parse(text.encode())
-    assert c.started_at == dt.datetime(2016, 3, 16, 23, 53, 20)
-    assert c.samples[0].at == dt.datetime(2016, 3, 17, 1, 5, 30)
+    assert c.started_at == _device(2016, 3, 16, 23, 53, 20)
+    assert c.samples[0].at == _device(2016, 3, 17, 1, 5, 30)
 
 
 @pytest.mark.parametrize("name", ALL_FILES)

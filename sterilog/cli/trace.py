@@ -173,7 +173,8 @@ def _source_lines(load: dict[str, Any]) -> list[str]:
         f"  File SHA-256: {d['sha256']}",
         f"  Computed from the trace: hold {hold // 60}:{hold % 60:02d} at or above "
         f"{load['program_temp_c']:g} °C, {rng(d['temp_min_c'], d['temp_max_c'], '°C')}, "
-        f"{rng(d['pressure_min_kpa'], d['pressure_max_kpa'], 'kPa')}",
+        f"{rng(d['pressure_min_kpa'], d['pressure_max_kpa'], 'kPa')}"
+        + (f" (printed in {d['pressure_unit']})" if d["pressure_unit"] else ""),
         "  Device verdict: "
         + ("OK" if d["device_ok"] else f"FAILED ({d['device_reason']})"),
     ]

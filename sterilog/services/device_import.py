@@ -579,5 +579,6 @@ def evidence_of_load(session: Session, cycle_id: int) -> dict[str, Any] | None:
         "temp_max_c": ev.temp_max_c,
         "pressure_min_kpa": ev.pressure_min_kpa,
         "pressure_max_kpa": ev.pressure_max_kpa,
+        "pressure_unit": ev.pressure_unit,
         "failures": json.loads(ev.failures),
     }

@@ -225,7 +225,7 @@ def _device_evidence(ctx: Ctx) -> list[Item]:
     from sterilog.services.voids import counts
 
     out = [
-        Item("cycle-counter", a.sterilizer, "check", a.message(ctx.clinic.tz))
+        Item("counter", a.sterilizer, "check", a.message(ctx.clinic.tz))
         for a in continuity(ctx.session)
     ]
     pending = ctx.session.execute(

@@ -214,7 +214,9 @@ def test_pack_options_need_exactly_one_file(cli: Cli) -> None:
     assert "go with one FILE only" in r.stderr
 
 
-def test_an_imported_load_without_ci_blocks_its_packs_until_cycle_ci(cli: Cli) -> None:
+def test_an_imported_load_without_ci_blocks_its_packs_until_cycle_ci(
+    cli: Cli, tmp_path: Path
+) -> None:
     setup_clinic(cli)
     _dac(cli)
     cli.ok("air-removal", "record", "--sterilizer", "DAC", "--result", "pass",
@@ -226,6 +228,8 @@ def test_an_imported_load_without_ci_blocks_its_packs_until_cycle_ci(cli: Cli) -
     assert codes(refused) == ["pack-ci-missing"]
     status = cli.json("status")["items"]
     assert any(i["kind"] == "ci" and i["subject"] == f"load {c['load_id']}" for i in status)
+    r = cli.fails("label", "load", str(c["load_id"]), "-o", str(tmp_path / "labels.pdf"))
+    assert "chemical indicator has not been read" in r.stderr
     done = cli.json("cycle", "ci", str(c["load_id"]), "--ci", "pass", "--ci-type", "5")
     assert done["status"] == "passed"
     cli.fails("cycle", "ci", str(c["load_id"]), "--ci", "fail")  # a reading is final

@@ -423,3 +423,15 @@ def test_the_monthly_report_marks_imported_and_typed_loads_and_the_counter_gaps(
     assert "device cycle(s) 14-455 not imported (442 missing" in text
     digest = hashlib.sha256(sample(f"{DAC}/DACLogFehlerII.TXT").read_bytes()).hexdigest()
     assert digest in "".join(text.split())  # the table cell may wrap the hash
+
+
+def test_the_trace_report_shows_the_device_evidence(cli: Cli, tmp_path: Path) -> None:
+    _dac(cli)
+    [c] = imp(cli, "DAC", f"{DAC}/DACLogFehlerII.TXT")["cycles"]
+    pdf = tmp_path / "t.pdf"
+    cli.ok("report", "trace", "load", str(c["load_id"]), "-o", str(pdf))
+    text = " ".join(_pdf_text(pdf).split())
+    assert "imported: device cycle 456 of serial 601362, file DACLogFehlerII.TXT" in text
+    assert "hold 0:00 at or above 134 °C" in text
+    assert "device verdict FAILED (Error code 93 (Sterilisation: FEHL); then Error code 72)" \
+        in text

@@ -172,3 +172,17 @@ def test_an_unknown_file_is_a_clear_error() -> None:
 def test_the_wrong_format_finds_no_record() -> None:
     with pytest.raises(ImportFormatError, match="no dac-printer cycle record"):
         parse(sample(f"{TUTT}/000100.txt").read_bytes(), "dac-printer")
+
+
+def test_a_file_with_two_tuttnauer_records_yields_both() -> None:
+    data = sample(f"{TUTT}/02.txt").read_bytes() + sample(f"{TUTT}/01.txt").read_bytes()
+    _, cycles = parse(data)
+    assert [(c.cycle_no, c.air_removal_test) for c in cycles] == [(1, True), (2, False)]
+
+
+def test_a_tuttnauer_record_cut_before_its_status_is_truncated() -> None:
+    text = sample(f"{TUTT}/000100.txt").read_bytes().decode("latin-1")
+    cut = text[: text.index("D 00:35:41")]
+    _, [c] = parse(cut.encode("latin-1"))
+    assert not c.complete and not c.device_ok
+    assert c.device_reason == "record truncated (no Status line)"

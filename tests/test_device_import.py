@@ -435,3 +435,23 @@ def test_the_trace_report_shows_the_device_evidence(cli: Cli, tmp_path: Path) ->
     assert "hold 0:00 at or above 134 °C" in text
     assert "device verdict FAILED (Error code 93 (Sterilisation: FEHL); then Error code 72)" \
         in text
+
+
+def test_an_unread_ci_of_an_imported_load_with_packs_is_a_monthly_gap(
+    cli: Cli, tmp_path: Path
+) -> None:
+    _dac(cli)
+    cli.ok("pack", "add", "P9", "--contents", "handpiece")
+    cli.ok("air-removal", "record", "--sterilizer", "DAC", "--result", "pass",
+           "--at", "2016-03-16T00:30:00+00:00")
+    [c] = imp(cli, "DAC", f"{DAC}/DACLogOK.TXT", extra=("--pack", "P9", "--bi-lot", "B"))[
+        "cycles"]
+    pdf = tmp_path / "m.pdf"
+    cli.ok("report", "monthly", "--month", "2016-03", "-o", str(pdf))
+    text = " ".join(_pdf_text(pdf).split())
+    assert f"load {c['load_id']} (#1 on DAC): no chemical-indicator result" in text
+    assert "INCOMPLETE" in text
+    cli.ok("cycle", "ci", str(c["load_id"]), "--ci", "pass")
+    pdf2 = tmp_path / "m2.pdf"
+    cli.ok("report", "monthly", "--month", "2016-03", "-o", str(pdf2))
+    assert "no chemical-indicator result" not in " ".join(_pdf_text(pdf2).split())

@@ -777,7 +777,7 @@ def rows(
             "no chemical-indicator result",
         )
         for row in cycles
-        if row.ci is None and not row.voided
+        if (row.ci is None or (row.ci_pending and row.packs)) and not row.voided
     ]
     gaps += _clean_gaps(db, period)
     gaps += [

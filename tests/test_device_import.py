@@ -234,6 +234,9 @@ def test_an_imported_load_without_ci_blocks_its_packs_until_cycle_ci(
     assert done["status"] == "passed"
     cli.fails("cycle", "ci", str(c["load_id"]), "--ci", "fail")  # a reading is final
     start(cli, packs=("P3",))
+    again = cli.fails("cycle", "import", "--sterilizer", "DAC",
+                      str(sample(f"{DAC}/DACLogOK.TXT")), "--pack", "P2")
+    assert f"already imported (device cycle 13 is load {c['load_id']})" in again.stderr
 
 
 def test_a_failed_ci_reading_fails_the_imported_load(cli: Cli) -> None:
@@ -263,7 +266,7 @@ def test_a_typed_cycle_still_works_and_cycle_ci_refuses_it(cli: Cli) -> None:
     assert "recorded with the cycle" in r.stderr
 
 
-def test_trace_load_shows_device_cycle_file_hash_and_source(cli: Cli) -> None:
+def test_trace_load_shows_device_cycle_file_hash_and_source(cli: Cli, tmp_path: Path) -> None:
     setup_clinic(cli)  # load 1 is typed
     _dac(cli)
     [c] = imp(cli, "DAC", f"{DAC}/DACLogOK.TXT")["cycles"]
@@ -277,6 +280,12 @@ def test_trace_load_shows_device_cycle_file_hash_and_source(cli: Cli) -> None:
     assert (load["source"], load["device"]["device_cycle_no"]) == ("imported", 13)
     assert load["device"]["sha256"] == digest
     assert "Source: typed" in cli.ok("trace", "load", "1").stdout
+    report = tmp_path / "lab.pdf"
+    report.write_bytes(b"%PDF-1.4 lab")
+    cli.ok("attach", "load", "1", str(report))
+    assert "Document: attachment 2 lab.pdf sha256 " in cli.ok("trace", "load", "1").stdout
+    assert [a["filename"] for a in cli.json("trace", "load", "1")["load"]["attachments"]] == [
+        "lab.pdf"]
     assert cli.json("trace", "load", "1")["load"]["source"] == "typed"
 
 

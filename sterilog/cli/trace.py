@@ -152,7 +152,11 @@ def trace_load(app: App, load_id: int) -> None:
         f"{', SUSPECT' if load['suspect'] else ''})"
     )
     lines = _sessions_lines(app, rows, tz, title)
-    lines[1:1] = _source_lines(load)
+    lines[1:1] = _source_lines(load) + [
+        f"  Document: attachment {a['attachment_id']} {a['filename']} sha256 {a['sha256']}"
+        for a in load.get("attachments", [])
+        if not load.get("device") or a["attachment_id"] != load["device"]["attachment_id"]
+    ]
     app.emit({"load": load, "sessions": rows}, lines)
 
 

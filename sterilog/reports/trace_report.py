@@ -250,6 +250,15 @@ def _load_items(ld: dict[str, Any], t: Callable[[Any], str]) -> list[tuple[str, 
         ("Nearest BI before", _bi_text(ld["bi_before"], t)),
         ("Nearest BI after", _bi_text(ld["bi_after"], t)),
         ("Air-removal test before", f"{air['result']} at {t(air['at'])}" if air else DASH),
+        (
+            "Documents",
+            "; ".join(
+                f"attachment {a['attachment_id']}: {a['filename']} ({a['size']} bytes, "
+                f"SHA-256 {a['sha256']})"
+                for a in ld.get("attachments", [])
+            )
+            or DASH,
+        ),
     ]
 
 

@@ -236,6 +236,21 @@ def import_cycles(
         else:
             result.skipped_files.append(f.name)
     planned = [c for _, _, todo in plan for c in todo]
+    if (pack_rows or lot is not None or ci is not None) and not planned:
+        taken = s.execute(
+            select(ImportedCycle.device_cycle_no, ImportedCycle.cycle_id).where(
+                ImportedCycle.serial == serial,
+                ImportedCycle.device_cycle_no.in_(result.skipped),
+            )
+        ).all()
+        where = ", ".join(
+            f"device cycle {no}" + (f" is load {cid}" if cid is not None else "")
+            for no, cid in taken
+        )
+        raise UserError(
+            f"the file's cycle was already imported ({where}); --pack, --ci and --bi-lot "
+            "cannot be added to it now (use `sterilog cycle ci` for its CI)"
+        )
     if pack_rows and any(c.air_removal_test for c, _, _ in planned):
         raise UserError("the file holds an air-removal test cycle; packs do not go in it")
     if pack_rows and len(planned) > 1:

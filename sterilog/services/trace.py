@@ -94,6 +94,7 @@ def load_detail(db: DbSession, cycle: Cycle) -> dict[str, Any]:
         .order_by(AirRemovalTest.at.desc(), AirRemovalTest.id.desc())
         .limit(1)
     ).scalar_one_or_none()
+    from sterilog.services.attachments import list_attachments
     from sterilog.services.device_import import evidence_of_load, load_status
     from sterilog.services.sterilization import is_load_suspect
 
@@ -119,6 +120,7 @@ def load_detail(db: DbSession, cycle: Cycle) -> dict[str, Any]:
             else None
         ),
         "source": "imported" if (evidence := evidence_of_load(db, cycle.id)) else "typed",
+        "attachments": [a.as_dict() for a in list_attachments(db, "load", cycle.id)],
         "device": evidence,
         "suspect": is_load_suspect(db, cycle),
         "at": iso(cycle.at),

@@ -26,6 +26,7 @@ from sterilog.models import AUDITED, AuditEntry, Base
 
 GENESIS = "0" * 64
 BATCH = 5000
+DIGEST_BATCH = 4
 
 
 def _jsonable(value: Any) -> Any:
@@ -291,6 +292,13 @@ class _Cursor:
             )
             if f is not _identity
         ]
+        # Tables holding documents (up to 20 MB a row) are read a few rows at a time, so memory
+        # stays bounded by a few documents, not by BATCH of them.
+        self.batch = (
+            DIGEST_BATCH
+            if any((table.name, n) in DIGEST_COLUMNS for n in self.names)
+            else BATCH
+        )
         cols = ", ".join(f'"{n}"' for n in self.names)
         self.sql = f'SELECT {cols} FROM "{table.name}" WHERE id > ? ORDER BY id LIMIT ?'
         self.last_id = 0
@@ -300,7 +308,7 @@ class _Cursor:
         self._fill()
 
     def _fill(self) -> None:
-        rows = _raw_rows(self.session, self.sql, (self.last_id, BATCH))
+        rows = _raw_rows(self.session, self.sql, (self.last_id, self.batch))
         names, special, idx = self.names, self.special, self.id_index
         buffer = []
         for r in rows:

@@ -17,10 +17,9 @@ _KINDS = click.Choice(list(svc.KINDS))
 
 @click.command(
     "attach",
-    epilog="Examples:\n\n"
-    "  sterilog --operator ann attach bi 7 spore-lab-report-2026-11.pdf "
-    "--note 'lab report, negative'\n\n"
-    "  sterilog --operator boss attach sterilizer AC1 validation-2026.pdf\n\n"
+    epilog="\b\nExamples:\n"
+    "  sterilog --operator ann attach bi 7 lab-report.pdf --note 'negative'\n"
+    "  sterilog --operator boss attach sterilizer AC1 validation-2026.pdf\n"
     "  sterilog --operator boss attach lot 09506000134352/A1B2 recall-notice.pdf\n\n"
     "KIND is one of load, bi, sterilizer, recall, incident, exposure, lot, staff. A lot is "
     "GTIN/LOT; sterilizers and staff by their ID; the others by number. Files up to 20 MB.",

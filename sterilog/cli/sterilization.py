@@ -319,9 +319,9 @@ def _range(low: float | None, high: float | None, unit: str, digits: int = 1) ->
 
 @cycle.command(
     "import",
-    epilog="Examples:\n\n"
-    "  sterilog --operator ann cycle import --sterilizer AC1 /media/usb/000100.txt "
-    "--pack P1 --pack P2 --ci pass --ci-type 5\n\n"
+    epilog="\b\nExamples:\n"
+    "  sterilog --operator ann cycle import --sterilizer AC1 /media/usb/000100.txt \\\n"
+    "      --pack P1 --pack P2 --ci pass --ci-type 5\n"
     "  sterilog --operator ann cycle import --sterilizer DAC /media/usb/*.TXT\n\n"
     "docs/import.md lists the formats, what is read and what is computed.",
 )

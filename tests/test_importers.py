@@ -186,3 +186,25 @@ def test_a_tuttnauer_record_cut_before_its_status_is_truncated() -> None:
     _, [c] = parse(cut.encode("latin-1"))
     assert not c.complete and not c.device_ok
     assert c.device_reason == "record truncated (no Status line)"
+
+
+@pytest.mark.parametrize(
+    ("temps", "hold"),
+    [
+        ((134.0, 134.0, 134.0), 60.0),  # exactly at the program temperature counts
+        ((134.0, 133.9, 134.0), 0.0),  # a dip breaks the run
+        ((133.0, 134.5, 134.5), 30.0),  # the hold starts at the first sample at temperature
+        ((135.0, 135.0, 120.0, 135.0, 135.0, 135.0), 60.0),  # the longest run counts
+    ],
+)
+def test_the_hold_is_the_longest_unbroken_run_at_or_above_the_temperature(
+    temps: tuple[float, ...], hold: float
+) -> None:
+    from sterilog.importers import Sample
+
+    t0 = _device(2026, 1, 1, 10, 0, 0)
+    samples = tuple(
+        Sample("S", t0 + dt.timedelta(seconds=30 * i), temp, None) for i, temp in enumerate(temps)
+    )
+    heat_up = (Sample("H", t0 - dt.timedelta(minutes=5), 136.0, None),)
+    assert hold_stats(heat_up + samples, 134.0).hold_s == hold

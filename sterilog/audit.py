@@ -27,6 +27,7 @@ from sterilog.models import AUDITED, AuditEntry, Base
 
 GENESIS = "0" * 64
 BATCH = 5000
+DIGEST_BATCH = 4
 
 
 def _jsonable(value: Any) -> Any:
@@ -59,11 +60,26 @@ def _secret(value: Any) -> Any:
     return "sha256:" + hashlib.sha256(str(value).encode()).hexdigest()
 
 
+# Binary columns are recorded as the SHA-256 of their bytes: an attachment of 20 MB must not be
+# copied into the log, and verify hashes the stored bytes, so a changed byte is still found.
+DIGEST_COLUMNS = {("attachments", "data")}
+
+
+def _digest(value: Any) -> Any:
+    if value is None:
+        return None
+    return "sha256:" + hashlib.sha256(bytes(value)).hexdigest()
+
+
 def row_content(table: Table, row: Any) -> dict[str, Any]:
     mapping = row._mapping
     return {
         c.name: (
-            _secret(mapping[c]) if (table.name, c.name) in SECRET_COLUMNS else _jsonable(mapping[c])
+            _secret(mapping[c])
+            if (table.name, c.name) in SECRET_COLUMNS
+            else _digest(mapping[c])
+            if (table.name, c.name) in DIGEST_COLUMNS
+            else _jsonable(mapping[c])
         )
         for c in table.columns
     }
@@ -209,6 +225,8 @@ def _raw_converters(session: Session, table: Table) -> list[Callable[[Any], Any]
     for col in table.columns:
         if (table.name, col.name) in SECRET_COLUMNS:
             out.append(_secret)
+        elif (table.name, col.name) in DIGEST_COLUMNS:
+            out.append(_digest)
         elif isinstance(col.type, UTCDateTime):
             out.append(_sqlite_instant if sqlite else _pg_instant)
         elif isinstance(col.type, Date):
@@ -306,6 +324,13 @@ class _Cursor:
             )
             if f is not _identity
         ]
+        # Tables holding documents (up to 20 MB a row) are read a few rows at a time, so memory
+        # stays bounded by a few documents, not by BATCH of them.
+        self.batch = (
+            DIGEST_BATCH
+            if any((table.name, n) in DIGEST_COLUMNS for n in self.names)
+            else BATCH
+        )
         cols = ", ".join(f'"{n}"' for n in self.names)
         # EVERY row, whatever its key: the first batch has no lower bound (ids <= 0 included).
         self.first_sql = f'SELECT {cols} FROM "{table.name}" ORDER BY id LIMIT ?'
@@ -318,9 +343,9 @@ class _Cursor:
 
     def _fill(self) -> None:
         if self.last_id is None:
-            rows = _raw_rows(self.session, self.first_sql, (BATCH,))
+            rows = _raw_rows(self.session, self.first_sql, (self.batch,))
         else:
-            rows = _raw_rows(self.session, self.sql, (self.last_id, BATCH))
+            rows = _raw_rows(self.session, self.sql, (self.last_id, self.batch))
         names, special, idx = self.names, self.special, self.id_index
         buffer = []
         for r in rows:

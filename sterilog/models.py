@@ -21,6 +21,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -339,6 +340,101 @@ class AirRemovalTest(Base):
     __table_args__ = (Index("ix_air_removal_tests_sterilizer_at", "sterilizer_id", "at"),)
 
 
+class CycleCi(Base):
+    """The chemical indicator read for an imported load after the import (`cycle ci`).
+
+    A device cannot read the indicator: an imported load without `--ci` has no CI result (its
+    packs are not sterile, gate code `pack-ci-missing`) until this row exists. One per load.
+    """
+
+    __tablename__ = "cycle_cis"
+    id: Mapped[int] = _id()
+    cycle_id: Mapped[int] = mapped_column(ForeignKey("cycles.id"), unique=True)
+    ci: Mapped[str] = mapped_column(String(4))
+    ci_type: Mapped[int | None] = mapped_column(Integer)
+    passed: Mapped[bool] = mapped_column(Boolean)  # the CI (and its type) passed the rules
+    at: Mapped[dt.datetime] = _at()
+    recorded_at: Mapped[dt.datetime] = _recorded()
+    operator_id: Mapped[int | None] = _operator()
+
+
+class SterilizerSerial(Base):
+    """`sterilizer update --serial`: the newest row is in force over `sterilizers.serial`."""
+
+    __tablename__ = "sterilizer_serials"
+    id: Mapped[int] = _id()
+    sterilizer_id: Mapped[int] = mapped_column(ForeignKey("sterilizers.id"), index=True)
+    serial: Mapped[str] = mapped_column(String(200))
+    recorded_at: Mapped[dt.datetime] = _recorded()
+    operator_id: Mapped[int | None] = _operator()
+
+
+class Attachment(Base):
+    """An original document (PDF, photo, device file) kept in the database.
+
+    The audit entry records `data` as its SHA-256 (audit.DIGEST_COLUMNS), so the log stays small
+    and `audit verify` still detects a changed byte. `record_id` is the id of the row of `kind`.
+    """
+
+    __tablename__ = "attachments"
+    id: Mapped[int] = _id()
+    kind: Mapped[str] = mapped_column(String(20))
+    record_id: Mapped[int] = mapped_column(Integer)
+    filename: Mapped[str] = mapped_column(String(255))
+    media_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    note: Mapped[str | None] = mapped_column(Text)
+    recorded_at: Mapped[dt.datetime] = _recorded()
+    operator_id: Mapped[int | None] = _operator()
+    __table_args__ = (Index("ix_attachments_kind_record", "kind", "record_id"),)
+
+
+class ImportedCycle(Base):
+    """One cycle read from the device's own record (`cycle import`): the evidence behind a
+    load (`cycle_id`) or an air-removal test (`air_test_id`). Read values and computed ones
+    are kept apart; `source_id` is the attachment holding the file's raw bytes."""
+
+    __tablename__ = "imported_cycles"
+    id: Mapped[int] = _id()
+    sterilizer_id: Mapped[int] = mapped_column(ForeignKey("sterilizers.id"))
+    serial: Mapped[str] = mapped_column(String(200))
+    device_cycle_no: Mapped[int] = mapped_column(Integer)
+    format: Mapped[str] = mapped_column(String(30))
+    kind: Mapped[str] = mapped_column(String(12))
+    cycle_id: Mapped[int | None] = mapped_column(ForeignKey("cycles.id"), unique=True)
+    air_test_id: Mapped[int | None] = mapped_column(
+        ForeignKey("air_removal_tests.id"), unique=True
+    )
+    source_id: Mapped[int] = mapped_column(ForeignKey("attachments.id"), index=True)
+    lines: Mapped[str] = mapped_column(String(30))  # the record's line range in the file
+    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)  # device clock
+    ended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    program_text: Mapped[str] = mapped_column(String(200))  # read
+    set_temp_c: Mapped[float | None] = mapped_column(Float)  # read
+    set_hold_min: Mapped[float | None] = mapped_column(Float)  # read
+    device_ok: Mapped[bool] = mapped_column(Boolean)  # read
+    device_reason: Mapped[str | None] = mapped_column(Text)  # read
+    device_hold_s: Mapped[float | None] = mapped_column(Float)  # read (DAC "Dauer")
+    hold_s: Mapped[float] = mapped_column(Float)  # computed from the trace
+    temp_min_c: Mapped[float | None] = mapped_column(Float)  # computed
+    temp_max_c: Mapped[float | None] = mapped_column(Float)
+    pressure_min_kpa: Mapped[float | None] = mapped_column(Float)
+    pressure_max_kpa: Mapped[float | None] = mapped_column(Float)
+    pressure_unit: Mapped[str | None] = mapped_column(String(10))  # as printed
+    samples: Mapped[int] = mapped_column(Integer)  # sterilization-phase samples
+    passed: Mapped[bool] = mapped_column(Boolean)  # device verdict and computed verdict
+    failures: Mapped[str] = mapped_column(Text)  # JSON list of reasons
+    recorded_at: Mapped[dt.datetime] = _recorded()
+    operator_id: Mapped[int | None] = _operator()
+    __table_args__ = (
+        UniqueConstraint("serial", "device_cycle_no"),
+        Index("ix_imported_cycles_sterilizer_no", "sterilizer_id", "device_cycle_no"),
+        CheckConstraint("kind IN ('load', 'air-removal')", name="kind"),
+    )
+
+
 # --- cleaning ----------------------------------------------------------------------------------
 
 
@@ -535,4 +631,8 @@ AUDITED: tuple[type[Base], ...] = (
     Incident,
     Void,
     Signature,
+    CycleCi,
+    SterilizerSerial,
+    Attachment,
+    ImportedCycle,
 )

@@ -79,6 +79,7 @@ class PackFacts:
     load_at: dt.datetime | None = None
     load_passed: bool = False
     load_suspect: bool = False
+    load_ci_missing: bool = False  # an imported load whose chemical indicator is not read yet
     last_used_at: dt.datetime | None = None
     open_session: int | None = None
 
@@ -234,6 +235,19 @@ def packs_load_passed(f: GateFacts) -> list[str]:
         f"pack {p.code}'s latest load {p.load_id} failed"
         for p in f.packs
         if p.load_id is not None and not p.load_passed and not _pack_used_since_load(p)
+    ]
+
+
+def packs_load_ci_read(f: GateFacts) -> list[str]:
+    """Issue 15: a device cannot read the chemical indicator; a person must (`cycle ci`)."""
+    return [
+        f"pack {p.code}'s latest load {p.load_id} was imported from the sterilizer's record and "
+        "its chemical indicator has not been read"
+        for p in f.packs
+        if p.load_id is not None
+        and p.load_passed
+        and p.load_ci_missing
+        and not _pack_used_since_load(p)
     ]
 
 
@@ -404,6 +418,14 @@ RULES: tuple[RuleSpec, ...] = (
         "A load that missed its temperature or time, or whose chemical indicator failed, "
         "did not sterilize.",
         "Reprocess the pack in a passing load.",
+    ),
+    RuleSpec(
+        "pack-ci-missing",
+        packs_load_ci_read,
+        "the pack's latest load was imported without a chemical indicator reading",
+        "The chemical indicator is a person's reading of the pack's indicator; the device's "
+        "record cannot supply it.",
+        "Read the indicator and record it: `sterilog cycle ci LOAD_ID --ci pass|fail`.",
     ),
     RuleSpec(
         "pack-load-suspect",

@@ -307,3 +307,55 @@ CYCLE_RULES: tuple[tuple[str, Callable[[CycleFacts], str | None]], ...] = (
 def check_cycle(f: CycleFacts) -> list[Reason]:
     """Every reason the cycle may not be recorded (empty: allowed)."""
     return [Reason(code, msg) for code, rule in CYCLE_RULES if (msg := rule(f)) is not None]
+
+
+# --- imported cycles (issue 15): the device's verdict and the computed one ---------------------
+# Kept in one block so it can move into the compliance core as it is.
+
+
+def ci_failures(ci: str, ci_type: int | None, min_ci_type: int | None) -> list[str]:
+    """The chemical-indicator part of `cycle_failures` (a person's reading)."""
+    out: list[str] = []
+    if ci != "pass":
+        out.append("the chemical indicator failed")
+    if min_ci_type is not None:
+        if ci_type is None:
+            out.append(
+                f"no chemical indicator type given; the rule pack requires type {min_ci_type}+"
+            )
+        elif ci_type < min_ci_type:
+            out.append(
+                f"chemical indicator type {ci_type} is below the required type {min_ci_type}"
+            )
+    return out
+
+
+def _mmss(seconds: float) -> str:
+    s = int(seconds)
+    return f"{s // 60}:{s % 60:02d}"
+
+
+def imported_cycle_failures(
+    *,
+    device_ok: bool,
+    device_reason: str | None,
+    hold_s: float,
+    program: ProgramSpec,
+    ci: str | None,
+    ci_type: int | None,
+    min_ci_type: int | None,
+) -> list[str]:
+    """Why an imported cycle failed (empty: passed). The device's own verdict counts, and so
+    does the hold computed from its trace: a short hold fails even when the device said OK.
+    `ci` None: no CI read yet (the load waits for `cycle ci`; that is not a failure)."""
+    out: list[str] = []
+    if not device_ok:
+        out.append(f"the device flagged the cycle: {device_reason or 'failed'}")
+    if hold_s < program.hold_min * 60:
+        out.append(
+            f"hold at or above {program.temp_c:g} °C computed from the trace is "
+            f"{_mmss(hold_s)} (m:ss), below the program's {program.hold_min:g} min"
+        )
+    if ci is not None:
+        out.extend(ci_failures(ci, ci_type, min_ci_type))
+    return out

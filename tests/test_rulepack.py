@@ -38,6 +38,7 @@ GATE_CODES = (
     "room-occupied",
     "pack-not-sterile",
     "pack-load-failed",
+    "pack-ci-missing",
     "pack-load-suspect",
     "pack-expired",
     "pack-in-use",

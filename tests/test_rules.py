@@ -78,7 +78,8 @@ def test_every_spec_code_is_in_the_rule_table_exactly_once() -> None:
         "cartridge-unknown", "cartridge-expired", "cartridge-used", "lot-exhausted",
         "cartridge-recalled", "cartridge-discarded", "device-retired", "device-not-reprocessed",
         "device-in-use", "device-depth-exceeded", "room-not-cleaned", "room-occupied",
-        "pack-not-sterile", "pack-load-failed", "pack-load-suspect", "pack-expired",
+        "pack-not-sterile", "pack-load-failed", "pack-ci-missing", "pack-load-suspect",
+        "pack-expired",
         "pack-in-use", "practitioner-not-licensed", "practitioner-depth-exceeded",
     ]
     assert list(rules.CODES) == spec
@@ -130,6 +131,10 @@ def test_a_cartridge_is_usable_until_the_end_of_its_expiry_day(
         ({"packs__last_used_at": NOW - dt.timedelta(hours=1)}, ["pack-not-sterile"]),
         ({"packs__load_passed": False}, ["pack-load-failed"]),
         ({"packs__load_suspect": True}, ["pack-load-suspect"]),
+        ({"packs__load_ci_missing": True}, ["pack-ci-missing"]),
+        ({"packs__load_ci_missing": True, "packs__load_passed": False}, ["pack-load-failed"]),
+        ({"packs__load_ci_missing": True, "packs__last_used_at": NOW - dt.timedelta(hours=1)},
+         ["pack-not-sterile"]),
         ({"packs__open_session": 4, "packs__last_used_at": NOW}, ["pack-in-use"]),
         ({"practitioner__role": "inspector"}, ["practitioner-not-licensed"]),
         ({"practitioner__active": False}, ["practitioner-not-licensed"]),

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from autoclave_samples import samples_dir
 from conftest import Cli, fresh_url, rearm_triggers
 from sqlalchemy import text
 
@@ -757,6 +758,9 @@ WRITES: list[tuple[tuple[str, ...], str]] = [
     (("sterilizer", "add", "AC2", "--model", "Little", "--type", "N"), MANAGER_ONLY),
     (("sterilizer", "program", "AC2", "fast", "--temp-c", "134", "--hold-min", "4"), MANAGER_ONLY),
     (("sterilizer", "service", "AC2", "--note", "door seal"), DAILY),
+    (("sterilizer", "update", "AC2", "--serial", "601362"), MANAGER_ONLY),
+    (("sterilizer", "program", "AC2", "univ", "--temp-c", "134", "--hold-min", "3"), MANAGER_ONLY),
+    (("attach", "sterilizer", "AC2", "dac-universal/LICENSE"), DAILY),
     (("pack", "add", "P3", "--contents", "x"), DAILY),
     (("disinfectant", "add", "Wipes", "--contact-min", "2"), DAILY),
     (("cartridge", "receive", hri("LOTC", "0001"), hri("LOTC", "0002")), DAILY),
@@ -784,6 +788,8 @@ WRITES: list[tuple[tuple[str, ...], str]] = [
         ),
         DAILY,
     ),
+    (("cycle", "import", "--sterilizer", "AC2", "dac-universal/DACLogOK.TXT"), DAILY),
+    (("cycle", "ci", "4", "--ci", "pass"), DAILY),
     (("bi", "read", "2", "--result", "negative", "--control", "positive"), DAILY),
     (("clean", "room", "R1", "--kind", "between-clients", "--disinfectant", "Clinell"), DAILY),
     (("clean", "device", "SN-1", "--disinfectant", "Clinell"), DAILY),
@@ -817,9 +823,12 @@ def test_inspectors_cannot_write_and_practitioners_cannot_do_managers_acts(day: 
     cli = day
     cli.now = "2026-11-24T10:00:00+00:00"
     tried = 0
-    for args, who in WRITES:
-        if not exists(args[0]):
+    for listed, who in WRITES:
+        if not exists(listed[0]):
             continue  # being built by others; picked up as soon as the command exists
+        # Sample files (../shared/samples/autoclave) are named relative to that folder.
+        args = tuple(str(samples_dir() / a) if a.startswith("dac-universal/") else a
+                     for a in listed)
         tried += 1
         refused_for = ["ivy"] + (["ann"] if who == MANAGER_ONLY else [])
         for operator in refused_for:

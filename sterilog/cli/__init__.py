@@ -45,6 +45,8 @@ COMMANDS: dict[str, str] = {
     "report": "sterilog.cli.report:report",
     "label": "sterilog.cli.report:label",
     "demo": "sterilog.cli.demo:demo",
+    "attach": "sterilog.cli.attachments:attach",
+    "attachment": "sterilog.cli.attachments:attachment",
 }
 
 

@@ -291,6 +291,28 @@ def sterilizer_add(
 
 
 @sterilizer.command(
+    "update",
+    epilog="Example: sterilog --operator alice sterilizer update AC1 --serial 601362",
+)
+@click.argument("sterilizer_id")
+@click.option(
+    "--serial",
+    required=True,
+    help="Manufacturer serial, as the device prints it in its cycle records.",
+)
+@pass_app
+def sterilizer_update(app: App, sterilizer_id: str, serial: str) -> None:
+    """Set a sterilizer's serial (managers only). The old value stays in the record; `cycle
+    import` matches the device's records against the serial in force."""
+    from sterilog.services import device_import
+
+    with app.writing(MANAGER, "update sterilizers") as ctx:
+        row = device_import.update_serial(ctx, sterilizer_id, serial)
+        data = {"id": sterilizer_id, "serial": row.serial}
+    app.emit(data, f"Sterilizer {sterilizer_id}'s serial is now {row.serial}.")
+
+
+@sterilizer.command(
     "program",
     epilog="Example: sterilog --operator alice sterilizer program "
     "AC1 wrapped-134 --temp-c 134 --hold-min 3.5",

@@ -301,3 +301,174 @@ def bi_list(app: App, pending: bool) -> None:
         {"bis": rows},
         _table(shown, ["bi_id", "sterilizer", "load_id", "lot", "placed_at", "read"]),
     )
+
+
+# --- cycle import (the device's own records) and the CI of an imported load --------------------
+
+
+def _hold(seconds: float) -> str:
+    s = int(seconds)
+    return f"{s // 60}:{s % 60:02d}"
+
+
+def _range(low: float | None, high: float | None, unit: str, digits: int = 1) -> str:
+    if low is None or high is None:
+        return "-"
+    return f"{low:.{digits}f}-{high:.{digits}f} {unit}"
+
+
+@cycle.command(
+    "import",
+    epilog="\b\nExamples:\n"
+    "  sterilog --operator ann cycle import --sterilizer AC1 /media/usb/000100.txt \\\n"
+    "      --pack P1 --pack P2 --ci pass --ci-type 5\n"
+    "  sterilog --operator ann cycle import --sterilizer DAC /media/usb/*.TXT\n\n"
+    "docs/import.md lists the formats, what is read and what is computed.",
+)
+@click.option("--sterilizer", required=True, metavar="ID", help="The sterilizer that ran.")
+@click.argument(
+    "files", nargs=-1, required=True, type=click.Path(dir_okay=False), metavar="FILE..."
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["auto", "tuttnauer-txt", "dac-printer"]),
+    default="auto",
+    show_default=True,
+    help="The record format (auto: recognised from the content).",
+)
+@click.option("--pack", "packs", multiple=True, metavar="P", help="A pack in the load (one FILE).")
+@click.option(
+    "--ci", type=click.Choice(["pass", "fail"]), help="Chemical indicator read (one FILE)."
+)
+@click.option("--ci-type", type=click.IntRange(1, 6), help="ISO 11140-1 indicator type (1-6).")
+@click.option("--bi-lot", metavar="L", help="A biological indicator of this lot is in the load.")
+@pass_app
+def cycle_import(
+    app: App,
+    sterilizer: str,
+    files: tuple[str, ...],
+    fmt: str,
+    packs: tuple[str, ...],
+    ci: str | None,
+    ci_type: int | None,
+    bi_lot: str | None,
+) -> None:
+    """Import cycles from the autoclave's own records (USB stick or printer capture).
+
+    Each cycle in each FILE becomes a load (an air-removal test for a Bowie-Dick/Helix cycle)
+    with the hold computed from the trace, the device's verdict, and the file kept as an
+    attachment (SHA-256 in the audit log). The device serial must match the sterilizer's; the
+    program must match one of its programs. A cycle already imported (same serial and device
+    cycle number) is skipped. Without --ci a load waits for `sterilog cycle ci` and its packs
+    are not sterile until then. Nothing is written if any file or cycle is refused.
+    """
+    from pathlib import Path
+
+    from sterilog.services import attachments as att
+    from sterilog.services import device_import as imp
+
+    sources = []
+    for name in files:
+        path = Path(name)
+        try:
+            att.check_file_size(path.name, path.stat().st_size)
+            raw = path.read_bytes()
+        except OSError as exc:
+            raise UserError(f"cannot read {name}: {exc.strerror or exc}") from None
+        sources.append(imp.SourceFile(path.name, raw))
+    with app.writing(DAILY, "import cycles") as ctx:
+        res = imp.import_cycles(
+            ctx,
+            sterilizer=sterilizer,
+            files=sources,
+            fmt=fmt,
+            packs=packs,
+            ci=ci,
+            ci_type=ci_type,
+            bi_lot=bi_lot,
+        )
+        tz = ctx.clinic.tz
+    cycles = [
+        {
+            "load_id": r.load_id,
+            "load_no": r.load_no,
+            "air_test_id": r.air_test_id,
+            "kind": r.kind,
+            "device_cycle_no": r.device_cycle_no,
+            "program": r.program,
+            "at": iso(r.started_at),
+            "hold_s": r.hold_s,
+            "temp_min_c": r.temp_min_c,
+            "temp_max_c": r.temp_max_c,
+            "pressure_min_kpa": r.pressure_min_kpa,
+            "pressure_max_kpa": r.pressure_max_kpa,
+            "device_ok": r.device_ok,
+            "device_reason": r.device_reason,
+            "device_hold_s": r.device_hold_s,
+            "status": r.status,
+            "failures": r.failures,
+            "file": r.file,
+            "sha256": r.sha256,
+        }
+        for r in res.cycles
+    ]
+    data = {
+        "sterilizer": res.sterilizer,
+        "serial": res.serial,
+        "cycles": cycles,
+        "skipped": res.skipped,
+    }
+    lines = [
+        f"{res.sterilizer} (serial {res.serial}): {len(cycles)} cycle(s) imported, "
+        f"{len(res.skipped)} already imported and skipped."
+    ]
+    for r in res.cycles:
+        what = (
+            f"load {r.load_id} (#{r.load_no})"
+            if r.kind == "load"
+            else f"air-removal test {r.air_test_id}"
+        )
+        lines.append(
+            f"  device cycle {r.device_cycle_no} {fmt_local(r.started_at, tz)} -> {what}: "
+            f"hold {_hold(r.hold_s)} (computed"
+            + (f"; device printed {_hold(r.device_hold_s)}" if r.device_hold_s is not None else "")
+            + "), "
+            f"{_range(r.temp_min_c, r.temp_max_c, '°C')}, "
+            f"{_range(r.pressure_min_kpa, r.pressure_max_kpa, 'kPa', 0)}; {r.status.upper()}"
+        )
+        for f in r.failures:
+            lines.append(f"    - {f}")
+    if res.skipped:
+        lines.append("Skipped (already imported): " + ", ".join(str(n) for n in res.skipped))
+    pending = [r.load_id for r in res.cycles if r.status == "ci-pending"]
+    if pending:
+        lines.append(
+            "Read each load's chemical indicator: `sterilog cycle ci LOAD_ID --ci pass|fail` "
+            f"(loads {', '.join(str(i) for i in pending)}); their packs are not sterile until then."
+        )
+    app.emit(data, lines)
+
+
+@cycle.command(
+    "ci",
+    epilog="Example: sterilog --operator ann cycle ci 42 --ci pass --ci-type 5",
+)
+@click.argument("load_id", type=int)
+@click.option(
+    "--ci", type=click.Choice(["pass", "fail"]), required=True, help="Chemical indicator."
+)
+@click.option("--ci-type", type=click.IntRange(1, 6), help="ISO 11140-1 indicator type (1-6).")
+@pass_app
+def cycle_ci(app: App, load_id: int, ci: str, ci_type: int | None) -> None:
+    """Record the chemical indicator of an imported load (a person's reading; final)."""
+    from sterilog.services import device_import as imp
+
+    with app.writing(DAILY, "record cycles") as ctx:
+        row, c = imp.record_ci(ctx, load_id, ci=ci, ci_type=ci_type)
+        status = imp.load_status(c.passed, c.ci, row.passed)
+        data = {"load_id": load_id, "ci": row.ci, "ci_type": row.ci_type, "status": status}
+    msg = f"Load {load_id}: chemical indicator {row.ci}; the load is {status}."
+    if status == "failed":
+        msg += " Its packs are not sterile."
+    app.emit(data, msg)

@@ -151,7 +151,41 @@ def trace_load(app: App, load_id: int) -> None:
         f"Load {load_id} (#{load['load_no']} on {load['sterilizer']}, {load['status']}"
         f"{', SUSPECT' if load['suspect'] else ''})"
     )
-    app.emit({"load": load, "sessions": rows}, _sessions_lines(app, rows, tz, title))
+    lines = _sessions_lines(app, rows, tz, title)
+    lines[1:1] = _source_lines(load) + [
+        f"  Document: attachment {a['attachment_id']} {a['filename']} sha256 {a['sha256']}"
+        for a in load.get("attachments", [])
+        if not load.get("device") or a["attachment_id"] != load["device"]["attachment_id"]
+    ]
+    app.emit({"load": load, "sessions": rows}, lines)
+
+
+def _source_lines(load: dict[str, Any]) -> list[str]:
+    """Imported (device cycle number, file and hash, read vs computed) or typed."""
+    d = load.get("device")
+    if not d:
+        return ["  Source: typed (readings entered by hand with `cycle record`)"]
+
+    def rng(low: Any, high: Any, unit: str) -> str:
+        return "-" if low is None else f"{low:.1f}-{high:.1f} {unit}"
+
+    hold = int(d["hold_s"])
+    out = [
+        f"  Source: imported from the sterilizer's record: device cycle {d['device_cycle_no']} "
+        f"(serial {d['device_serial']}), file {d['file']} lines {d['lines']}, "
+        f"attachment {d['attachment_id']}",
+        f"  File SHA-256: {d['sha256']}",
+        f"  Computed from the trace: hold {hold // 60}:{hold % 60:02d} at or above "
+        f"{load['program_temp_c']:g} °C, {rng(d['temp_min_c'], d['temp_max_c'], '°C')}, "
+        f"{rng(d['pressure_min_kpa'], d['pressure_max_kpa'], 'kPa')}"
+        + (f" (printed in {d['pressure_unit']})" if d["pressure_unit"] else ""),
+        "  Device verdict: "
+        + ("OK" if d["device_ok"] else f"FAILED ({d['device_reason']})"),
+    ]
+    out += [f"  Failed: {f}" for f in d["failures"]]
+    if load["status"] == "ci-pending":
+        out.append("  Chemical indicator: not read yet (`sterilog cycle ci`)")
+    return out
 
 
 @trace.command("bi", epilog="Example: sterilog trace bi 5")

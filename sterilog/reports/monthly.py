@@ -120,6 +120,22 @@ class CycleRow:
     passed: bool
     suspect: bool
     voided: bool
+    # Issue 15: where the readings came from, and the documents kept with the load.
+    source: str = "typed"  # "typed" | "imported"
+    device_cycle_no: int | None = None
+    ci_pending: bool = False  # imported, chemical indicator not read yet
+    attachments: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class AttachmentRow:
+    attachment_id: int
+    record: str  # "load 12", "sterilizer AC1", ...
+    filename: str
+    size: int
+    sha256: str
+    note: str | None
+    recorded_at: dt.datetime
 
 
 @dataclass(frozen=True)
@@ -319,6 +335,7 @@ class MonthlyData:
     late: dict[tuple[str, int], LateEntry] = field(default_factory=dict)
     late_closers: list[tuple[LateEntry, int]] = field(default_factory=list)
     clock_anomalies: list[ClockAnomaly] = field(default_factory=list)
+    attachments: list[AttachmentRow] = field(default_factory=list)
 
     @property
     def incomplete(self) -> bool:
@@ -436,6 +453,23 @@ def rows(
                 bi_text[row.load_id] = f"BI {bi_id} ({lot}): {res}"
             else:
                 bi_text.setdefault(row.load_id, f"BI {bi_id} ({lot}): invalid read")
+    from sterilog.models import CycleCi, ImportedCycle
+    from sterilog.services.attachments import attachments_by_record
+    from sterilog.services.device_import import load_status
+
+    device_no: dict[int, int] = {}
+    ci_read: dict[int, bool] = {}
+    for cid, no, read in db.execute(
+        select(Cycle.id, ImportedCycle.device_cycle_no, CycleCi.passed)
+        .outerjoin(ImportedCycle, ImportedCycle.cycle_id == Cycle.id)
+        .outerjoin(CycleCi, CycleCi.cycle_id == Cycle.id)
+        .where(_in(Cycle.at, period))
+    ).all():
+        if no is not None:
+            device_no[int(cid)] = int(no)
+        if read is not None:
+            ci_read[int(cid)] = bool(read)
+    attached = attachments_by_record(db)
     cycles: list[CycleRow] = []
     for c, st_code, p_name, p_temp, p_hold, bi_id, bi_lot in db.execute(
         select(
@@ -470,9 +504,13 @@ def rows(
                 bi=bi_label,
                 packs=tuple(packs_of.get(c.id, ())),
                 operator=who(c.operator_id),
-                passed=c.passed,
+                passed=load_status(c.passed, c.ci, ci_read.get(c.id)) != "failed",
                 suspect=c.id in suspects,
                 voided=c.id in voided_cycles,
+                source="imported" if c.id in device_no else "typed",
+                device_cycle_no=device_no.get(c.id),
+                ci_pending=load_status(c.passed, c.ci, ci_read.get(c.id)) == "ci-pending",
+                attachments=tuple(a.filename for a in attached.get(("load", c.id), [])),
             )
         )
 
@@ -743,6 +781,7 @@ def rows(
     gaps: list[GapRow] = []
     gaps += _bi_week_gaps(db, period, tz, now)
     gaps += _air_removal_gaps(db, period, tz, rules)
+    gaps += _continuity_gaps(db, period, tz)
     gaps += [
         GapRow(
             "sterilization",
@@ -750,7 +789,7 @@ def rows(
             "no chemical-indicator result",
         )
         for row in cycles
-        if row.ci is None and not row.voided
+        if (row.ci is None or (row.ci_pending and row.packs)) and not row.voided
     ]
     gaps += _clean_gaps(db, period)
     gaps += [
@@ -799,6 +838,7 @@ def rows(
         voids=voids,
         integrity=integrity,
         signatures=signatures,
+        attachments=_attachments(period, cycles, bis, attached),
     )
     data.verdicts.extend(_verdicts(data))
     _time_and_identity(db, data, now, rules, who)
@@ -819,6 +859,49 @@ def _time_and_identity(
         for a in audit.clock_anomalies(db, now)
         if period.start <= dt.datetime.fromisoformat(a.at.replace("Z", "+00:00")) < period.end
     )
+
+
+def _continuity_gaps(db: DbSession, period: Period, tz: ZoneInfo) -> list[GapRow]:
+    """Issue 15: device cycles missing between imported ones, or dated out of order, whose later
+    cycle falls in the period (per sterilizer)."""
+    from sterilog.services.device_import import continuity
+
+    return [
+        GapRow("sterilization", a.message(tz))
+        for a in continuity(db)
+        if period.start <= a.at < period.end
+    ]
+
+
+def _attachments(
+    period: Period,
+    cycles: Sequence[CycleRow],
+    bis: Sequence[BiRow],
+    attached: dict[tuple[str, int], list[Any]],
+) -> list[AttachmentRow]:
+    """Documents kept with the month's loads and BIs, and every document attached this month."""
+    keys = {("load", c.load_id) for c in cycles} | {("bi", b.bi_id) for b in bis}
+    records: dict[int, list[tuple[str, int]]] = {}
+    infos_by_id: dict[int, Any] = {}
+    for (kind, rid), infos in attached.items():
+        for a in infos:
+            if (kind, rid) in keys or period.start <= a.recorded_at < period.end:
+                records.setdefault(a.id, []).append((kind, rid))
+                infos_by_id[a.id] = a
+    out = []
+    for att_id in sorted(records):
+        a = infos_by_id[att_id]
+        by_kind: dict[str, list[int]] = {}
+        for kind, rid in sorted(records[att_id]):
+            by_kind.setdefault(kind, []).append(rid)
+        label = "; ".join(
+            f"{kind}{'s' if len(ids) > 1 else ''} {', '.join(str(i) for i in ids)}"
+            for kind, ids in by_kind.items()
+        )
+        out.append(
+            AttachmentRow(att_id, label, a.filename, a.size, a.sha256, a.note, a.recorded_at)
+        )
+    return out
 
 
 def _weeks(period: Period) -> list[dt.date]:
@@ -1152,7 +1235,14 @@ def _verdicts(d: MonthlyData) -> list[Verdict]:
         verdict(
             "sterilization",
             f"{_plural(len(live), 'cycle')}: {failed} failed, {suspect} suspect "
-            "(their packs were not released).",
+            "(their packs were not released); "
+            f"{sum(1 for c in live if c.source == 'imported')} imported from the sterilizers' "
+            f"records, {sum(1 for c in live if c.source == 'typed')} typed"
+            + (
+                f", {pending} awaiting their chemical indicator reading."
+                if (pending := sum(1 for c in live if c.ci_pending))
+                else "."
+            ),
             attention=bool(failed or suspect),
         ),
         verdict(
@@ -1352,7 +1442,9 @@ def _story(d: MonthlyData, *, clinic: str, tz_name: str) -> list[Any]:
         para(
             "Every cycle of the month. FAILED: mechanical or chemical monitoring failed; "
             "SUSPECT: run between the last negative spore test and a positive one. Packs of "
-            "failed and suspect loads are blocked at the gate.",
+            "failed and suspect loads are blocked at the gate. Source: imported (read from the "
+            "sterilizer's own record, device cycle number; hold computed from its trace) or "
+            "typed (entered by hand).",
             pdf.STYLES.small,
         )
     )
@@ -1367,6 +1459,7 @@ def _story(d: MonthlyData, *, clinic: str, tz_name: str) -> list[Any]:
             "BI",
             "Packs",
             "Operator",
+            "Source",
             "Status",
         ],
         [
@@ -1376,12 +1469,33 @@ def _story(d: MonthlyData, *, clinic: str, tz_name: str) -> list[Any]:
                 f"#{c.load_no} (ID {c.load_id})",
                 f"{c.program} (\u2265{fmt_num(c.program_temp_c)} \u00b0C, "
                 f"{fmt_num(c.program_hold_min)} min)",
-                f"{fmt_num(c.temp_c)} \u00b0C, {fmt_num(c.hold_min)} min",
-                DASH if c.ci is None else c.ci + (f" (type {c.ci_type})" if c.ci_type else ""),
+                (
+                    f"{fmt_num(c.temp_c)} \u00b0C, {fmt_num(c.hold_min)} min"
+                    if c.source == "typed"
+                    else f"min {fmt_num(c.temp_c)} \u00b0C, hold "
+                    f"{int(c.hold_min * 60 + 0.5) // 60}:{int(c.hold_min * 60 + 0.5) % 60:02d}"
+                ),
+                "not read"
+                if c.ci_pending or c.ci == "none"
+                else DASH
+                if c.ci is None
+                else c.ci + (f" (type {c.ci_type})" if c.ci_type else ""),
                 c.bi or DASH,
                 ", ".join(c.packs) or "(test cycle)",
                 c.operator,
-                ("voided" if c.voided else marks.status(c.passed, c.suspect)),
+                (
+                    f"imported, device #{c.device_cycle_no}"
+                    if c.source == "imported"
+                    else "typed"
+                )
+                + "".join(f"; {name}" for name in c.attachments),
+                (
+                    "voided"
+                    if c.voided
+                    else "CI not read"
+                    if c.ci_pending
+                    else marks.status(c.passed, c.suspect)
+                ),
             ]
             for c in d.cycles
         ],
@@ -1389,12 +1503,13 @@ def _story(d: MonthlyData, *, clinic: str, tz_name: str) -> list[Any]:
             T,
             14,
             Fit("#000 (ID 0000)"),
-            41,
+            33,
             Fit("000.0 °C, 00.0 min"),
             Fit("pass (type 0)"),
-            30,
-            45,
-            30,
+            26,
+            34,
+            24,
+            28,
             18,
         ],
         width,
@@ -1432,6 +1547,24 @@ def _story(d: MonthlyData, *, clinic: str, tz_name: str) -> list[Any]:
         [Fit("0000"), T, 18, 20, 20, T, 16, 16, 46, 30],
         width,
         strike_rows=[i for i, b in enumerate(d.bis) if b.voided],
+    )
+    story += heading("Documents kept with the records", 2)
+    story += _tbl(
+        ["Attachment", "Record", "File", "Bytes", "SHA-256", "Note", "Attached"],
+        [
+            [
+                str(a.attachment_id),
+                a.record,
+                a.filename,
+                str(a.size),
+                a.sha256,
+                a.note or "",
+                t(a.recorded_at),
+            ]
+            for a in d.attachments
+        ],
+        [Fit("Attachment"), 26, 40, Fit("00000000"), 70, 40, T],
+        width,
     )
     story += heading("Air-removal (Bowie-Dick / Helix) test log", 2)
     story += _tbl(

@@ -250,16 +250,65 @@ def _load_items(ld: dict[str, Any], t: Callable[[Any], str]) -> list[tuple[str, 
             f"{ld['program']}: at least {_fmt(ld['program_temp_c'])} \u00b0C for "
             f"{_fmt(ld['program_hold_min'])} min",
         ),
-        ("Readings", f"{_fmt(ld['temp_c'])} \u00b0C, {_fmt(ld['hold_min'])} min"),
+        *_source_items(ld),
         (
             "Chemical indicator",
-            (ld["ci"] or DASH) + (f" (type {ld['ci_type']})" if ld["ci_type"] else ""),
+            _ci_text(ld),
         ),
         ("Result", status),
         ("BI in this load", _bi_text(ld["bi"], t)),
         ("Nearest BI before", _bi_text(ld["bi_before"], t)),
         ("Nearest BI after", _bi_text(ld["bi_after"], t)),
         ("Air-removal test before", f"{air['result']} at {t(air['at'])}" if air else DASH),
+        (
+            "Documents",
+            "; ".join(
+                f"attachment {a['attachment_id']}: {a['filename']} ({a['size']} bytes, "
+                f"SHA-256 {a['sha256']})"
+                for a in ld.get("attachments", [])
+            )
+            or DASH,
+        ),
+    ]
+
+
+def _ci_text(ld: dict[str, Any]) -> str:
+    read = ld.get("ci_read")
+    if read:
+        return f"{read['ci']}" + (f" (type {read['ci_type']})" if read["ci_type"] else "") + (
+            " (read after the import)"
+        )
+    if ld["ci"] == "none":
+        return "not read yet"
+    return (ld["ci"] or DASH) + (f" (type {ld['ci_type']})" if ld["ci_type"] else "")
+
+
+def _source_items(ld: dict[str, Any]) -> list[tuple[str, Any]]:
+    """Issue 15: typed readings, or the device's record with what was computed from it."""
+    d = ld.get("device")
+    if not d:
+        return [
+            ("Readings", f"{_fmt(ld['temp_c'])} \u00b0C, {_fmt(ld['hold_min'])} min (typed)"),
+        ]
+    hold = int(d["hold_s"])
+    temps = (
+        DASH
+        if d["temp_min_c"] is None
+        else f"{d['temp_min_c']:.1f}-{d['temp_max_c']:.1f} \u00b0C"
+    )
+    return [
+        (
+            "Source",
+            f"imported: device cycle {d['device_cycle_no']} of serial {d['device_serial']}, "
+            f"file {d['file']} (attachment {d['attachment_id']}, lines {d['lines']}), "
+            f"SHA-256 {d['sha256']}",
+        ),
+        (
+            "Readings",
+            f"computed from the device's trace: hold {hold // 60}:{hold % 60:02d} at or above "
+            f"{_fmt(ld['program_temp_c'])} \u00b0C, {temps}; device verdict "
+            + ("OK" if d["device_ok"] else f"FAILED ({d['device_reason']})"),
+        ),
     ]
 
 

@@ -41,9 +41,10 @@ from sqlalchemy.orm import Session as DbSession
 
 from sterilog import audit, tempfiles
 from sterilog.clock import iso, local_day_bounds
-from sterilog.errors import UserError
+from sterilog.errors import IntegrityFailure, UserError
 from sterilog.models import (
     AirRemovalTest,
+    Attachment,
     AuditEntry,
     BiologicalIndicator,
     BiRead,
@@ -51,12 +52,14 @@ from sterilog.models import (
     CartridgeReceipt,
     CartridgeUnit,
     Cycle,
+    CycleCi,
     CyclePack,
     Device,
     DeviceClean,
     DeviceRetirement,
     Discard,
     Disinfectant,
+    ImportedCycle,
     Incident,
     Pack,
     Program,
@@ -75,6 +78,7 @@ from sterilog.models import (
     Void,
 )
 from sterilog.services.base import Clinic
+from sterilog.services.device_import import current_serial, load_status
 
 BATCH = 2000
 FORMATS = ("json", "csv")
@@ -310,6 +314,11 @@ def _cycles(env: Env) -> Iterator[Row]:
                 ).where(BiologicalIndicator.cycle_id.in_(ids))
             )
         }
+        ci_reads = _pairs(
+            env.session.execute(
+                select(CycleCi.cycle_id, CycleCi.passed).where(CycleCi.cycle_id.in_(ids))
+            )
+        )
         for r in batch:
             program = env.programs.get(r["program_id"], ("", None, None))
             bi = bis.get(r["id"])
@@ -328,7 +337,7 @@ def _cycles(env: Env) -> Iterator[Row]:
                 "hold_min": r["hold_min"],
                 "ci": r["ci"],
                 "ci_type": r["ci_type"],
-                "status": "passed" if r["passed"] else "failed",
+                "status": load_status(r["passed"], r["ci"], ci_reads.get(r["id"])),
                 "packs": packs.get(r["id"], []),
                 "bi_id": bi[0] if bi else None,
                 "bi_lot": bi[1] if bi else None,
@@ -742,7 +751,7 @@ def _sterilizers(env: Env) -> Iterator[Row]:
             "code": r.code,
             "model": r.model,
             "type": r.type,
-            "serial": r.serial,
+            "serial": current_serial(env.session, r.id),
             "recorded_at": iso(r.recorded_at),
         }
 
@@ -792,6 +801,94 @@ def _lots(env: Env) -> Iterator[Row]:
             "production_date": _date(r.production_date),
             "recorded_at": iso(r.recorded_at),
         }
+
+
+# --- device evidence (issue 15) ----------------------------------------------------------------
+
+
+def _imported_cycles(env: Env) -> Iterator[Row]:
+    stmt = (
+        select(*_cols(ImportedCycle))
+        .where(env.in_period(ImportedCycle.started_at))
+        .order_by(ImportedCycle.sterilizer_id, ImportedCycle.serial, ImportedCycle.device_cycle_no)
+    )
+    for batch in env.batches(stmt):
+        for r in batch:
+            yield {
+                "id": r["id"],
+                "sterilizer_id": r["sterilizer_id"],
+                "sterilizer": env.sterilizers.get(r["sterilizer_id"]),
+                "serial": r["serial"],
+                "device_cycle_no": r["device_cycle_no"],
+                "kind": r["kind"],
+                "load_id": r["cycle_id"],
+                "air_test_id": r["air_test_id"],
+                "format": r["format"],
+                "source_attachment_id": r["source_id"],
+                "lines": r["lines"],
+                "started_at": iso(r["started_at"]),
+                "started_at_local": env.local(r["started_at"]),
+                "program_text": r["program_text"],
+                "set_temp_c": r["set_temp_c"],
+                "set_hold_min": r["set_hold_min"],
+                "device_ok": r["device_ok"],
+                "device_reason": r["device_reason"],
+                "device_hold_s": r["device_hold_s"],
+                "hold_s": r["hold_s"],
+                "temp_min_c": r["temp_min_c"],
+                "temp_max_c": r["temp_max_c"],
+                "pressure_min_kpa": r["pressure_min_kpa"],
+                "pressure_max_kpa": r["pressure_max_kpa"],
+                "status": "passed" if r["passed"] else "failed",
+                "failures": json.loads(r["failures"]),
+                **_op(env, r),
+            }
+
+
+def _cycle_cis(env: Env) -> Iterator[Row]:
+    stmt = select(*_cols(CycleCi)).where(env.in_period(CycleCi.at)).order_by(CycleCi.id)
+    for batch in env.batches(stmt):
+        for r in batch:
+            yield {
+                "id": r["id"],
+                "at": iso(r["at"]),
+                "at_local": env.local(r["at"]),
+                "load_id": r["cycle_id"],
+                "ci": r["ci"],
+                "ci_type": r["ci_type"],
+                "passed": r["passed"],
+                **_op(env, r),
+            }
+
+
+_ATTACHMENT_COLS = (
+    "id",
+    "kind",
+    "record_id",
+    "filename",
+    "media_type",
+    "size",
+    "sha256",
+    "note",
+    "operator_id",
+    "operator",
+    "recorded_at",
+)
+
+
+def _attachments(env: Env) -> Iterator[Row]:
+    """The documents' metadata (the bytes go to attachments/ in a CSV export)."""
+    cols = [getattr(Attachment, c) for c in _ATTACHMENT_COLS if hasattr(Attachment, c)]
+    for r in env.session.execute(select(*cols).order_by(Attachment.id)).mappings():
+        yield {
+            **{c: r[c] for c in _ATTACHMENT_COLS if c in r},
+            **_op(env, dict(r)),
+        }
+
+
+def attachment_file_name(att_id: int, filename: str) -> str:
+    safe = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in filename)[:120]
+    return f"{att_id}-{safe or 'file'}"
 
 
 @dataclass(frozen=True)
@@ -954,6 +1051,45 @@ TYPES: tuple[RecordType, ...] = (
         (*_AT, "month", "meaning", "staff_id", "staff", "name", "head", "recorded_at"),
         _signatures,
     ),
+    RecordType(
+        "imported_cycles",
+        (
+            "id",
+            "sterilizer_id",
+            "sterilizer",
+            "serial",
+            "device_cycle_no",
+            "kind",
+            "load_id",
+            "air_test_id",
+            "format",
+            "source_attachment_id",
+            "lines",
+            "started_at",
+            "started_at_local",
+            "program_text",
+            "set_temp_c",
+            "set_hold_min",
+            "device_ok",
+            "device_reason",
+            "device_hold_s",
+            "hold_s",
+            "temp_min_c",
+            "temp_max_c",
+            "pressure_min_kpa",
+            "pressure_max_kpa",
+            "status",
+            "failures",
+            *OP_COLS,
+        ),
+        _imported_cycles,
+    ),
+    RecordType(
+        "cycle_cis",
+        (*_AT, "load_id", "ci", "ci_type", "passed", *OP_COLS),
+        _cycle_cis,
+    ),
+    RecordType("attachments", _ATTACHMENT_COLS, _attachments, reference=True),
     RecordType(
         "staff",
         (
@@ -1192,6 +1328,44 @@ def _write_json(
     return counts, sha
 
 
+def _write_attachments(folder: Path, env: Env) -> list[dict[str, Any]]:
+    """Every attachment's original bytes under attachments/, one at a time (bounded memory),
+    each checked against its recorded SHA-256 before it is written."""
+    out: list[dict[str, Any]] = []
+    ids = list(env.session.execute(select(Attachment.id).order_by(Attachment.id)).scalars())
+    if not ids:
+        return out
+    (folder / "attachments").mkdir()
+    for att_id in ids:
+        row = env.session.execute(
+            select(Attachment.filename, Attachment.sha256, Attachment.data, Attachment.kind,
+                   Attachment.record_id).where(Attachment.id == att_id)
+        ).one()
+        data = bytes(row.data)
+        if hashlib.sha256(data).hexdigest() != row.sha256:
+            raise IntegrityFailure(
+                f"attachment {att_id}'s bytes do not match its recorded SHA-256; run "
+                "`sterilog audit verify` before exporting"
+            )
+        name = "attachments/" + attachment_file_name(att_id, row.filename)
+        with _open_private(folder / name, binary=True) as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        out.append(
+            {
+                "file": name,
+                "attachment_id": att_id,
+                "kind": row.kind,
+                "record_id": row.record_id,
+                "filename": row.filename,
+                "bytes": len(data),
+                "sha256": row.sha256,
+            }
+        )
+    return out
+
+
 def _write_csv(
     path: Path, meta: dict[str, Any], env: Env, progress: Progress | None
 ) -> tuple[dict[str, int], list[dict[str, Any]]]:
@@ -1221,6 +1395,7 @@ def _write_csv(
                     "reference": t.reference,
                 }
             )
+        attached = _write_attachments(tmp, env)
         manifest = {
             "meta": {
                 **{k: v for k, v in meta.items() if k != "types"},
@@ -1228,6 +1403,7 @@ def _write_csv(
                 "csv": "RFC 4180: comma-separated, header row, CRLF line ends",
             },
             "files": files,
+            "attachments": attached,
         }
         with _open_private(tmp / "manifest.json") as f:
             f.write(json.dumps(manifest, ensure_ascii=False, indent=2) + "\n")

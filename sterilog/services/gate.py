@@ -244,14 +244,17 @@ def room_facts(ctx: Ctx, code: str) -> tuple[int, rules.RoomFacts]:
 
 
 _PACK = _q("SELECT id FROM packs WHERE code = :code")
+# ci = 'none' with no cycle_cis row: an imported load whose CI nobody has read yet (issue 15).
 _PACK_LOAD = _q(
-    "SELECT c.id, c.at, c.passed, c.sterilizer_id FROM cycles c "
-    "JOIN cycle_packs cp ON cp.cycle_id = c.id WHERE cp.pack_id = :id AND "
-    f"{_not_voided('cycle', 'c')} ORDER BY c.at DESC, c.id DESC LIMIT 1",
+    "SELECT c.id, c.at, c.passed, c.sterilizer_id, c.ci, r.passed AS ci_passed FROM cycles c "
+    "JOIN cycle_packs cp ON cp.cycle_id = c.id LEFT JOIN cycle_cis r ON r.cycle_id = c.id "
+    f"WHERE cp.pack_id = :id AND {_not_voided('cycle', 'c')} "
+    "ORDER BY c.at DESC, c.id DESC LIMIT 1",
     id=Integer,
     at=UTCDateTime,
     passed=Boolean,
     sterilizer_id=Integer,
+    ci_passed=Boolean,
 )
 # Sessions are never back-dated, so the highest id is the latest use.
 _PACK_USE = _q(
@@ -284,13 +287,16 @@ def _pack(ctx: Ctx, code: str) -> tuple[int, rules.PackFacts, int | None]:
 
         cycle = ctx.session.get(Cycle, int(load[0]))
         suspect = cycle is not None and is_load_suspect(ctx.session, cycle)
+    ci_missing = load is not None and load[4] == "none" and load[5] is None
+    ci_failed = load is not None and load[4] == "none" and load[5] is not None and not load[5]
     return (
         pack_id,
         rules.PackFacts(
             code=code,
             load_id=int(load[0]) if load else None,
             load_at=load[1] if load else None,
-            load_passed=bool(load[2]) if load else False,
+            load_passed=bool(load[2]) and not ci_failed if load else False,
+            load_ci_missing=ci_missing,
             load_suspect=suspect,
             last_used_at=use[1] if use else None,
             open_session=int(use[0]) if use and use[2] is None else None,

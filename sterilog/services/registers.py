@@ -256,12 +256,14 @@ def list_sterilizers(session: Session) -> list[dict[str, Any]]:
         programs.setdefault(p.sterilizer_id, []).append(
             {"name": p.name, "temp_c": p.temp_c, "hold_min": p.hold_min}
         )
+    from sterilog.services.device_import import current_serial
+
     return [
         {
             "id": s.code,
             "model": s.model,
             "type": s.type,
-            "serial": s.serial,
+            "serial": current_serial(session, s.id),
             "programs": programs.get(s.id, []),
         }
         for s in session.execute(select(Sterilizer).order_by(Sterilizer.code)).scalars()

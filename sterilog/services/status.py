@@ -31,7 +31,7 @@ from sterilog.services.voids import counts
 class Item:
     kind: str
     subject: str
-    state: str  # due | overdue | blocked
+    state: str  # due | overdue | blocked | check (device cycle counter anomalies)
     message: str
 
     def as_dict(self) -> dict[str, Any]:
@@ -215,9 +215,47 @@ def _licences(ctx: Ctx) -> list[Item]:
     return out
 
 
+def _device_evidence(ctx: Ctx) -> list[Item]:
+    """Issue 15: the device cycle counter's gaps and clock anomalies; imported loads with packs
+    whose chemical indicator nobody has read."""
+    from sqlalchemy import exists
+
+    from sterilog.models import Cycle, CycleCi, CyclePack
+    from sterilog.services.device_import import NO_CI, continuity
+    from sterilog.services.voids import counts
+
+    out = [
+        Item("counter", a.sterilizer, "check", a.message(ctx.clinic.tz))
+        for a in continuity(ctx.session)
+    ]
+    pending = ctx.session.execute(
+        select(Cycle.id)
+        .where(
+            Cycle.ci == NO_CI,
+            Cycle.passed.is_(True),
+            counts(Cycle),
+            exists().where(CyclePack.cycle_id == Cycle.id),
+            ~exists().where(CycleCi.cycle_id == Cycle.id),
+        )
+        .order_by(Cycle.id)
+    ).scalars()
+    out += [
+        Item(
+            "ci",
+            f"load {i}",
+            "due",
+            f"imported load {i}: read its chemical indicator (`sterilog cycle ci {i} --ci "
+            "pass|fail`); its packs are blocked until then",
+        )
+        for i in pending
+    ]
+    return out
+
+
 def status(ctx: Ctx) -> list[Item]:
     return [
         *_sterilizers(ctx),
+        *_device_evidence(ctx),
         *_rooms_and_devices(ctx),
         *_open_sessions(ctx),
         *_stock(ctx),

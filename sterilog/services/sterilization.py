@@ -491,11 +491,24 @@ def list_cycles(
         packs.setdefault(int(cid), []).append(code)
     suspects = suspect_load_ids(session, st_id)
     out = []
-    for c, st_code, prog_name, bi_id, voided in session.execute(
-        select(Cycle, Sterilizer.code, Program.name, BiologicalIndicator.id, ~counts(Cycle))
+    from sterilog.models import CycleCi, ImportedCycle
+    from sterilog.services.device_import import load_status
+
+    for c, st_code, prog_name, bi_id, voided, ci_passed, device_no in session.execute(
+        select(
+            Cycle,
+            Sterilizer.code,
+            Program.name,
+            BiologicalIndicator.id,
+            ~counts(Cycle),
+            CycleCi.passed,
+            ImportedCycle.device_cycle_no,
+        )
         .join(Sterilizer, Sterilizer.id == Cycle.sterilizer_id)
         .join(Program, Program.id == Cycle.program_id)
         .outerjoin(BiologicalIndicator, BiologicalIndicator.cycle_id == Cycle.id)
+        .outerjoin(CycleCi, CycleCi.cycle_id == Cycle.id)
+        .outerjoin(ImportedCycle, ImportedCycle.cycle_id == Cycle.id)
         .where(*conds)
         .order_by(Cycle.at, Cycle.id)
     ).all():
@@ -505,7 +518,9 @@ def list_cycles(
                 "load_no": c.load_no,
                 "sterilizer": st_code,
                 "program": prog_name,
-                "status": "passed" if c.passed else "failed",
+                "status": load_status(c.passed, c.ci, ci_passed),
+                "source": "typed" if device_no is None else "imported",
+                "device_cycle_no": device_no,
                 "packs": packs.get(c.id, []),
                 "bi_id": bi_id,
                 "at": iso(c.at),

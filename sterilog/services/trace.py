@@ -22,6 +22,7 @@ from sterilog.models import (
     CartridgeReceipt,
     CartridgeUnit,
     Cycle,
+    CycleCi,
     Device,
     DeviceClean,
     Disinfectant,
@@ -93,8 +94,13 @@ def load_detail(db: DbSession, cycle: Cycle) -> dict[str, Any]:
         .order_by(AirRemovalTest.at.desc(), AirRemovalTest.id.desc())
         .limit(1)
     ).scalar_one_or_none()
+    from sterilog.services.attachments import list_attachments
+    from sterilog.services.device_import import evidence_of_load, load_status
     from sterilog.services.sterilization import is_load_suspect
 
+    ci_read = db.execute(
+        select(CycleCi).where(CycleCi.cycle_id == cycle.id)
+    ).scalar_one_or_none()
     return {
         "load_id": cycle.id,
         "load_no": cycle.load_no,
@@ -107,7 +113,15 @@ def load_detail(db: DbSession, cycle: Cycle) -> dict[str, Any]:
         "hold_min": cycle.hold_min,
         "ci": cycle.ci,
         "ci_type": cycle.ci_type,
-        "status": "passed" if cycle.passed else "failed",
+        "status": load_status(cycle.passed, cycle.ci, ci_read.passed if ci_read else None),
+        "ci_read": (
+            {"ci": ci_read.ci, "ci_type": ci_read.ci_type, "at": iso(ci_read.at)}
+            if ci_read
+            else None
+        ),
+        "source": "imported" if (evidence := evidence_of_load(db, cycle.id)) else "typed",
+        "attachments": [a.as_dict() for a in list_attachments(db, "load", cycle.id)],
+        "device": evidence,
         "suspect": is_load_suspect(db, cycle),
         "at": iso(cycle.at),
         "operator": _staff_code(db, cycle.operator_id),

@@ -73,8 +73,8 @@ def client_rows(db: DbSession, client: str) -> TraceData:
 
 
 def lot_rows(db: DbSession, gtin: str, lot: str) -> TraceData:
+    from sterilog.compliance.voids import counts
     from sterilog.services import trace
-    from sterilog.services.voids import counts
 
     rows = trace.by_lot(db, gtin, lot)
     lot_row = db.execute(

@@ -16,6 +16,8 @@ from sqlalchemy import and_, case, func, literal, select
 from sqlalchemy.orm import Session as DbSession
 
 from sterilog.clock import end_of_day, iso, local_date
+from sterilog.compliance.facts import is_voided
+from sterilog.compliance.voids import counts
 from sterilog.errors import UserError
 from sterilog.models import (
     Base,
@@ -29,7 +31,6 @@ from sterilog.models import (
 from sterilog.scan import Scan, ScanError, parse_scan
 from sterilog.services import validate as v
 from sterilog.services.base import Ctx
-from sterilog.services.voids import counts, is_voided
 
 STATUSES = ("in-stock", "used", "recalled", "expired", "discarded")
 
@@ -448,7 +449,7 @@ def discard(ctx: Ctx, raw: str, *, reason: str, at: dt.datetime | None = None) -
         done = ctx.session.execute(
             select(Discard).where(Discard.unit_id == unit.id)
         ).scalar_one_or_none()
-        if done is not None and is_voided(ctx.session, Discard, done.id):
+        if done is not None and is_voided(ctx.session, "discard", done.id):
             # One discard per unit (a unique constraint): a voided discard cannot be redone.
             raise UserError(
                 f"{unit_name} had its discard {done.id} voided; a unit's discard cannot be "

@@ -5,17 +5,15 @@ cycles with their packs aggregated, one for all sessions joined to room, practit
 device, one for the clean gaps of every session, ...), never one query per row of a big
 section. `render` is pure ReportLab over the plain data.
 
-Gaps (each one stamps every page INCOMPLETE):
+Gaps (each one stamps every page INCOMPLETE) are the `gap` rows of the one rule table
+(`sterilog/compliance/rules.py`, listed in docs/gate.md): each applies the gate's or
+`cycle record`'s own rule function to the facts as of the record's own time, read through
+`sterilog/compliance/facts.py` (the same queries the gate uses, batched per month):
 
-- a sterilizer week without a valid negative BI: an ISO week (Monday to Sunday in the clinic's
-  zone) overlapping the month, that has ended, in which the sterilizer ran at least one load
-  (a cycle with packs) and no cycle of that week carries a BI read negative with a valid
-  control. A week in which a sterilizer processed nothing needs no spore test;
-- a day on which a sterilizer of an air-removal type (rule pack) ran loads with no passing
-  air-removal test that day at or before its first load;
+- a cycle that `sterilizer-bi-overdue` blocks (no BI in the rule pack's interval before it);
+- a cycle that `air-removal-test-missing` / `-failed` blocks (one line per sterilizer and day);
 - a cycle without a chemical-indicator result;
-- a session with no room clean (between-clients or end-of-day) or no device clean between the
-  end of the previous session in that room / on that device and its start;
+- a session that `room-not-cleaned` or `device-not-reprocessed` blocks as of its start;
 - a session started in the month that is still open.
 
 Voided records (SPEC §7) do not count for anything here; they are printed struck through.

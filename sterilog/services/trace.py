@@ -344,3 +344,36 @@ def by_device(
     if device is None:
         raise UnknownRecord("device", serial)
     return session_rows(db, _period(Session.device_id == device.id, start, stop))
+
+
+def clean_warning(part: dict[str, Any]) -> str | None:
+    """For a session's `device` or `room_detail`: what the gate's rule says was missing, and
+    who used it in between (None: it was cleaned after its previous session)."""
+    if part["cleaned_since_previous_session"]:
+        return None
+    between = part["sessions_since_last_clean"]
+    used = (
+        "; used since its last clean by session(s) "
+        + ", ".join(f"{b['session_id']} (client {b['client']})" for b in between)
+        if between
+        else ""
+    )
+    return f"NOT CLEANED: {part['problem']}{used}"
+
+
+def recall_text(cartridge: dict[str, Any]) -> str | None:
+    rc = cartridge.get("recalled")
+    if rc is None:
+        return None
+    return f"LOT RECALLED (recall {rc['recall_id']}: {rc['reason']})"
+
+
+def lot_recalled(db: DbSession, gtin: str, lot: str) -> dict[str, Any] | None:
+    """The lot's recall that counts (not voided), or None."""
+    row = db.execute(
+        select(CartridgeLot.id).where(CartridgeLot.gtin == gtin, CartridgeLot.lot == lot)
+    ).first()
+    recall = facts.lot_recall(db, int(row[0])) if row is not None else None
+    if recall is None:
+        return None
+    return {"recall_id": recall[0], "at": iso(recall[1]), "reason": recall[2]}

@@ -385,10 +385,17 @@ _COUNT_UNSERIALIZED = _q(
 )
 
 
-def lot_recall(db: Any, lot_id: int) -> tuple[int, dt.datetime, str] | None:
-    """The lot's first recall that counts (id, at, reason), or None: the lot is not recalled."""
+@dataclass(frozen=True)
+class RecallFact:
+    id: int
+    at: dt.datetime
+    reason: str
+
+
+def lot_recall(db: Any, lot_id: int) -> RecallFact | None:
+    """The lot's first recall that counts, or None: the lot is not recalled."""
     row = _one(db, _RECALL, lot=lot_id)
-    return None if row is None else (int(row[0]), row[1], str(row[2]))
+    return None if row is None else RecallFact(int(row[0]), row[1], str(row[2]))
 
 
 def recalled_lot_ids(db: Any) -> set[int]:

@@ -16,7 +16,7 @@ from sqlalchemy import and_, case, func, literal, select
 from sqlalchemy.orm import Session as DbSession
 
 from sterilog.clock import end_of_day, iso, local_date
-from sterilog.compliance.facts import is_voided
+from sterilog.compliance.facts import is_voided, lot_recall
 from sterilog.compliance.voids import counts
 from sterilog.errors import UserError
 from sterilog.models import (
@@ -50,12 +50,6 @@ def _lot_name(gtin: str, lot: str) -> str:
 def _unit_name(gtin: str, lot: str, serial: str | None) -> str:
     tail = f" serial {serial}" if serial is not None else ""
     return f"cartridge GTIN {gtin} lot {lot}{tail}"
-
-
-def _recalled(session: DbSession, lot_id: int) -> Recall | None:
-    return session.execute(
-        select(Recall).where(Recall.lot_id == lot_id, counts(Recall)).order_by(Recall.id).limit(1)
-    ).scalar_one_or_none()
 
 
 def find_lot(session: DbSession, gtin: str, lot: str) -> CartridgeLot | None:
@@ -162,7 +156,7 @@ def receive(
             lots[key] = row
             if row is not None:
                 expiry_seen[key] = row.expiry
-                recall = _recalled(ctx.session, row.id)
+                recall = lot_recall(ctx.session, row.id)
                 if recall is not None:
                     raise UserError(
                         f"{name} is under recall (since"
@@ -375,7 +369,7 @@ def recall(
     row = find_lot(ctx.session, gtin, lot)
     if row is None:
         raise _unknown_lot(gtin, lot)
-    earlier = _recalled(ctx.session, row.id)
+    earlier = lot_recall(ctx.session, row.id)
     if earlier is not None:
         raise UserError(
             f"{_lot_name(gtin, lot)} is already recalled (recall {earlier.id},"

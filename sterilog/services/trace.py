@@ -213,7 +213,7 @@ def session_detail(db: DbSession, session_id: int) -> dict[str, Any]:
             "expiry": s.expiry.isoformat(),
             "unit_id": s.unit_id,
             "recalled": (
-                {"recall_id": recall[0], "at": iso(recall[1]), "reason": recall[2]}
+                {"recall_id": recall.id, "at": iso(recall.at), "reason": recall.reason}
                 if recall is not None
                 else None
             ),
@@ -376,4 +376,4 @@ def lot_recalled(db: DbSession, gtin: str, lot: str) -> dict[str, Any] | None:
     recall = facts.lot_recall(db, int(row[0])) if row is not None else None
     if recall is None:
         return None
-    return {"recall_id": recall[0], "at": iso(recall[1]), "reason": recall[2]}
+    return {"recall_id": recall.id, "at": iso(recall.at), "reason": recall.reason}

@@ -323,9 +323,9 @@ def test_the_gates_bi_due_time_agrees_with_the_sterilizer_state(
     """The gate's BI-due warning and `cycle record`'s sterilizer-bi-overdue rule (through
     status's sterilizer state) must agree."""
     from sterilog.clock import parse_instant
+    from sterilog.compliance import facts
     from sterilog.db import read_session
     from sterilog.models import Sterilizer
-    from sterilog.compliance import facts
     from sterilog.services.base import load_clinic
 
     if read is not None:

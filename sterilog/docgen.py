@@ -50,7 +50,7 @@ _SCOPE_TITLES = {
 
 
 def gate_markdown() -> str:
-    from sterilog.compliance.rules import RULES, SCOPES
+    from sterilog.compliance.table import RULES, SCOPES
 
     parts = []
     for scope in SCOPES:

@@ -323,7 +323,7 @@ def test_the_gates_bi_due_time_agrees_with_the_sterilizer_state(
     """The gate's BI-due warning and `cycle record`'s sterilizer-bi-overdue rule (through
     status's sterilizer state) must agree."""
     from sterilog.clock import parse_instant
-    from sterilog.compliance import facts
+    from sterilog.compliance import facts, history
     from sterilog.db import read_session
     from sterilog.models import Sterilizer
     from sterilog.services.base import load_clinic
@@ -337,7 +337,7 @@ def test_the_gates_bi_due_time_agrees_with_the_sterilizer_state(
             now = parse_instant(clinic.now)
             fast = dict(facts.bi_due(session, now, clinic_.rules.bi_interval_days))
             st = session.query(Sterilizer).one()
-            state = facts.sterilizer_state(session, st.id, now, clinic_.rules, clinic_.tz)
+            state = history.sterilizer_state(session, st.id, now, clinic_.rules, clinic_.tz)
     finally:
         engine.dispose()
     due = fast.get("AC1")

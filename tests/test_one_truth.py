@@ -374,7 +374,7 @@ def test_case6_nearest_bi_before_is_an_earlier_load_and_recalls_are_said(cli: Cl
 def test_every_gap_and_status_rule_runs_the_gate_or_cycle_rules_own_function() -> None:
     """Pure: a gap or status rule that names a rule applies that rule's function (no second
     implementation), and codes are unique across the one table."""
-    from sterilog.compliance import rules
+    from sterilog.compliance import table as rules
 
     named = [spec for spec in rules.RULES if spec.same_as is not None]
     assert {s.code for s in named} >= {"gap-bi-overdue", "gap-room-not-cleaned"}

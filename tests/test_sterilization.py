@@ -521,6 +521,7 @@ def test_sterilizer_state_and_suspect_functions_agree_with_the_commands(clinic: 
     from sqlalchemy.orm import Session
 
     from sterilog.compliance import facts as svc
+    from sterilog.compliance import history
     from sterilog.models import Sterilizer
     from sterilog.rulepack import load_pack
 
@@ -532,7 +533,7 @@ def test_sterilizer_state_and_suspect_functions_agree_with_the_commands(clinic: 
     def state() -> Any:
         with Session(engine) as s:
             sid = s.execute(select(Sterilizer.id).where(Sterilizer.code == "AC1")).scalar_one()
-            return svc.sterilizer_state(s, sid, now, pack, ZoneInfo("Europe/London"))
+            return history.sterilizer_state(s, sid, now, pack, ZoneInfo("Europe/London"))
 
     try:
         st = state()

@@ -8,7 +8,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from sterilog.compliance import rules as r
+from sterilog.compliance import cycle_rules as r
+from sterilog.compliance import rules as gate_rules
 
 LONDON = ZoneInfo("Europe/London")
 UTC = dt.UTC
@@ -105,7 +106,7 @@ def test_the_week_is_elapsed_time_across_a_daylight_saving_change() -> None:
     late = facts(at=t("2026-10-27T09:00:00+00:00"), bis=(r.BiEvidence(1, bi, None, None),))
     assert r.bi_overdue(ok) == []
     assert r.bi_overdue(late) != []
-    assert r.bi_due_at(bi, 7) == t("2026-10-27T09:00:00Z")
+    assert gate_rules.bi_due_at(bi, 7) == t("2026-10-27T09:00:00Z")
 
 
 AT = t("2026-11-24T10:00:00Z")
@@ -136,7 +137,7 @@ def test_a_new_sterilizers_first_cycle_must_carry_a_bi() -> None:
 
 
 def test_bi_due_at_is_none_without_any_bi() -> None:
-    assert r.bi_due_at(None, 7) is None
+    assert gate_rules.bi_due_at(None, 7) is None
 
 
 # --- air-removal: the clinic's local day, at or before the cycle ---------------------------------

@@ -36,7 +36,8 @@ from sqlalchemy.orm import Session as DbSession
 
 from sterilog import audit
 from sterilog.clock import local_day_bounds
-from sterilog.compliance import facts
+from sterilog.compliance import cycle_rules as cyc
+from sterilog.compliance import facts, history
 from sterilog.compliance import rules as crules
 from sterilog.compliance.voids import counts, voids_touching
 from sterilog.models import (
@@ -756,11 +757,11 @@ def rows(
     for week_start in _weeks(period):
         iso_year, iso_week, _ = week_start.isocalendar()
         per_week[f"{iso_year}-W{iso_week:02d}"] = [0, 0]
-    for cyc in cycles:
-        if cyc.voided:
+    for one in cycles:
+        if one.voided:
             continue
-        iso_year, iso_week, _ = cyc.at.astimezone(tz).date().isocalendar()
-        per_week[f"{iso_year}-W{iso_week:02d}"][0 if cyc.passed else 1] += 1
+        iso_year, iso_week, _ = one.at.astimezone(tz).date().isocalendar()
+        per_week[f"{iso_year}-W{iso_week:02d}"][0 if one.passed else 1] += 1
 
     data = MonthlyData(
         period=period,
@@ -820,19 +821,19 @@ def _cycle_gaps(db: DbSession, period: Period, tz: ZoneInfo, pack: RulePack) -> 
     if not cycles:
         return []
     info = {sid: (code, kind) for sid, code, kind in facts.sterilizers(db)}
-    lo = crules.bi_window_start(period.start, pack.bi_interval_days)
+    lo = cyc.bi_window_start(period.start, pack.bi_interval_days)
     day_lo = local_day_bounds(period.first_day, tz)[0]
-    evidence: dict[int, tuple[crules.BiEvidence, ...]] = {}
-    tests: dict[int, tuple[crules.AirTest, ...]] = {}
+    evidence: dict[int, tuple[cyc.BiEvidence, ...]] = {}
+    tests: dict[int, tuple[cyc.AirTest, ...]] = {}
     bi_gaps: list[GapRow] = []
     air_days: dict[tuple[str, dt.date], list[int]] = {}
     for cid, at, load_no, st_id, has_bi, has_packs in cycles:
         st_id = int(st_id)
         code, kind = info[st_id]
         if st_id not in evidence:
-            evidence[st_id] = facts.bi_evidence(db, st_id, lo, period.end)
-            tests[st_id] = facts.air_tests(db, st_id, day_lo, period.end)
-        f = facts.cycle_facts(
+            evidence[st_id] = history.bi_evidence(db, st_id, lo, period.end)
+            tests[st_id] = history.air_tests(db, st_id, day_lo, period.end)
+        f = history.cycle_facts(
             db,
             sterilizer_id=st_id,
             sterilizer=code,
@@ -846,7 +847,7 @@ def _cycle_gaps(db: DbSession, period: Period, tz: ZoneInfo, pack: RulePack) -> 
             air=tests[st_id],
             with_lock=False,
         )
-        if crules.bi_overdue(f):
+        if cyc.bi_overdue(f):
             bi_gaps.append(
                 GapRow(
                     "spore testing",
@@ -856,7 +857,7 @@ def _cycle_gaps(db: DbSession, period: Period, tz: ZoneInfo, pack: RulePack) -> 
                     "before it",
                 )
             )
-        if crules.air_removal_missing(f) or crules.air_removal_failed(f):
+        if cyc.air_removal_missing(f) or cyc.air_removal_failed(f):
             air_days.setdefault((code, at.astimezone(tz).date()), []).append(int(cid))
     air_gaps = [
         GapRow(
@@ -872,7 +873,7 @@ def _cycle_gaps(db: DbSession, period: Period, tz: ZoneInfo, pack: RulePack) -> 
 
 def _clean_gaps(db: DbSession, period: Period, tz: ZoneInfo) -> list[GapRow]:
     """`gap-room-not-cleaned` and `gap-device-not-reprocessed`: every session of the month
-    judged by the gate's own rules over the facts as of its start (compliance.facts.clean_states:
+    judged by the gate's own rules over the facts as of its start (compliance.history.clean_states:
     linear in the month's sessions and cleans, one boundary lookup per room and device)."""
     sessions = db.execute(
         select(
@@ -889,27 +890,27 @@ def _clean_gaps(db: DbSession, period: Period, tz: ZoneInfo) -> list[GapRow]:
         return []
     rooms = dict(db.execute(select(Room.id, Room.code)).all())
     devices = dict(db.execute(select(Device.id, Device.code)).all())
-    room_states = facts.clean_states(
+    room_states = history.clean_states(
         db,
         "room",
         [
-            facts.SessionStart(int(i), int(rm), crules.Moment(at, rec))
+            history.SessionStart(int(i), int(rm), crules.Moment(at, rec))
             for i, at, rec, rm, _ in sessions
         ],
     )
-    device_states = facts.clean_states(
+    device_states = history.clean_states(
         db,
         "device",
         [
-            facts.SessionStart(int(i), int(dv), crules.Moment(at, rec))
+            history.SessionStart(int(i), int(dv), crules.Moment(at, rec))
             for i, at, rec, _, dv in sessions
         ],
     )
     found: list[GapRow] = []
     for sid, at, _, room_id, device_id in sessions:
         bare = _bare_gate(at, tz)
-        room = facts.room_facts_at(rooms[room_id], room_states[int(sid)])
-        device = facts.device_facts_at(devices[device_id], device_states[int(sid)])
+        room = history.room_facts_at(rooms[room_id], room_states[int(sid)])
+        device = history.device_facts_at(devices[device_id], device_states[int(sid)])
         for msg in crules.room_cleaned(dataclasses.replace(bare, room=room)):
             found.append(GapRow("cleaning", f"session {sid}: {msg}"))
         for msg in crules.device_reprocessed(dataclasses.replace(bare, device=device)):

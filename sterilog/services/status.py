@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import and_, exists, func, select
 
 from sterilog.clock import end_of_day, local_date
-from sterilog.compliance import facts, rules
+from sterilog.compliance import cycle_rules, facts, history, rules
 from sterilog.compliance.voids import counts
 from sterilog.models import (
     CartridgeLot,
@@ -48,8 +48,8 @@ def _sterilizers(ctx: Ctx) -> list[Item]:
     out = []
     pack = ctx.clinic.rules
     for sid, code, _ in facts.sterilizers(ctx.session):
-        s = facts.sterilizer_state(ctx.session, sid, ctx.now, pack, ctx.clinic.tz)
-        if rules.sterilizer_locked(s.facts):
+        s = history.sterilizer_state(ctx.session, sid, ctx.now, pack, ctx.clinic.tz)
+        if cycle_rules.sterilizer_locked(s.facts):
             out.append(
                 Item(
                     "sterilizer",
@@ -77,7 +77,7 @@ def _sterilizers(ctx: Ctx) -> list[Item]:
                     "bi", code, "due", f"spore test (BI) due by {s.bi_due_at}", "status-bi-overdue"
                 )
             )
-        if rules.air_removal_failed(s.facts):
+        if cycle_rules.air_removal_failed(s.facts):
             out.append(
                 Item(
                     "air-removal",
@@ -87,7 +87,7 @@ def _sterilizers(ctx: Ctx) -> list[Item]:
                     "status-air-removal",
                 )
             )
-        elif rules.air_removal_missing(s.facts):
+        elif cycle_rules.air_removal_missing(s.facts):
             out.append(
                 Item(
                     "air-removal",

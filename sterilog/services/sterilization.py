@@ -16,7 +16,7 @@ from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from sterilog.clock import iso
-from sterilog.compliance import facts, rules
+from sterilog.compliance import cycle_rules, facts, history
 from sterilog.compliance.vocab import BI_RESULTS, CONTROL_RESULTS, PASS_FAIL
 from sterilog.compliance.voids import counts
 from sterilog.errors import Blocked, UnknownRecord, UserError
@@ -52,7 +52,7 @@ class CycleRecorded:
     packs: list[str]
     bi: BiologicalIndicator | None
     failures: list[str]
-    lock: rules.Lock
+    lock: cycle_rules.Lock
 
 
 def record_cycle(
@@ -71,7 +71,7 @@ def record_cycle(
 ) -> CycleRecorded:
     s = ctx.session
     pack_rules = ctx.clinic.rules
-    readings = rules.Readings(
+    readings = cycle_rules.Readings(
         temp_c=v.number(temp_c, "--temp-c", low=v.TEMP_C[0], high=v.TEMP_C[1], unit=" °C"),
         hold_min=v.number(
             hold_min,
@@ -127,7 +127,7 @@ def record_cycle(
         ).scalar_one_or_none()
         number = int(top or 0) + 1
 
-    cycle_facts = facts.cycle_facts(
+    cycle_facts = history.cycle_facts(
         s,
         sterilizer_id=st.id,
         sterilizer=st.code,
@@ -139,13 +139,13 @@ def record_cycle(
         carries_bi=lot is not None,
     )
     lock = cycle_facts.lock
-    reasons = rules.check_cycle(cycle_facts)
+    reasons = cycle_rules.check_cycle(cycle_facts)
     if reasons:
         raise Blocked(reasons, f"cycle on {st.code} blocked")
 
-    failures = rules.cycle_failures(
+    failures = cycle_rules.cycle_failures(
         readings,
-        rules.ProgramSpec(prog.name, prog.temp_c, prog.hold_min),
+        cycle_rules.ProgramSpec(prog.name, prog.temp_c, prog.hold_min),
         pack_rules.min_ci_type,
     )
     cycle = Cycle(
@@ -346,9 +346,11 @@ def read_bi(
     )
 
 
-def _lock(s: Session, sterilizer_id: int, at: dt.datetime, pack: Any) -> rules.Lock:
-    return rules.lock_state(
-        facts.lock_facts(s, sterilizer_id, at, pack.requalify_bis, pack.requalify_bis_after_repair)
+def _lock(s: Session, sterilizer_id: int, at: dt.datetime, pack: Any) -> cycle_rules.Lock:
+    return cycle_rules.lock_state(
+        history.lock_facts(
+            s, sterilizer_id, at, pack.requalify_bis, pack.requalify_bis_after_repair
+        )
     )
 
 

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session as DbSession
 
 from sterilog.clock import iso
-from sterilog.compliance import facts, rules
+from sterilog.compliance import cycle_rules, facts, history, rules
 from sterilog.errors import UnknownRecord, UserError
 from sterilog.models import (
     CartridgeLot,
@@ -45,8 +45,8 @@ def _staff_code(db: DbSession, staff_id: int | None) -> str | None:
     return row.code if row else None
 
 
-def bi_dict(b: facts.BiResult | None) -> dict[str, Any] | None:
-    """A BI as it counts (compliance.facts.BiResult: voided reads never show)."""
+def bi_dict(b: history.BiResult | None) -> dict[str, Any] | None:
+    """A BI as it counts (compliance.history.BiResult: voided reads never show)."""
     if b is None:
         return None
     return {
@@ -67,8 +67,8 @@ def load_detail(db: DbSession, cycle: Cycle, tz: ZoneInfo | None = None) -> dict
     assert st is not None and program is not None
     if tz is None:
         tz = load_clinic(db).tz
-    day = facts.air_tests_of_day(db, st.id, cycle.at, tz)
-    done = rules.air_tests_of_day(day, cycle.at, tz)  # that day, at or before the load
+    day = history.air_tests_of_day(db, st.id, cycle.at, tz)
+    done = cycle_rules.air_tests_of_day(day, cycle.at, tz)  # that day, at or before the load
     air = done[-1] if done else None
     return {
         "load_id": cycle.id,
@@ -87,9 +87,9 @@ def load_detail(db: DbSession, cycle: Cycle, tz: ZoneInfo | None = None) -> dict
         "voided": facts.is_voided(db, "cycle", cycle.id),
         "at": iso(cycle.at),
         "operator": _staff_code(db, cycle.operator_id),
-        "bi": bi_dict(facts.bi_of_load(db, cycle.id)),
-        "bi_before": bi_dict(facts.nearest_bi(db, st.id, cycle.id, cycle.at, before=True)),
-        "bi_after": bi_dict(facts.nearest_bi(db, st.id, cycle.id, cycle.at, before=False)),
+        "bi": bi_dict(history.bi_of_load(db, cycle.id)),
+        "bi_before": bi_dict(history.nearest_bi(db, st.id, cycle.id, cycle.at, before=True)),
+        "bi_after": bi_dict(history.nearest_bi(db, st.id, cycle.id, cycle.at, before=False)),
         # the latest air-removal test (not voided) of the load's clinic day, at or before it
         "air_removal_before": (
             {"result": air.result, "at": iso(air.at), "test_id": air.id}
@@ -100,16 +100,20 @@ def load_detail(db: DbSession, cycle: Cycle, tz: ZoneInfo | None = None) -> dict
 
 
 def _clean_story(
-    db: DbSession, what: str, owner_id: int, code: str, start: facts.SessionStart
+    db: DbSession, what: str, owner_id: int, code: str, start: history.SessionStart
 ) -> dict[str, Any]:
     """How the room / device was when the session started, judged by the gate's own rule."""
-    state = facts.clean_states(db, what, [start])[start.session_id]
+    state = history.clean_states(db, what, [start])[start.session_id]
     if what == "room":
-        problems = rules.room_cleaned(_bare(start, room=facts.room_facts_at(code, state)))
+        problems = rules.room_cleaned(_bare(start, room=history.room_facts_at(code, state)))
     else:
-        problems = rules.device_reprocessed(_bare(start, device=facts.device_facts_at(code, state)))
+        problems = rules.device_reprocessed(
+            _bare(start, device=history.device_facts_at(code, state))
+        )
     between = (
-        facts.sessions_since_clean(db, what, owner_id, start, state.last_clean) if problems else []
+        history.sessions_since_clean(db, what, owner_id, start, state.last_clean)
+        if problems
+        else []
     )
     return {
         "cleaned_since_previous_session": not problems,
@@ -123,7 +127,7 @@ def _clean_story(
     }
 
 
-def _bare(start: facts.SessionStart, **parts: Any) -> rules.GateFacts:
+def _bare(start: history.SessionStart, **parts: Any) -> rules.GateFacts:
     import dataclasses
 
     base = rules.GateFacts(
@@ -152,10 +156,10 @@ def session_detail(db: DbSession, session_id: int) -> dict[str, Any]:
     assert device is not None and room is not None and lot is not None
     moment = rules.Moment(s.started_at, s.recorded_at)
     device_story = _clean_story(
-        db, "device", s.device_id, device.code, facts.SessionStart(s.id, s.device_id, moment)
+        db, "device", s.device_id, device.code, history.SessionStart(s.id, s.device_id, moment)
     )
     room_story = _clean_story(
-        db, "room", s.room_id, room.code, facts.SessionStart(s.id, s.room_id, moment)
+        db, "room", s.room_id, room.code, history.SessionStart(s.id, s.room_id, moment)
     )
     device_clean = (
         db.execute(
@@ -327,7 +331,7 @@ def by_bi(db: DbSession, bi_id: int) -> tuple[dict[str, Any], list[int], list[di
     """A positive BI (valid read, not voided): every session that used a pack from a load it
     made suspect (that BI's loads only). Otherwise: the sessions that used packs of the BI's own
     load."""
-    bi = facts.bi_result(db, bi_id)
+    bi = history.bi_result(db, bi_id)
     if bi is None:
         raise UnknownRecord("BI", bi_id)
     info = bi_dict(bi)

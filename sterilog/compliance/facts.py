@@ -19,8 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Boolean, Date, Float, Integer, bindparam, text
@@ -237,8 +236,7 @@ _COUNT_UNSERIALIZED = _q(
 )
 
 
-@dataclass(frozen=True)
-class RecallFact:
+class RecallFact(NamedTuple):
     id: int
     at: dt.datetime
     reason: str
@@ -383,8 +381,7 @@ _NV_READ = not_voided("bi-read", "r")
 _NV_CYCLE = not_voided("cycle", "c")
 
 
-@dataclass(frozen=True)
-class Positive:
+class Positive(NamedTuple):
     bi_id: int
     read_at: dt.datetime
     cycle_id: int

@@ -6,9 +6,10 @@ device, one for the clean gaps of every session, ...), never one query per row o
 section. `render` is pure ReportLab over the plain data.
 
 Gaps (each one stamps every page INCOMPLETE) are the `gap` rows of the one rule table
-(`sterilog/compliance/rules.py`, listed in docs/gate.md): each applies the gate's or
+(`sterilog/compliance/table.py`, listed in docs/gate.md): each applies the gate's or
 `cycle record`'s own rule function to the facts as of the record's own time, read through
-`sterilog/compliance/facts.py` (the same queries the gate uses, batched per month):
+`sterilog/compliance/history.py` (the same plumbing and void filter as the gate's queries,
+batched per month):
 
 - a cycle that `sterilizer-bi-overdue` blocks (no BI in the rule pack's interval before it);
 - a cycle that `air-removal-test-missing` / `-failed` blocks (one line per sterilizer and day);

@@ -242,8 +242,8 @@ _BI_READS = _q(
 )
 
 
-def _bi_result(db: Any, row: Any) -> BiResult:
-    reads = _all(db, _BI_READS, id=int(row[0]))
+def _from_reads(row: Any, reads: list[Any]) -> BiResult:
+    """The one definition of how a BI's reads (not voided, in event order) count."""
     valid = next((x for x in reads if x[3]), None)
     shown = valid or (reads[-1] if reads else None)
     return BiResult(
@@ -256,6 +256,29 @@ def _bi_result(db: Any, row: Any) -> BiResult:
         valid=bool(shown[3]) if shown else None,
         read_at=shown[4] if shown else None,
     )
+
+
+def _bi_result(db: Any, row: Any) -> BiResult:
+    return _from_reads(row, _all(db, _BI_READS, id=int(row[0])))
+
+
+_ALL_BIS = _q("SELECT id, cycle_id, lot FROM bis", id=Integer, cycle_id=Integer)
+_ALL_READS = _q(
+    "SELECT r.bi_id, r.id, r.result, r.control, r.valid, r.at FROM bi_reads r "
+    f"WHERE {_NV_READ} ORDER BY r.at, r.id",
+    bi_id=Integer,
+    id=Integer,
+    valid=Boolean,
+    at=UTCDateTime,
+)
+
+
+def bi_results(db: Any) -> dict[int, BiResult]:
+    """Every BI as it counts, in two queries (`bi list`)."""
+    reads: dict[int, list[Any]] = defaultdict(list)
+    for bi_id, *rest in _all(db, _ALL_READS):
+        reads[int(bi_id)].append(rest)
+    return {int(b[0]): _from_reads(b, reads.get(int(b[0]), [])) for b in _all(db, _ALL_BIS)}
 
 
 def bi_result(db: Any, bi_id: int) -> BiResult | None:

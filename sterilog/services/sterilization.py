@@ -368,36 +368,31 @@ def sessions_using(session: Session, cycle_ids: Sequence[int]) -> int:
 
 
 def list_bis(session: Session, *, pending: bool = False) -> list[dict[str, Any]]:
-    reads: dict[int, list[BiRead]] = {}
-    for r in session.execute(
-        select(BiRead).where(counts(BiRead)).order_by(BiRead.at, BiRead.id)
-    ).scalars():
-        reads.setdefault(r.bi_id, []).append(r)
+    """Every BI as it counts (compliance.history: voided reads never count)."""
+    results = history.bi_results(session)
     out = []
-    for bi, cycle, st_code in session.execute(
-        select(BiologicalIndicator, Cycle, Sterilizer.code)
+    for bi_id, cycle, st_code in session.execute(
+        select(BiologicalIndicator.id, Cycle, Sterilizer.code)
         .join(Cycle, Cycle.id == BiologicalIndicator.cycle_id)
         .join(Sterilizer, Sterilizer.id == Cycle.sterilizer_id)
         .order_by(Cycle.at, Cycle.id)
     ).all():
-        mine = reads.get(bi.id, [])
-        valid = next((r for r in mine if r.valid), None)
-        if pending and valid is not None:
+        b = results[int(bi_id)]
+        if pending and not b.pending:
             continue
-        shown = valid or (mine[-1] if mine else None)
         out.append(
             {
-                "bi_id": bi.id,
+                "bi_id": b.bi_id,
                 "load_id": cycle.id,
                 "load_no": cycle.load_no,
                 "sterilizer": st_code,
-                "lot": bi.lot,
+                "lot": b.lot,
                 "placed_at": iso(cycle.at),
-                "result": valid.result if valid else None,
-                "control": shown.control if shown else None,
-                "valid": shown.valid if shown else None,
-                "read_at": iso(shown.at) if shown else None,
-                "pending": valid is None,
+                "result": b.result,
+                "control": b.control,
+                "valid": b.valid,
+                "read_at": iso(b.read_at),
+                "pending": b.pending,
             }
         )
     return out

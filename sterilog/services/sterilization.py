@@ -304,13 +304,11 @@ def read_bi(
             f"the read time {iso(when)} is earlier than its load {cycle.id} ({iso(cycle.at)}); "
             "a BI is read after the cycle ran"
         )
-    done = s.execute(
-        select(BiRead).where(BiRead.bi_id == bi.id, BiRead.valid.is_(True), counts(BiRead)).limit(1)
-    ).scalar_one_or_none()
-    if done is not None:
+    done = history.bi_result(s, bi.id)
+    if done is not None and done.valid:
         raise UserError(
             f"BI {bi.id} was already read {done.result} with a valid control at "
-            f"{iso(done.at)}; a valid read is final"
+            f"{iso(done.read_at)}; a valid read is final"
         )
     st_code = s.execute(
         select(Sterilizer.code).where(Sterilizer.id == cycle.sterilizer_id)

@@ -8,6 +8,7 @@ import click
 
 from sterilog.cli.app import App, pass_app
 from sterilog.clock import fmt_local, iso, local_day_bounds, parse_at, parse_date
+from sterilog.compliance.vocab import BI_RESULTS, CONTROL_RESULTS, PASS_FAIL
 from sterilog.errors import UserError
 from sterilog.services import sterilization as svc
 from sterilog.services.people import DAILY
@@ -52,9 +53,7 @@ def cycle() -> None:
 @click.option("--program", required=True, metavar="NAME", help="Its program (profile).")
 @click.option("--temp-c", type=float, required=True, help="Temperature reached (°C).")
 @click.option("--hold-min", type=float, required=True, help="Holding time at it (minutes).")
-@click.option(
-    "--ci", type=click.Choice(["pass", "fail"]), required=True, help="Chemical indicator."
-)
+@click.option("--ci", type=click.Choice(list(PASS_FAIL)), required=True, help="Chemical indicator.")
 @click.option("--ci-type", type=click.IntRange(1, 6), help="ISO 11140-1 indicator type (1-6).")
 @click.option("--pack", "packs", multiple=True, metavar="P", help="A pack in the load (repeat).")
 @click.option("--load-no", type=int, help="Load number (default: the sterilizer's next).")
@@ -195,7 +194,7 @@ def air_removal() -> None:
     epilog="Example: sterilog --operator ann air-removal record --sterilizer AC1 --result pass",
 )
 @click.option("--sterilizer", required=True, metavar="ID")
-@click.option("--result", type=click.Choice(["pass", "fail"]), required=True)
+@click.option("--result", type=click.Choice(list(PASS_FAIL)), required=True)
 @click.option("--at", "at_raw", metavar="TIME", help="When the test ran, if earlier than now.")
 @pass_app
 def air_removal_record(app: App, sterilizer: str, result: str, at_raw: str | None) -> None:
@@ -224,10 +223,10 @@ def bi() -> None:
     epilog="Example: sterilog --operator ann bi read 7 --result negative --control positive",
 )
 @click.argument("bi_id")
-@click.option("--result", type=click.Choice(["negative", "positive"]), required=True)
+@click.option("--result", type=click.Choice(list(BI_RESULTS)), required=True)
 @click.option(
     "--control",
-    type=click.Choice(["positive", "negative"]),
+    type=click.Choice(list(CONTROL_RESULTS)),
     required=True,
     help="The same-lot control; it must grow (positive) for the read to be valid.",
 )

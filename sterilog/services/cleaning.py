@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import datetime as dt
 
+from sterilog.compliance import vocab
 from sterilog.errors import UserError
 from sterilog.models import Device, DeviceClean, Disinfectant, Room, RoomClean
 from sterilog.services import validate as v
 from sterilog.services.base import Ctx
 
-ROOM_KINDS = ("between-clients", "end-of-day", "spill")
-
-
+ROOM_KINDS = vocab.ROOM_CLEAN_KINDS
 
 
 def _product(ctx: Ctx, name: str, contact_min: float | None) -> tuple[Disinfectant, float]:

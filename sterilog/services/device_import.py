@@ -22,7 +22,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from sterilog import importers
-from sterilog import sterilization as rules
+from sterilog.compliance import cycle_rules, history
 from sterilog.errors import Blocked, UnknownRecord, UserError
 from sterilog.importers import DeviceCycle, hold_stats
 from sterilog.models import (
@@ -41,7 +41,6 @@ from sterilog.models import (
 from sterilog.services import attachments as att
 from sterilog.services import validate as v
 from sterilog.services.base import Ctx
-from sterilog.services.sterilization import _air_tests, _bi_evidence, lock_facts
 
 NO_CI = "none"  # cycles.ci of an imported load whose CI has not been read yet
 TEMP_TOLERANCE_C = 0.5  # a program "fits" a record within this of its temperature ...
@@ -286,22 +285,20 @@ def _check_rules(
     put on a load the sterilizer was not allowed to run."""
     s = ctx.session
     pack_rules = ctx.clinic.rules
-    facts = rules.CycleFacts(
+    facts = history.cycle_facts(
+        s,
+        sterilizer_id=st.id,
         sterilizer=st.code,
         sterilizer_type=st.type,
         at=at,
         tz=ctx.clinic.tz,
+        pack=pack_rules,
         is_test=False,
         carries_bi=lot is not None,
-        lock=rules.lock_state(lock_facts(s, st.id, at, pack_rules)),
-        air_tests=_air_tests(s, st.id, at, ctx.clinic.tz),
-        bis=_bi_evidence(s, st.id, at, pack_rules.bi_interval_days),
-        air_removal_types=pack_rules.air_removal_types,
-        bi_interval_days=pack_rules.bi_interval_days,
     )
     # The cycle being imported is already flushed: its own BI must not count for itself twice,
     # which `carries_bi` already expresses.
-    reasons = rules.check_cycle(facts)
+    reasons = cycle_rules.check_cycle(facts)
     if reasons:
         raise Blocked(reasons, f"load with packs on {st.code} blocked")
 
@@ -322,11 +319,11 @@ def _record(
     s = ctx.session
     tz = ctx.clinic.tz
     h = hold_stats(c.samples, prog.temp_c)
-    failures = rules.imported_cycle_failures(
+    failures = cycle_rules.imported_cycle_failures(
         device_ok=c.device_ok,
         device_reason=c.device_reason,
         hold_s=h.hold_s,
-        program=rules.ProgramSpec(prog.name, prog.temp_c, prog.hold_min),
+        program=cycle_rules.ProgramSpec(prog.name, prog.temp_c, prog.hold_min),
         ci=ci,
         ci_type=ci_type,
         min_ci_type=ctx.clinic.rules.min_ci_type,
@@ -462,7 +459,7 @@ def record_ci(ctx: Ctx, load_id: int, *, ci: str, ci_type: int | None) -> tuple[
             f"load {load_id}'s chemical indicator was already read {done.ci}; a CI reading is "
             "final"
         )
-    failures = rules.ci_failures(value, ci_type, ctx.clinic.rules.min_ci_type)
+    failures = cycle_rules.ci_failures(value, ci_type, ctx.clinic.rules.min_ci_type)
     row = CycleCi(
         cycle_id=load_id,
         ci=value,

@@ -338,7 +338,7 @@ def _range(low: float | None, high: float | None, unit: str, digits: int = 1) ->
 )
 @click.option("--pack", "packs", multiple=True, metavar="P", help="A pack in the load (one FILE).")
 @click.option(
-    "--ci", type=click.Choice(["pass", "fail"]), help="Chemical indicator read (one FILE)."
+    "--ci", type=click.Choice(PASS_FAIL), help="Chemical indicator read (one FILE)."
 )
 @click.option("--ci-type", type=click.IntRange(1, 6), help="ISO 11140-1 indicator type (1-6).")
 @click.option("--bi-lot", metavar="L", help="A biological indicator of this lot is in the load.")
@@ -455,7 +455,7 @@ def cycle_import(
 )
 @click.argument("load_id", type=int)
 @click.option(
-    "--ci", type=click.Choice(["pass", "fail"]), required=True, help="Chemical indicator."
+    "--ci", type=click.Choice(PASS_FAIL), required=True, help="Chemical indicator."
 )
 @click.option("--ci-type", type=click.IntRange(1, 6), help="ISO 11140-1 indicator type (1-6).")
 @pass_app

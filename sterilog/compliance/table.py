@@ -108,7 +108,6 @@ STATUS_RULES: tuple[RuleSpec, ...] = (
         "See `pack-ci-missing`.",
         "Read the packs' indicators and record them with `sterilog cycle ci LOAD_ID`.",
         scope="status",
-        same_as="pack-ci-missing",
     ),
     RuleSpec(
         "status-sterilizer-locked",

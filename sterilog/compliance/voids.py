@@ -8,7 +8,7 @@ import datetime as dt
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import and_, exists, or_, select
+from sqlalchemy import and_, exists, func, or_, select
 
 from sterilog.compliance.vocab import VOIDABLE
 from sterilog.models import Base, Void
@@ -18,6 +18,7 @@ MODELS: dict[str, type[Base]] = {
 }
 KINDS: dict[str, type[Base]] = {kind: MODELS[table] for kind, table in VOIDABLE.items()}
 KIND_OF: dict[type[Base], str] = {model: kind for kind, model in KINDS.items()}
+TABLE: str = Void.__tablename__
 
 
 def counts(model: type[Base]) -> Any:
@@ -48,6 +49,11 @@ def void_ids(session: Any, kind: str, ids: Sequence[int]) -> dict[int, int]:
             select(Void.record_id, Void.id).where(Void.kind == kind, Void.record_id.in_(list(ids)))
         ).all()
     }
+
+
+def latest_void_id(session: Any) -> int:
+    """The highest void id so far (0: none): a mark of what a signature has seen."""
+    return int(session.execute(select(func.max(Void.id))).scalar() or 0)
 
 
 def voided_map(session: Any, kind: str) -> dict[int, Void]:

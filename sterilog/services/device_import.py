@@ -22,7 +22,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from sterilog import importers
-from sterilog.compliance import cycle_rules, history
+from sterilog.compliance import cycle_rules, history, vocab
 from sterilog.errors import Blocked, UnknownRecord, UserError
 from sterilog.importers import DeviceCycle, hold_stats
 from sterilog.models import (
@@ -164,7 +164,7 @@ def import_cycles(
     if ci_type is not None and ci is None:
         raise UserError("--ci-type goes with --ci")
     if ci is not None:
-        ci = v.choice(ci, "--ci", ("pass", "fail"))
+        ci = v.choice(ci, "--ci", vocab.PASS_FAIL)
     if ci_type is not None and not 1 <= ci_type <= 6:
         raise UserError(f"--ci-type must be an ISO 11140-1 type from 1 to 6, got {ci_type}")
     lot = v.text(bi_lot, "--bi-lot", required=False, limit=100)
@@ -442,7 +442,7 @@ def _record(
 
 def record_ci(ctx: Ctx, load_id: int, *, ci: str, ci_type: int | None) -> tuple[CycleCi, Cycle]:
     s = ctx.session
-    value = v.choice(ci, "--ci", ("pass", "fail"))
+    value = v.choice(ci, "--ci", vocab.PASS_FAIL)
     if ci_type is not None and not 1 <= ci_type <= 6:
         raise UserError(f"--ci-type must be an ISO 11140-1 type from 1 to 6, got {ci_type}")
     cycle = s.get(Cycle, load_id)

@@ -327,6 +327,20 @@ def _raw_rows(session: Session, sql: str, params: tuple[Any, ...]) -> list[Any]:
         cursor.close()
 
 
+def _batch_converter(
+    width: int, id_index: int, special: list[tuple[int, str, Callable[[Any], Any]]]
+) -> Callable[[list[Any]], list[tuple[int, tuple[Any, ...]]]]:
+    """rows -> [(id, converted values)], as one list comprehension written for the table (a
+    loop over the converters per row costs more than the conversions themselves)."""
+    if not special:
+        return lambda rows: [(int(r[id_index]), tuple(r)) for r in rows]
+    funcs = {i: f"f{i}" for i, _, _ in special}
+    values = ", ".join(f"{funcs[i]}(r[{i}])" if i in funcs else f"r[{i}]" for i in range(width))
+    env: dict[str, Any] = {f"f{i}": f for i, _, f in special}
+    code = f"lambda rows: [(int(r[{id_index}]), ({values},)) for r in rows]"
+    return eval(code, env)  # type: ignore[no-any-return]  # built from column indexes only
+
+
 class _Cursor:
     """Keyset-paginated stream of one record table's rows, in id order.
 
@@ -355,6 +369,7 @@ class _Cursor:
             if any((table.name, n) in DIGEST_COLUMNS for n in self.names)
             else BATCH
         )
+        self.convert = _batch_converter(len(self.names), self.id_index, self.special)
         cols = ", ".join(f'"{n}"' for n in self.names)
         # EVERY row, whatever its key: the first batch has no lower bound (ids <= 0 included).
         self.first_sql = f'SELECT {cols} FROM "{table.name}" ORDER BY id LIMIT ?'
@@ -373,16 +388,7 @@ class _Cursor:
             rows = _raw_rows(self.session, self.first_sql, (self.batch,))
         else:
             rows = _raw_rows(self.session, self.sql, (self.last_id, self.batch))
-        special, idx = self.special, self.id_index
-        buffer: list[tuple[int, tuple[Any, ...]]] = []
-        if special:
-            for r in rows:
-                values = list(r)
-                for i, _, f in special:
-                    values[i] = f(values[i])
-                buffer.append((int(r[idx]), tuple(values)))
-        else:
-            buffer = [(int(r[idx]), tuple(r)) for r in rows]
+        buffer = self.convert(rows)
         self.buffer = buffer
         self.pos = 0
         if rows:
@@ -409,14 +415,12 @@ _ENTRIES_SQL = _ENTRIES_COLS + "WHERE seq > ? ORDER BY seq LIMIT ?"
 _FIRST_ENTRIES_SQL = _ENTRIES_COLS + "ORDER BY seq LIMIT ?"
 
 
-def _stream_entries(session: Session) -> Iterator[tuple[Any, ...]]:
-    """Audit entries in order, `at` already in its hashed (ISO, Z) form."""
-    at_of = _sqlite_instant if session.get_bind().dialect.name == "sqlite" else _pg_instant
+def _entry_batches(session: Session) -> Iterator[list[Any]]:
+    """Audit entries in order, a batch at a time, as the driver returns them."""
     # The first batch has no lower bound: an entry forged with seq <= 0 is read too.
     rows = _raw_rows(session, _FIRST_ENTRIES_SQL, (BATCH,))
     while rows:
-        for r in rows:
-            yield (r[0], at_of(r[1]), *r[2:])
+        yield rows
         rows = _raw_rows(session, _ENTRIES_SQL, (int(rows[-1][0]), BATCH))
 
 
@@ -503,14 +507,19 @@ def verify(
     anchor_seen = False
     skipped = {m.__tablename__ for m in tables} - set(cursors)
     log_lacks = sorted(_ENTRY_COLUMNS - live.get("audit_log", set()))
-    entries = _stream_entries(session) if not log_lacks else iter(())
+    batches = _entry_batches(session) if not log_lacks else iter(())
+    # `at` in its hashed (ISO, Z) form
+    at_of = _sqlite_instant if session.get_bind().dialect.name == "sqlite" else _pg_instant
     if "audit_log" not in live:
         problem("audit_log", "the audit log table is missing (dropped)")
     elif log_lacks:
         problem("audit_log", f"the audit log lacks column(s) {', '.join(log_lacks)}")
-    for seq, at, clock, operator, action, records, prev_hash, stored_hash in entries:
+    for seq, at, clock, operator, action, records, prev_hash, stored_hash in (
+        entry for batch in batches for entry in batch
+    ):
         count += 1
         seq = int(seq)
+        at = at_of(at)
         if seq < expected_seq:
             problem(f"audit_log #{seq}", "entry out of sequence (inserted behind the tool's back)")
         elif seq != expected_seq:

@@ -106,7 +106,7 @@ def entry_hash(
     return hashlib.sha256(f"{prev_hash}\n{header}\n{records}".encode()).hexdigest()
 
 
-_esc = json.encoder.encode_basestring  # type: ignore[attr-defined]  # json's own (C) quoting
+_esc = json.encoder.encode_basestring  # json's own (C) quoting
 
 
 def _header_hash(
@@ -500,7 +500,7 @@ def verify(
         if len(problems) < MAX_PROBLEMS:
             problems.append(Problem(record, message))
 
-    scan = json.JSONDecoder().scan_once
+    scan = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
     prev = GENESIS
     expected_seq = 1
     count = 0

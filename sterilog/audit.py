@@ -365,9 +365,7 @@ class _Cursor:
         # Tables holding documents (up to 20 MB a row) are read a few rows at a time, so memory
         # stays bounded by a few documents, not by BATCH of them.
         self.batch = (
-            DIGEST_BATCH
-            if any((table.name, n) in DIGEST_COLUMNS for n in self.names)
-            else BATCH
+            DIGEST_BATCH if any((table.name, n) in DIGEST_COLUMNS for n in self.names) else BATCH
         )
         self.convert = _batch_converter(len(self.names), self.id_index, self.special)
         cols = ", ".join(f'"{n}"' for n in self.names)
@@ -596,11 +594,15 @@ def verify(
                 problem(f"{name} #{rid}", f"row recorded by audit entry {seq} is missing (deleted)")
                 continue
             row = cursor.content(current[1])
-            if row != item["content"] and not _only_added_columns(name, row, item["content"]):
+            recorded = item["content"]
+            if not isinstance(recorded, dict):  # a forged entry: name it, do not crash on it
+                problem(
+                    f"{name} #{rid}",
+                    f"row differs from audit entry {seq} (the recorded content is not an object)",
+                )
+            elif row != recorded and not _only_added_columns(name, row, recorded):
                 changed = sorted(
-                    k
-                    for k in set(row) | set(item["content"])
-                    if row.get(k) != item["content"].get(k)
+                    k for k in set(row) | set(recorded) if row.get(k) != recorded.get(k)
                 )
                 problem(
                     f"{name} #{rid}",

@@ -114,7 +114,7 @@ def _header_hash(
 ) -> str:
     """entry_hash for str fields and an int seq, the header written directly: the same bytes
     as canonical() (sorted keys, compact, ensure_ascii=False) without the encoder's dict walk
-    (tests/test_foundation.py checks that both agree)."""
+    (tests/test_audit_verify_reference.py checks that both agree)."""
     op = "null" if operator is None else _esc(operator)
     header = (
         f'{{"action":{_esc(action)},"at":{_esc(at)},"clock":{_esc(clock)},'

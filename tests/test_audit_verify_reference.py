@@ -240,3 +240,20 @@ def test_forged_log_entries_get_the_reference_verdict(forger: Forger, what: str)
         assert fast == []
     else:
         assert fast and fast[0][0].startswith("cycles #")
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        ("2026-11-24T08:00:00Z", "server", "ann", "session.start"),
+        ("2026-11-24T08:00:00.123456Z", "terminal", None, "pin.failed"),
+        ("x", 'quo"te\\back', "Zoë ✓ 𝄞", "tab\tnew\nline\r\b\f"),
+        ("\x00\x01\x1f\x7f", "\u2028\u2029", "", "ctrl\x19end"),
+    ],
+)
+def test_the_header_written_directly_hashes_as_entry_hash(fields: tuple[Any, ...]) -> None:
+    at, clock, operator, action = fields
+    for seq in (1, 406656, 2**63 - 1):
+        records = '[{"content":{"a":"é"},"id":1,"table":"t"}]'
+        expected = audit.entry_hash("ab" * 32, seq, at, clock, operator, action, records)
+        assert audit._header_hash("ab" * 32, seq, at, clock, operator, action, records) == expected

@@ -106,6 +106,23 @@ def entry_hash(
     return hashlib.sha256(f"{prev_hash}\n{header}\n{records}".encode()).hexdigest()
 
 
+_esc = json.encoder.encode_basestring  # json's own (C) quoting
+
+
+def _header_hash(
+    prev_hash: str, seq: int, at: str, clock: str, operator: str | None, action: str, records: str
+) -> str:
+    """entry_hash for str fields and an int seq, the header written directly: the same bytes
+    as canonical() (sorted keys, compact, ensure_ascii=False) without the encoder's dict walk
+    (tests/test_audit_verify_reference.py checks that both agree)."""
+    op = "null" if operator is None else _esc(operator)
+    header = (
+        f'{{"action":{_esc(action)},"at":{_esc(at)},"clock":{_esc(clock)},'
+        f'"operator":{op},"seq":{seq}}}'
+    )
+    return hashlib.sha256(f"{prev_hash}\n{header}\n{records}".encode()).hexdigest()
+
+
 def head(session: Session) -> tuple[int, str]:
     row = session.execute(
         select(AuditEntry.seq, AuditEntry.hash).order_by(AuditEntry.seq.desc()).limit(1)
@@ -310,49 +327,66 @@ def _raw_rows(session: Session, sql: str, params: tuple[Any, ...]) -> list[Any]:
         cursor.close()
 
 
+def _batch_converter(
+    width: int, id_index: int, special: list[tuple[int, str, Callable[[Any], Any]]]
+) -> Callable[[list[Any]], list[tuple[int, tuple[Any, ...]]]]:
+    """rows -> [(id, converted values)], as one list comprehension written for the table (a
+    loop over the converters per row costs more than the conversions themselves)."""
+    if not special:
+        return lambda rows: [(int(r[id_index]), tuple(r)) for r in rows]
+    funcs = {i: f"f{i}" for i, _, _ in special}
+    values = ", ".join(f"{funcs[i]}(r[{i}])" if i in funcs else f"r[{i}]" for i in range(width))
+    env: dict[str, Any] = {f"f{i}": f for i, _, f in special}
+    code = f"lambda rows: [(int(r[{id_index}]), ({values},)) for r in rows]"
+    return eval(code, env)  # type: ignore[no-any-return]  # built from column indexes only
+
+
 class _Cursor:
-    """Keyset-paginated stream of one record table's rows, in id order."""
+    """Keyset-paginated stream of one record table's rows, in id order.
+
+    A row is (id, values): its converted values as a tuple, columns in sorted-name order (the
+    order canonical JSON records a content's keys in), so that a recorded content compares
+    with it without building a dictionary per row; `content(values)` is the dictionary.
+    """
 
     def __init__(self, session: Session, table: Table) -> None:
         self.session = session
-        self.names = [c.name for c in table.columns]
+        self.names = sorted(c.name for c in table.columns)
+        self.keys = tuple(self.names)
         self.id_index = self.names.index("id")
+        converters = dict(
+            zip((c.name for c in table.columns), _raw_converters(session, table), strict=True)
+        )
         self.special = [
-            (i, name, f)
-            for i, (name, f) in enumerate(
-                zip(self.names, _raw_converters(session, table), strict=True)
-            )
-            if f is not _identity
+            (i, name, converters[name])
+            for i, name in enumerate(self.names)
+            if converters[name] is not _identity
         ]
         # Tables holding documents (up to 20 MB a row) are read a few rows at a time, so memory
         # stays bounded by a few documents, not by BATCH of them.
         self.batch = (
-            DIGEST_BATCH
-            if any((table.name, n) in DIGEST_COLUMNS for n in self.names)
-            else BATCH
+            DIGEST_BATCH if any((table.name, n) in DIGEST_COLUMNS for n in self.names) else BATCH
         )
+        self.convert = _batch_converter(len(self.names), self.id_index, self.special)
         cols = ", ".join(f'"{n}"' for n in self.names)
         # EVERY row, whatever its key: the first batch has no lower bound (ids <= 0 included).
         self.first_sql = f'SELECT {cols} FROM "{table.name}" ORDER BY id LIMIT ?'
         self.sql = f'SELECT {cols} FROM "{table.name}" WHERE id > ? ORDER BY id LIMIT ?'
         self.last_id: int | None = None
-        self.buffer: list[tuple[int, dict[str, Any]]] = []
+        self.buffer: list[tuple[int, tuple[Any, ...]]] = []
         self.pos = 0
         self.done = False
         self._fill()
+
+    def content(self, values: tuple[Any, ...]) -> dict[str, Any]:
+        return dict(zip(self.names, values, strict=True))
 
     def _fill(self) -> None:
         if self.last_id is None:
             rows = _raw_rows(self.session, self.first_sql, (self.batch,))
         else:
             rows = _raw_rows(self.session, self.sql, (self.last_id, self.batch))
-        names, special, idx = self.names, self.special, self.id_index
-        buffer = []
-        for r in rows:
-            content = dict(zip(names, r, strict=True))
-            for i, name, f in special:
-                content[name] = f(r[i])
-            buffer.append((int(r[idx]), content))
+        buffer = self.convert(rows)
         self.buffer = buffer
         self.pos = 0
         if rows:
@@ -360,7 +394,7 @@ class _Cursor:
         else:
             self.done = True
 
-    def peek(self) -> tuple[int, dict[str, Any]] | None:
+    def peek(self) -> tuple[int, tuple[Any, ...]] | None:
         if self.pos >= len(self.buffer):
             if self.done:
                 return None
@@ -379,14 +413,12 @@ _ENTRIES_SQL = _ENTRIES_COLS + "WHERE seq > ? ORDER BY seq LIMIT ?"
 _FIRST_ENTRIES_SQL = _ENTRIES_COLS + "ORDER BY seq LIMIT ?"
 
 
-def _stream_entries(session: Session) -> Iterator[tuple[Any, ...]]:
-    """Audit entries in order, `at` already in its hashed (ISO, Z) form."""
-    at_of = _sqlite_instant if session.get_bind().dialect.name == "sqlite" else _pg_instant
+def _entry_batches(session: Session) -> Iterator[list[Any]]:
+    """Audit entries in order, a batch at a time, as the driver returns them."""
     # The first batch has no lower bound: an entry forged with seq <= 0 is read too.
     rows = _raw_rows(session, _FIRST_ENTRIES_SQL, (BATCH,))
     while rows:
-        for r in rows:
-            yield (r[0], at_of(r[1]), *r[2:])
+        yield rows
         rows = _raw_rows(session, _ENTRIES_SQL, (int(rows[-1][0]), BATCH))
 
 
@@ -466,20 +498,26 @@ def verify(
         if len(problems) < MAX_PROBLEMS:
             problems.append(Problem(record, message))
 
+    scan = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
     prev = GENESIS
     expected_seq = 1
     count = 0
     anchor_seen = False
     skipped = {m.__tablename__ for m in tables} - set(cursors)
     log_lacks = sorted(_ENTRY_COLUMNS - live.get("audit_log", set()))
-    entries = _stream_entries(session) if not log_lacks else iter(())
+    batches = _entry_batches(session) if not log_lacks else iter(())
+    # `at` in its hashed (ISO, Z) form
+    at_of = _sqlite_instant if session.get_bind().dialect.name == "sqlite" else _pg_instant
     if "audit_log" not in live:
         problem("audit_log", "the audit log table is missing (dropped)")
     elif log_lacks:
         problem("audit_log", f"the audit log lacks column(s) {', '.join(log_lacks)}")
-    for seq, at, clock, operator, action, records, prev_hash, stored_hash in entries:
+    for seq, at, clock, operator, action, records, prev_hash, stored_hash in (
+        entry for batch in batches for entry in batch
+    ):
         count += 1
         seq = int(seq)
+        at = at_of(at)
         if seq < expected_seq:
             problem(f"audit_log #{seq}", "entry out of sequence (inserted behind the tool's back)")
         elif seq != expected_seq:
@@ -488,7 +526,17 @@ def verify(
             )
         if prev_hash != prev:
             problem(f"audit_log #{seq}", "prev_hash does not match the previous entry's hash")
-        computed = entry_hash(prev_hash, seq, at, clock, operator, action, records)
+        if (
+            type(at) is str
+            and type(clock) is str
+            and type(action) is str
+            and (operator is None or type(operator) is str)
+            and type(prev_hash) is str
+            and type(records) is str
+        ):
+            computed = _header_hash(prev_hash, seq, at, clock, operator, action, records)
+        else:
+            computed = entry_hash(prev_hash, seq, at, clock, operator, action, records)
         if computed != stored_hash:
             problem(f"audit_log #{seq}", "hash does not match the entry's content (entry altered)")
         if anchor is not None and seq == anchor[0]:
@@ -497,21 +545,43 @@ def verify(
                 problem(f"audit_log #{seq}", "does not match the anchor printed earlier")
         prev = stored_hash
         expected_seq = seq + 1
+        # json.loads without its Python wrapper: the C scanner; json.loads itself for anything
+        # but one document filling the whole text (it raises, allows spaces, or takes bytes).
         try:
-            items = json.loads(records)
-        except ValueError:
-            problem(f"audit_log #{seq}", "records column is not valid JSON")
-            continue
+            items, end = scan(records, 0)
+        except (StopIteration, ValueError, TypeError):
+            end = -1
+        if end == -1 or end != len(records):
+            try:
+                items = json.loads(records)
+            except ValueError:
+                problem(f"audit_log #{seq}", "records column is not valid JSON")
+                continue
         for item in items:
             name = item.get("table")
             if name is None:
                 continue
-            rid = int(item["id"])
+            rid = item["id"]
+            if type(rid) is not int:
+                rid = int(rid)
             cursor = cursors.get(name)
             if cursor is None:
                 if name not in skipped:
                     problem(f"{name} #{rid}", f"audit entry {seq} names an unknown table")
                 continue
+            # The common case first: the next row is the recorded one and its values, in the
+            # canonical key order, are the recorded values (equal tuples: equal dictionaries).
+            buffer = cursor.buffer
+            pos = cursor.pos
+            if pos < len(buffer) and buffer[pos][0] == rid:
+                recorded = item["content"]
+                if (
+                    type(recorded) is dict
+                    and tuple(recorded) == cursor.keys
+                    and tuple(recorded.values()) == buffer[pos][1]
+                ):
+                    cursor.pos = pos + 1
+                    continue
             current = cursor.peek()
             while current is not None and current[0] < rid:
                 problem(
@@ -523,13 +593,16 @@ def verify(
             if current is None or current[0] > rid:
                 problem(f"{name} #{rid}", f"row recorded by audit entry {seq} is missing (deleted)")
                 continue
-            if current[1] != item["content"] and not _only_added_columns(
-                name, current[1], item["content"]
-            ):
+            row = cursor.content(current[1])
+            recorded = item["content"]
+            if not isinstance(recorded, dict):  # a forged entry: name it, do not crash on it
+                problem(
+                    f"{name} #{rid}",
+                    f"row differs from audit entry {seq} (the recorded content is not an object)",
+                )
+            elif row != recorded and not _only_added_columns(name, row, recorded):
                 changed = sorted(
-                    k
-                    for k in set(current[1]) | set(item["content"])
-                    if current[1].get(k) != item["content"].get(k)
+                    k for k in set(row) | set(recorded) if row.get(k) != recorded.get(k)
                 )
                 problem(
                     f"{name} #{rid}",

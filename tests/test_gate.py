@@ -371,7 +371,7 @@ def test_verifys_fast_row_reader_agrees_with_what_append_records(clinic: Cli) ->
                 cursor = audit._Cursor(session, table)  # type: ignore[arg-type]
                 fast = {}
                 while (item := cursor.peek()) is not None:
-                    fast[item[0]] = item[1]
+                    fast[item[0]] = cursor.content(item[1])
                     cursor.advance()
                 assert fast == slow, model.__tablename__
                 checked += len(fast)

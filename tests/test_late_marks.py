@@ -72,3 +72,20 @@ def test_every_list_marks_late_rows_exactly_past_the_boundary(cli: Cli) -> None:
     (s,) = cli.json("session", "list")["sessions"]
     assert (s["late"], s["recorded_at"], s["entered_by"]) == (False, "2026-11-24T09:00:00Z", "ann")
     assert "LATE" not in cli.ok("session", "list").stdout
+
+
+def test_the_audit_report_says_when_a_late_entry_happened_was_entered_and_by_whom(
+    cli: Cli, tmp_path: Path
+) -> None:
+    setup_clinic(cli)  # air-removal 07:00 and load 1 at 07:30 are entered at 09:00: late
+    cli.ok("clean", "room", "R2", "--kind", "end-of-day", "--disinfectant", "Clinell",
+           "--at", "2026-11-24T08:00:00+00:00")  # fmt: skip  # exactly 60 min: on time
+    out = tmp_path / "audit.pdf"
+    cli.ok("report", "audit", "--from", "2026-11-24", "--to", "2026-11-24", "-o", str(out))
+    content = pdf_text(out)
+    assert (
+        "LATE ENTRY cycles#1: happened 2026-11-24 07:30, entered 2026-11-24 09:00 by Boss"
+        in content
+    )
+    assert "LATE ENTRY air_removal_tests#1: happened 2026-11-24 07:00" in content
+    assert content.count("LATE ENTRY") == 2  # the 08:00 clean, 60 min before, is not late

@@ -89,3 +89,42 @@ def test_the_audit_report_says_when_a_late_entry_happened_was_entered_and_by_who
     )
     assert "LATE ENTRY air_removal_tests#1: happened 2026-11-24 07:00" in content
     assert content.count("LATE ENTRY") == 2  # the 08:00 clean, 60 min before, is not late
+
+
+def test_trace_marks_late_incidents_receipts_and_bi_reads(cli: Cli, tmp_path: Path) -> None:
+    setup_clinic(cli)
+    later = "2026-11-24T09:05:00+00:00"
+    cli.ok("cartridge", "receive", hri("LOTC", "0001"), "--supplier", "Acme",
+           "--at", "2026-11-23T16:00:00+00:00", now=later)  # fmt: skip
+    cli.ok("bi", "read", "1", "--result", "negative", "--control", "positive",
+           "--at", "2026-11-24T08:00:00+00:00", now=later)  # fmt: skip  # 65 min: late
+    out = start(cli, packs=("P1",), scan=hri("LOTC", "0001"), now="2026-11-24T09:10:00+00:00")
+    sid = str(out["session_id"])
+    cli.ok("incident", "record", "--session", sid, "--kind", "infection", "--note", "redness",
+           "--at", "2026-11-24T09:30:00+00:00", now="2026-11-26T10:00:00+00:00")  # fmt: skip
+    cli.ok("incident", "record", "--session", sid, "--kind", "infection", "--note", "pustules",
+           "--at", "2026-11-26T09:00:00+00:00", now="2026-11-26T10:00:00+00:00")  # fmt: skip
+    when = "2026-12-01T09:00:00+00:00"
+    (d,) = cli.json("trace", "session", sid, now=when)["detail"]
+    receipt = d["cartridge"]["receipt"]
+    assert (receipt["late"], receipt["recorded_at"]) == (True, "2026-11-24T09:05:00Z")
+    marks = [(i["note"], i["late"], i["recorded_at"]) for i in d["incidents"]]
+    assert marks == [("redness", True, "2026-11-26T10:00:00Z"),
+                     ("pustules", False, "2026-11-26T10:00:00Z")]  # fmt: skip  # exactly 60
+    bi = d["packs"][0]["load"]["bi"]
+    assert (bi["late"], bi["recorded_at"], bi["entered_by"]) == (True, "2026-11-24T09:05:00Z",
+                                                                 "boss")  # fmt: skip
+    looked = cli.json("trace", "bi", "1", now=when)
+    assert looked["bi"]["late"] is True
+    pdf = tmp_path / "trace.pdf"
+    cli.ok("report", "trace", "session", sid, "-o", str(pdf), now=when)
+    content = pdf_text(pdf)
+    assert "LATE ENTRY: entered 2026-11-24 09:05 by boss" in content  # receipt and BI read
+    assert content.count("LATE ENTRY: entered 2026-11-24 09:05") == 2
+    assert content.count("LATE ENTRY: entered 2026-11-26 10:00") == 1  # the 09:30 incident only
+    # The lot's own trace lists its receipts; the late one says when it was entered.
+    from test_gate import GTIN
+
+    lot_pdf = tmp_path / "lot.pdf"
+    cli.ok("report", "trace", "lot", "--gtin", GTIN, "--lot", "LOTC", "-o", str(lot_pdf), now=when)
+    assert pdf_text(lot_pdf).count("LATE ENTRY: entered 2026-11-24 09:05") == 1

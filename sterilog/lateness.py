@@ -9,6 +9,7 @@ it: a clean entered on Friday "for" Monday is not the same evidence as one enter
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 DEFAULT_LATE_ENTRY_MINUTES = 60
 
@@ -18,3 +19,15 @@ def is_late(at: dt.datetime | None, recorded_at: dt.datetime | None, minutes: in
     if at is None or recorded_at is None:
         return False
     return recorded_at - at > dt.timedelta(minutes=minutes)
+
+
+def text_mark(row: dict[str, Any], tz: Any) -> str:
+    """The text a list row of a late entry ends with: `LATE (entered <local time> by <who>)`;
+    empty for a row that is not late (rows carry `late`, `recorded_at`, `entered_by`)."""
+    if not row.get("late"):
+        return ""
+    from sterilog.clock import fmt_local
+
+    recorded = dt.datetime.fromisoformat(str(row["recorded_at"]).replace("Z", "+00:00"))
+    by = row.get("entered_by") or "unknown"
+    return f"LATE (entered {fmt_local(recorded, tz)} by {by})"

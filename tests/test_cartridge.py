@@ -364,6 +364,10 @@ def test_list_gives_each_unit_its_status_with_recalled_before_used_discarded_and
         "status": "used",
         "received_at": "2026-11-24T09:00:00Z",
         "session_id": used,
+        # issue 11: received now, so not a late entry
+        "late": False,
+        "recorded_at": "2026-11-24T09:00:00Z",
+        "entered_by": "boss",
     }
     # After 30 November ends the E1 lot has expired; recalled still beats expired.
     later = "2026-12-01T00:00:00+00:00"

@@ -10,6 +10,7 @@ import click
 from sterilog.cli.app import App, pass_app
 from sterilog.cli.registers import _table
 from sterilog.clock import fmt_local, parse_at
+from sterilog.lateness import text_mark
 from sterilog.services import cartridge as svc
 from sterilog.services.people import DAILY, MANAGER
 
@@ -92,13 +93,16 @@ def list_(app: App, gtin: str | None, lot: str | None, status: str | None) -> No
             **r,
             "received": fmt_local(dt.datetime.fromisoformat(r["received_at"]), tz),
             "session": r["session_id"],
+            "entered": text_mark(r, tz),
         }
         for r in rows
     ]
     app.emit(
         {"units": rows},
         _table(
-            shown, ["unit_id", "gtin", "lot", "serial", "expiry", "status", "received", "session"]
+            shown,
+            ["unit_id", "gtin", "lot", "serial", "expiry", "status", "received", "session"]
+            + (["entered"] if any(r["late"] for r in rows) else []),
         ),
     )
 

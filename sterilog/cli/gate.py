@@ -225,11 +225,13 @@ def session_list(app: App, day: str | None, room: str | None, only_open: bool) -
         rows = gate.session_rows(ctx.session, gate.all_of(*conds))
         tz = ctx.clinic.tz
         from sterilog.clock import parse_instant
+        from sterilog.lateness import text_mark
 
         lines = [
             f"{r['session_id']:>7}  {fmt_local(parse_instant(r['started_at']), tz)}  "
             f"{r['room']:<8} {r['practitioner']:<10} {r['device']:<10} "
             f"{r['client']:<14} {'open' if r['ended_at'] is None else 'ended'}"
+            + (f"  {text_mark(r, tz)}" if r["late"] else "")
             for r in rows
         ]
     header = (

@@ -10,6 +10,7 @@ from sterilog.cli.app import App, pass_app
 from sterilog.clock import fmt_local, iso, local_day_bounds, parse_at, parse_date
 from sterilog.compliance.vocab import BI_RESULTS, CONTROL_RESULTS, PASS_FAIL
 from sterilog.errors import UserError
+from sterilog.lateness import text_mark
 from sterilog.services import sterilization as svc
 from sterilog.services.people import DAILY
 
@@ -151,7 +152,13 @@ def cycle_list(app: App, sterilizer: str | None, from_raw: str | None, to_raw: s
             **r,
             "at": fmt_local(_from_iso(r["at"]), tz),
             "flag": " ".join(
-                f for f, on in (("SUSPECT", r["suspect"]), ("VOIDED", r["voided"])) if on
+                f
+                for f in (
+                    "SUSPECT" if r["suspect"] else "",
+                    "VOIDED" if r["voided"] else "",
+                    text_mark(r, tz),
+                )
+                if f
             ),
         }
         for r in rows
@@ -293,12 +300,17 @@ def bi_list(app: App, pending: bool) -> None:
             "read": "pending"
             if r["pending"] and r["read_at"] is None
             else ("pending (last read invalid)" if r["pending"] else r["result"]),
+            "entered": text_mark(r, tz),
         }
         for r in rows
     ]
     app.emit(
         {"bis": rows},
-        _table(shown, ["bi_id", "sterilizer", "load_id", "lot", "placed_at", "read"]),
+        _table(
+            shown,
+            ["bi_id", "sterilizer", "load_id", "lot", "placed_at", "read"]
+            + (["entered"] if any(r["late"] for r in rows) else []),
+        ),
     )
 
 

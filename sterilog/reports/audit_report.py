@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session as DbSession
 
 from sterilog import audit
 from sterilog.models import AuditEntry
+from sterilog.reports.late import LateEntry
 from sterilog.reports.monthly import Integrity, Period, day_period
 
 
@@ -31,6 +32,8 @@ class EntryRow:
     action: str
     records: str
     hash: str
+    # Late entries this entry wrote (sterilog.lateness): when they happened, entered, by whom.
+    late: tuple[LateEntry, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -64,7 +67,20 @@ def record_names(records_json: str) -> str:
     return ", ".join(names + detail) or "\u2014"
 
 
-def _entries(db: DbSession, period: Period) -> Iterator[EntryRow]:
+def _late_of(records_json: str, late: dict[tuple[str, int], LateEntry]) -> tuple[LateEntry, ...]:
+    if not late:
+        return ()
+    try:
+        items = json.loads(records_json)
+    except ValueError:
+        return ()
+    keys = [(i.get("table"), i.get("id")) for i in items if isinstance(i, dict)]
+    return tuple(late[(t, int(r))] for t, r in keys if t and r is not None and (t, int(r)) in late)
+
+
+def _entries(
+    db: DbSession, period: Period, late: dict[tuple[str, int], LateEntry] | None = None
+) -> Iterator[EntryRow]:
     last = 0
     while True:
         batch = db.execute(
@@ -96,13 +112,27 @@ def _entries(db: DbSession, period: Period) -> Iterator[EntryRow]:
                 action,
                 record_names(records),
                 hash_,
+                _late_of(records, late or {}),
             )
         last = int(batch[-1][0])
 
 
 def rows(db: DbSession, first: dt.date, last: dt.date, *, tz: ZoneInfo) -> AuditData:
+    from sterilog.reports.late import late_entries
+    from sterilog.reports.monthly import staff_names
+    from sterilog.services.base import load_clinic
+
     period = day_period(first, last, tz)
-    entries = list(_entries(db, period))
+    names = staff_names(db)
+    late = late_entries(
+        db,
+        period.start,
+        period.end,
+        load_clinic(db).rules.late_entry_minutes,
+        lambda staff_id: names.get(staff_id, "\u2014") if staff_id is not None else "\u2014",
+        entered=True,
+    )
+    entries = list(_entries(db, period, late))
     verification = audit.verify(db)
     return AuditData(
         period=period,
@@ -114,6 +144,16 @@ def rows(db: DbSession, first: dt.date, last: dt.date, *, tz: ZoneInfo) -> Audit
             head=verification.head,
             problems=tuple((p.record, p.message) for p in verification.problems[:200]),
         ),
+    )
+
+
+def _late_note(entry: LateEntry, tz_name: str) -> str:
+    from sterilog.reports import pdf
+
+    return (
+        f"; LATE ENTRY {entry.table}#{entry.record_id}: happened "
+        f"{pdf.local_time(entry.at, tz_name)}, entered {pdf.local_time(entry.recorded_at, tz_name)}"
+        f" by {entry.by}"
     )
 
 
@@ -194,7 +234,7 @@ def render(
                 pdf.local_time(e.at, tz_name, seconds=True) + (" *" if e.drill else ""),
                 e.operator or "\u2014",
                 e.action,
-                e.records,
+                e.records + "".join(_late_note(x, tz_name) for x in e.late),
                 e.hash,
             ]
             for e in data.entries

@@ -68,16 +68,20 @@ def late_entries(
     end: dt.datetime,
     minutes: int,
     who: Callable[[int | None], str],
+    *,
+    entered: bool = False,
 ) -> dict[tuple[str, int], LateEntry]:
-    """Every late entry whose event time is in [start, end), keyed by (table, id)."""
+    """Every late entry whose event time is in [start, end), keyed by (table, id); with
+    `entered`, every late entry *recorded* in [start, end) (the audit report's rows)."""
     out: dict[tuple[str, int], LateEntry] = {}
     for model, column, area, _ in EVENT_TABLES:
         when = getattr(model, column)
         by = getattr(model, "operator_id", None)
         cols: list[Any] = [model.id, when, model.recorded_at]  # type: ignore[attr-defined]
         cols.append(by if by is not None else model.id)  # type: ignore[attr-defined]
+        span = model.recorded_at if entered else when  # type: ignore[attr-defined]
         for rid, at, recorded, op in db.execute(
-            select(*cols).where(when >= start, when < end)
+            select(*cols).where(span >= start, span < end)
         ).all():
             if is_late(at, recorded, minutes):
                 table = model.__tablename__

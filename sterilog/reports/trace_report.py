@@ -83,6 +83,10 @@ def lot_rows(db: DbSession, gtin: str, lot: str) -> TraceData:
     names: dict[int | None, str] = {
         int(i): str(n) for i, n in db.execute(select(Staff.id, Staff.name)).all()
     }
+    from sterilog.lateness import is_late
+    from sterilog.services.base import load_clinic
+
+    minutes = load_clinic(db).rules.late_entry_minutes
     receipts = [
         {
             "at": r.at,
@@ -90,6 +94,8 @@ def lot_rows(db: DbSession, gtin: str, lot: str) -> TraceData:
             "supplier": r.supplier,
             "invoice": r.invoice,
             "operator": names.get(r.operator_id, DASH),
+            "recorded_at": r.recorded_at,
+            "late": is_late(r.at, r.recorded_at, minutes),
         }
         for r in db.execute(
             select(CartridgeReceipt)
@@ -214,7 +220,8 @@ def _late(row: dict[str, Any], t: Callable[[Any], str]) -> str:
     """A late entry says when it was entered (its `operator` is who entered it)."""
     if not row.get("late"):
         return ""
-    return f" (LATE ENTRY: entered {t(row['recorded_at'])} by {row['operator'] or DASH})"
+    by = row.get("operator") or row.get("entered_by") or DASH
+    return f" (LATE ENTRY: entered {t(row['recorded_at'])} by {by})"
 
 
 def _fmt(value: float | None) -> str:
@@ -230,7 +237,7 @@ def _bi_text(bi: dict[str, Any] | None, t: Callable[[Any], str]) -> str:
         state = f"{bi['result']} (valid control), read {t(bi['read_at'])}"
     else:
         state = f"invalid read ({bi['result']}, control {bi['control']}), {t(bi['read_at'])}"
-    return f"BI {bi['bi_id']} lot {bi['lot']} in load {bi['load_id']}: {state}"
+    return f"BI {bi['bi_id']} lot {bi['lot']} in load {bi['load_id']}: {state}" + _late(bi, t)
 
 
 def _load_items(ld: dict[str, Any], t: Callable[[Any], str]) -> list[tuple[str, Any]]:
@@ -396,7 +403,7 @@ def _forward(data: TraceData, t: Callable[[Any], str]) -> list[Any]:
                     str(r["quantity"]),
                     r["supplier"] or DASH,
                     r["invoice"] or DASH,
-                    r["operator"],
+                    r["operator"] + _late(r, t),
                 ]
                 for r in lot["receipts"]
             ],
@@ -490,6 +497,7 @@ def _back(data: TraceData, t: Callable[[Any], str]) -> list[Any]:
                         "Receipt",
                         f"{t(r['received_at'])} from {r['supplier'] or DASH}, invoice "
                         f"{r['invoice'] or DASH}, received by {r['operator'] or DASH}"
+                        + _late(r, t)
                         if r
                         else DASH,
                     ),
@@ -541,7 +549,7 @@ def _back(data: TraceData, t: Callable[[Any], str]) -> list[Any]:
                     t(i["at"]),
                     i["kind"],
                     i["severity"] or DASH,
-                    i["note"],
+                    i["note"] + _late(i, t),
                     i["operator"] or DASH,
                 ]
                 for i in d["incidents"]

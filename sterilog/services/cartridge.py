@@ -302,6 +302,7 @@ def list_units(
             status_col.label("status"),
             CartridgeReceipt.at,
             Session.id.label("session_id"),
+            CartridgeReceipt.id.label("receipt_id"),
         )
         .select_from(CartridgeUnit)
         .join(CartridgeLot, CartridgeLot.id == CartridgeUnit.lot_id)
@@ -317,6 +318,11 @@ def list_units(
         query = query.where(CartridgeLot.lot == v.ident(lot, "--lot"))
     if status is not None:
         query = query.where(status_col == v.choice(status, "--status", STATUSES))
+    from sterilog.services import late_marks
+
+    found = ctx.session.execute(query).all()
+    # The late mark is the receipt's (when the units were received vs entered).
+    marks = late_marks.mark(ctx.session, CartridgeReceipt, (r.receipt_id for r in found))
     return [
         {
             "unit_id": r.id,
@@ -327,8 +333,9 @@ def list_units(
             "status": r.status,
             "received_at": iso(r.at),
             "session_id": r.session_id,
+            **marks[r.receipt_id],
         }
-        for r in ctx.session.execute(query)
+        for r in found
     ]
 
 

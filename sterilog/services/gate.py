@@ -236,7 +236,7 @@ def session_rows(db: DbSession, where: Any, limit: int | None = None) -> list[di
     )
     if limit is not None:
         q = q.limit(limit)
-    return [
+    rows = [
         {
             "session_id": r[0],
             "client": r[1],
@@ -251,6 +251,10 @@ def session_rows(db: DbSession, where: Any, limit: int | None = None) -> list[di
         }
         for r in db.execute(q).all()
     ]
+    from sterilog.services import late_marks
+
+    marks = late_marks.mark(db, Session, (r["session_id"] for r in rows), at="started_at")
+    return [{**r, **marks[r["session_id"]]} for r in rows]
 
 
 def open_filter() -> Any:

@@ -255,7 +255,10 @@ def list_cycles(
                 "ci_type": c.ci_type,
             }
         )
-    return out
+    from sterilog.services import late_marks
+
+    marks = late_marks.mark(session, Cycle, (r["load_id"] for r in out))
+    return [{**r, **marks[r["load_id"]]} for r in out]
 
 
 # --- air-removal tests -------------------------------------------------------------------------
@@ -406,6 +409,15 @@ def list_bis(session: Session, *, pending: bool = False) -> list[dict[str, Any]]
                 "valid": b.valid,
                 "read_at": iso(b.read_at),
                 "pending": b.pending,
+                "read_id": b.read_id,
             }
         )
-    return out
+    # The late mark is the counted read's (a pending BI without a read has none).
+    from sterilog.services import late_marks
+
+    read_ids: list[int | None] = [r["read_id"] for r in out]  # type: ignore[misc]
+    marks = late_marks.mark(session, BiRead, read_ids)
+    return [
+        {**r, **marks.get(rid or 0, late_marks.unmarked())}
+        for r, rid in zip(out, read_ids, strict=True)
+    ]

@@ -17,6 +17,7 @@ from sterilog.clock import iso
 from sterilog.compliance import cycle_rules, facts, history, rules
 from sterilog.errors import UnknownRecord, UserError
 from sterilog.models import (
+    BiRead,
     CartridgeLot,
     CartridgeReceipt,
     CartridgeUnit,
@@ -46,10 +47,16 @@ def _staff_code(db: DbSession, staff_id: int | None) -> str | None:
     return row.code if row else None
 
 
-def bi_dict(b: history.BiResult | None) -> dict[str, Any] | None:
-    """A BI as it counts (compliance.history.BiResult: voided reads never show)."""
+def bi_dict(b: history.BiResult | None, db: DbSession | None = None) -> dict[str, Any] | None:
+    """A BI as it counts (compliance.history.BiResult: voided reads never show); with `db`,
+    the late mark of its counted read (issue 11; a BI not read yet has none)."""
     if b is None:
         return None
+    from sterilog.services import late_marks
+
+    mark = late_marks.unmarked()
+    if db is not None and b.read_id is not None:
+        mark = late_marks.mark(db, BiRead, [b.read_id])[b.read_id]
     return {
         "bi_id": b.bi_id,
         "load_id": b.cycle_id,
@@ -59,6 +66,7 @@ def bi_dict(b: history.BiResult | None) -> dict[str, Any] | None:
         "valid": b.valid,
         "read_at": iso(b.read_at),
         "pending": b.pending,
+        **(mark if db is not None else {}),
     }
 
 
@@ -103,9 +111,9 @@ def load_detail(db: DbSession, cycle: Cycle, tz: ZoneInfo | None = None) -> dict
         "at": iso(cycle.at),
         "operator": _staff_code(db, cycle.operator_id),
         **_entered(db, cycle.at, cycle.recorded_at),
-        "bi": bi_dict(history.bi_of_load(db, cycle.id)),
-        "bi_before": bi_dict(history.nearest_bi(db, st.id, cycle.id, cycle.at, before=True)),
-        "bi_after": bi_dict(history.nearest_bi(db, st.id, cycle.id, cycle.at, before=False)),
+        "bi": bi_dict(history.bi_of_load(db, cycle.id), db),
+        "bi_before": bi_dict(history.nearest_bi(db, st.id, cycle.id, cycle.at, before=True), db),
+        "bi_after": bi_dict(history.nearest_bi(db, st.id, cycle.id, cycle.at, before=False), db),
         # the latest air-removal test (not voided) of the load's clinic day, at or before it
         "air_removal_before": (
             {"result": air.result, "at": iso(air.at), "test_id": air.id}
@@ -218,6 +226,7 @@ def session_detail(db: DbSession, session_id: int) -> dict[str, Any]:
             "note": i.note,
             "at": iso(i.at),
             "operator": _staff_code(db, i.operator_id),
+            **_entered(db, i.at, i.recorded_at),
         }
         for i in db.execute(
             select(Incident).where(Incident.session_id == session_id).order_by(Incident.at)
@@ -244,6 +253,7 @@ def session_detail(db: DbSession, session_id: int) -> dict[str, Any]:
                 "invoice": receipt.invoice,
                 "received_at": iso(receipt.at),
                 "operator": _staff_code(db, receipt.operator_id),
+                **_entered(db, receipt.at, receipt.recorded_at),
             }
             if receipt
             else None,
@@ -352,7 +362,7 @@ def by_bi(db: DbSession, bi_id: int) -> tuple[dict[str, Any], list[int], list[di
     bi = history.bi_result(db, bi_id)
     if bi is None:
         raise UnknownRecord("BI", bi_id)
-    info = bi_dict(bi)
+    info = bi_dict(bi, db)
     assert info is not None
     loads = facts.suspect_loads_of_bi(db, bi_id) if bi.positive else [bi.cycle_id]
     info["suspect_loads"] = loads if bi.positive else []

@@ -509,6 +509,8 @@ def is_load_suspect(db: Any, cycle_id: int) -> bool:
 _LATEST_QUALIFYING = _q(
     "SELECT c.at FROM cycles c JOIN bis b ON b.cycle_id = c.id "
     f"WHERE c.sterilizer_id = :st AND c.at <= :at AND {_NV_CYCLE} AND NOT EXISTS ("
+    "  SELECT 1 FROM bi_lab_events e WHERE e.bi_id = b.id AND e.kind = 'invalid'"
+    ") AND NOT EXISTS ("
     "  SELECT 1 FROM bi_reads r WHERE r.bi_id = b.id AND r.valid = :yes AND "
     f"  r.result = '{POSITIVE}' AND r.at <= :at AND {_NV_READ}"
     ") ORDER BY c.at DESC, c.id DESC LIMIT 1",

@@ -180,6 +180,8 @@ def skip(ctx: Ctx, *, sterilizer: str, week: str, reason: str) -> BiSkip:
     label, monday, next_monday = parse_week(week)
     st = ctx.by_code(Sterilizer, v.ident(sterilizer, "sterilizer ID"), "sterilizer")
     tz = ctx.clinic.tz
+    if monday > ctx.now.astimezone(tz).date():
+        raise UserError(f"{label} has not started yet; declare a week once it has passed")
     lo = dt.datetime.combine(monday, dt.time(), tz).astimezone(dt.UTC)
     hi = dt.datetime.combine(next_monday, dt.time(), tz).astimezone(dt.UTC)
     from sterilog.compliance.voids import counts

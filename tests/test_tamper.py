@@ -95,11 +95,29 @@ def record_days(cli: Cli) -> None:
                 "pass",
                 "--pack",
                 pack,
-                *(["--bi-lot", f"BI-{k}"] if bi else []),
+                *(
+                    ["--bi-lot", f"BI-{k}", "--bi-expires", "2027-06", "--bi-control-lot", f"BI-{k}"]
+                    if bi
+                    else []
+                ),
                 "--at",
                 t(at),
             )
-        cli.ok("bi", "read", k, "--result", "negative", "--control", "positive", "--at", t("08:30"))
+        cli.ok("bi", "mail", k, "--lab", "Mesa Labs", "--at", t("08:00"))  # bi_lab_events
+        cli.ok("bi", "skip", "--sterilizer", f"AC{k}", "--week", "2026-W46", "--reason", "shut")
+        cli.ok(
+            "bi",
+            "read",
+            k,
+            "--result",
+            "negative",
+            "--control",
+            "positive",
+            "--report-no",
+            f"R-{k}",
+            "--at",
+            t("08:30"),
+        )
         cli.ok(
             "clean",
             "room",

@@ -1165,6 +1165,7 @@ _VOID_SUMMARY: dict[str, Callable[[Any], str]] = {
     "recall": lambda r: f"recall {r.id}: {r.reason}",
     "discard": lambda r: f"discard {r.id}: {r.reason}",
     "service": lambda r: f"sterilizer service {r.id}: {r.note}",
+    "bi-skip": lambda r: f"declared week {r.week} without a spore test: {r.reason}",
 }
 
 
@@ -1463,11 +1464,7 @@ def _story(d: MonthlyData, *, clinic: str, tz_name: str) -> list[Any]:
                 c.bi or DASH,
                 ", ".join(c.packs) or "(test cycle)",
                 c.operator,
-                (
-                    f"imported, device #{c.device_cycle_no}"
-                    if c.source == "imported"
-                    else "typed"
-                )
+                (f"imported, device #{c.device_cycle_no}" if c.source == "imported" else "typed")
                 + "".join(f"; {name}" for name in c.attachments),
                 (
                     "voided"

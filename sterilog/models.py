@@ -352,9 +352,7 @@ class BiLabEvent(Base):
     operator_id: Mapped[int | None] = _operator()
     __table_args__ = (
         CheckConstraint(f"kind IN ({sql_in(BI_LAB_EVENTS)})", name="kind"),
-        CheckConstraint(
-            f"reason IS NULL OR reason IN ({sql_in(BI_INVALID_REASONS)})", name="reason"
-        ),
+        CheckConstraint(f"reason IN ({sql_in(BI_INVALID_REASONS)})", name="reason"),
     )
 
 

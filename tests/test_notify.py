@@ -26,7 +26,7 @@ class _Inbox:
     def __init__(self) -> None:
         self.messages: list[str] = []
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.messages.append(envelope.content.decode("utf-8", "replace"))
         return "250 OK"
 
@@ -50,7 +50,7 @@ def hook() -> Iterator[tuple[str, list[Any]]]:
     got: list[Any] = []
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             length = int(self.headers["Content-Length"])
             got.append(json.loads(self.rfile.read(length)))
             self.send_response(204)
@@ -72,8 +72,16 @@ def hook() -> Iterator[tuple[str, list[Any]]]:
 
 def _configure(cli: Cli, port: int, url: str | None = None) -> None:
     cli.ok(
-        "settings", "notify", "--smtp", f"127.0.0.1:{port}", "--from", "sterilog@studio.test",
-        "--to", "boss@studio.test", "--to", "ann@studio.test",
+        "settings",
+        "notify",
+        "--smtp",
+        f"127.0.0.1:{port}",
+        "--from",
+        "sterilog@studio.test",
+        "--to",
+        "boss@studio.test",
+        "--to",
+        "ann@studio.test",
         *(["--webhook", url] if url else []),
     )
 
@@ -81,11 +89,34 @@ def _configure(cli: Cli, port: int, url: str | None = None) -> None:
 def _positive_bi(cli: Cli) -> int:
     cli.ok("sterilizer", "add", "N1", "--model", "Classic", "--type", "N")
     out = cli.json(
-        "cycle", "record", "--sterilizer", "N1", "--program", "134-3.5", "--temp-c", "134",
-        "--hold-min", "3.5", "--ci", "pass", "--bi-lot", "SP-1", "--at", f"{DAY}T07:00:00Z",
+        "cycle",
+        "record",
+        "--sterilizer",
+        "N1",
+        "--program",
+        "134-3.5",
+        "--temp-c",
+        "134",
+        "--hold-min",
+        "3.5",
+        "--ci",
+        "pass",
+        "--bi-lot",
+        "SP-1",
+        "--at",
+        f"{DAY}T07:00:00Z",
     )
-    cli.ok("bi", "read", str(out["bi_id"]), "--result", "positive", "--control", "positive",
-           "--at", f"{DAY}T08:00:00Z")
+    cli.ok(
+        "bi",
+        "read",
+        str(out["bi_id"]),
+        "--result",
+        "positive",
+        "--control",
+        "positive",
+        "--at",
+        f"{DAY}T08:00:00Z",
+    )
     return int(out["bi_id"])
 
 

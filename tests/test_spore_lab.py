@@ -30,8 +30,19 @@ def lab(empty_url: str, tmp_path: Path) -> Cli:
     """A clinic whose pack wants a BI every 14 days, lab results in 10, and the BI's expiry."""
     cli = Cli(url=empty_url, backend="x")
     cli.ok(
-        "init", "--clinic", "Lab Clinic", "--tz", TZ, "--manager", MANAGER, "--name", "Boss",
-        "--rules", str(_pack(tmp_path)), operator=False, now=START,
+        "init",
+        "--clinic",
+        "Lab Clinic",
+        "--tz",
+        TZ,
+        "--manager",
+        MANAGER,
+        "--name",
+        "Boss",
+        "--rules",
+        str(_pack(tmp_path)),
+        operator=False,
+        now=START,
     )
     cli.ok("sterilizer", "add", "N1", "--model", "Classic", "--type", "N", now=START)
     cli.ok("pack", "add", "P1", "--contents", "tweezers", now=START)
@@ -40,8 +51,23 @@ def lab(empty_url: str, tmp_path: Path) -> Cli:
 
 def cyc(cli: Cli, at: str, *extra: str, expect: int = 0) -> dict[str, Any]:
     out: dict[str, Any] = cli.json(
-        "cycle", "record", "--sterilizer", "N1", "--program", "134-3.5", "--temp-c", "134",
-        "--hold-min", "3.5", "--ci", "pass", "--at", at, *extra, expect=expect, now=at,
+        "cycle",
+        "record",
+        "--sterilizer",
+        "N1",
+        "--program",
+        "134-3.5",
+        "--temp-c",
+        "134",
+        "--hold-min",
+        "3.5",
+        "--ci",
+        "pass",
+        "--at",
+        at,
+        *extra,
+        expect=expect,
+        now=at,
     )
     return out
 
@@ -73,21 +99,93 @@ def state(cli: Cli, bi_id: int, now: str) -> str:
 
 def test_an_expired_or_missing_expiry_or_other_lot_control_is_refused(lab: Cli) -> None:
     before = lab.audit_count()
-    r = lab.fails("cycle", "record", "--sterilizer", "N1", "--program", "134-3.5", "--temp-c",
-                  "134", "--hold-min", "3.5", "--ci", "pass", "--bi-lot", "SP-1", "--bi-expires",
-                  "2026-10", "--at", D0, now=D0)
+    r = lab.fails(
+        "cycle",
+        "record",
+        "--sterilizer",
+        "N1",
+        "--program",
+        "134-3.5",
+        "--temp-c",
+        "134",
+        "--hold-min",
+        "3.5",
+        "--ci",
+        "pass",
+        "--bi-lot",
+        "SP-1",
+        "--bi-expires",
+        "2026-10",
+        "--at",
+        D0,
+        now=D0,
+    )
     assert "expired on 2026-10-31" in r.stderr
-    r = lab.fails("cycle", "record", "--sterilizer", "N1", "--program", "134-3.5", "--temp-c",
-                  "134", "--hold-min", "3.5", "--ci", "pass", "--bi-lot", "SP-1", "--at", D0,
-                  now=D0)
+    r = lab.fails(
+        "cycle",
+        "record",
+        "--sterilizer",
+        "N1",
+        "--program",
+        "134-3.5",
+        "--temp-c",
+        "134",
+        "--hold-min",
+        "3.5",
+        "--ci",
+        "pass",
+        "--bi-lot",
+        "SP-1",
+        "--at",
+        D0,
+        now=D0,
+    )
     assert "requires the BI's expiry" in r.stderr
-    r = lab.fails("cycle", "record", "--sterilizer", "N1", "--program", "134-3.5", "--temp-c",
-                  "134", "--hold-min", "3.5", "--ci", "pass", "--bi-lot", "SP-1", "--bi-expires",
-                  "2027-01-15", "--bi-control-lot", "SP-2", "--at", D0, now=D0)
+    r = lab.fails(
+        "cycle",
+        "record",
+        "--sterilizer",
+        "N1",
+        "--program",
+        "134-3.5",
+        "--temp-c",
+        "134",
+        "--hold-min",
+        "3.5",
+        "--ci",
+        "pass",
+        "--bi-lot",
+        "SP-1",
+        "--bi-expires",
+        "2027-01-15",
+        "--bi-control-lot",
+        "SP-2",
+        "--at",
+        D0,
+        now=D0,
+    )
     assert "same lot" in r.stderr
-    r = lab.fails("cycle", "record", "--sterilizer", "N1", "--program", "134-3.5", "--temp-c",
-                  "134", "--hold-min", "3.5", "--ci", "pass", "--bi-lot", "SP-1", "--bi-expires",
-                  "2027-13", "--at", D0, now=D0)
+    r = lab.fails(
+        "cycle",
+        "record",
+        "--sterilizer",
+        "N1",
+        "--program",
+        "134-3.5",
+        "--temp-c",
+        "134",
+        "--hold-min",
+        "3.5",
+        "--ci",
+        "pass",
+        "--bi-lot",
+        "SP-1",
+        "--bi-expires",
+        "2027-13",
+        "--at",
+        D0,
+        now=D0,
+    )
     assert "is not a date" in r.stderr
     assert lab.audit_count() == before
     # The expiry day itself is still good.
@@ -97,8 +195,18 @@ def test_an_expired_or_missing_expiry_or_other_lot_control_is_refused(lab: Cli) 
 def test_a_mailed_bi_keeps_loads_going_for_lab_result_days_then_blocks(lab: Cli) -> None:
     bi = bi_load(lab, D0)
     assert state(lab, bi, D0) == "placed"
-    lab.ok("bi", "mail", str(bi), "--lab", "Mesa Labs", "--envelope", "E-1",
-           "--at", "2026-11-03T10:00:00Z", now="2026-11-03T10:00:00Z")
+    lab.ok(
+        "bi",
+        "mail",
+        str(bi),
+        "--lab",
+        "Mesa Labs",
+        "--envelope",
+        "E-1",
+        "--at",
+        "2026-11-03T10:00:00Z",
+        now="2026-11-03T10:00:00Z",
+    )
     assert state(lab, bi, "2026-11-03T11:00:00Z") == "mailed"
     cyc(lab, "2026-11-12T07:59:00Z", "--pack", "P1")  # 9 days 23h59 after placement
     blocked = cyc(lab, "2026-11-12T08:00:00Z", "--pack", "P1", expect=3)
@@ -110,8 +218,20 @@ def test_a_mailed_bi_keeps_loads_going_for_lab_result_days_then_blocks(lab: Cli)
     lab.ok("bi", "received", str(bi), "--at", "2026-11-05", now="2026-11-12T09:00:00Z")
     assert state(lab, bi, "2026-11-12T09:00:00Z") == "received"
     # The lab's negative: the BI counts again, for its 14-day window.
-    lab.ok("bi", "read", str(bi), "--result", "negative", "--control", "positive",
-           "--report-no", "R-77", "--at", "2026-11-12T10:00:00Z", now="2026-11-12T10:00:00Z")
+    lab.ok(
+        "bi",
+        "read",
+        str(bi),
+        "--result",
+        "negative",
+        "--control",
+        "positive",
+        "--report-no",
+        "R-77",
+        "--at",
+        "2026-11-12T10:00:00Z",
+        now="2026-11-12T10:00:00Z",
+    )
     assert state(lab, bi, "2026-11-12T10:00:00Z") == "negative"
     cyc(lab, "2026-11-12T11:00:00Z", "--pack", "P1")
 
@@ -124,11 +244,30 @@ def test_an_in_office_bi_is_not_cut_short(lab: Cli) -> None:
 def test_a_lab_positive_locks_the_sterilizer_and_lists_loads(lab: Cli) -> None:
     bi = bi_load(lab, D0)
     load = cyc(lab, "2026-11-03T08:00:00Z", "--pack", "P1")
-    lab.ok("bi", "mail", str(bi), "--lab", "Mesa Labs", "--at", "2026-11-03T09:00:00Z",
-           now="2026-11-03T09:00:00Z")
-    out = lab.json("bi", "read", str(bi), "--result", "positive", "--control", "positive",
-                   "--report-no", "R-1", "--at", "2026-11-06T09:00:00Z",
-                   now="2026-11-06T09:00:00Z")
+    lab.ok(
+        "bi",
+        "mail",
+        str(bi),
+        "--lab",
+        "Mesa Labs",
+        "--at",
+        "2026-11-03T09:00:00Z",
+        now="2026-11-03T09:00:00Z",
+    )
+    out = lab.json(
+        "bi",
+        "read",
+        str(bi),
+        "--result",
+        "positive",
+        "--control",
+        "positive",
+        "--report-no",
+        "R-1",
+        "--at",
+        "2026-11-06T09:00:00Z",
+        now="2026-11-06T09:00:00Z",
+    )
     assert out["locked"] is True and load["load_id"] in out["suspect_loads"]
     assert state(lab, bi, "2026-11-06T10:00:00Z") == "positive"
     blocked = cyc(lab, "2026-11-06T10:00:00Z", "--pack", "P1", expect=3)
@@ -138,15 +277,31 @@ def test_a_lab_positive_locks_the_sterilizer_and_lists_loads(lab: Cli) -> None:
 def test_an_invalid_bi_leaves_the_week_uncovered(lab: Cli, tmp_path: Path) -> None:
     bi = bi_load(lab, D0)
     cyc(lab, "2026-11-03T08:00:00Z", "--pack", "P1")
-    lab.ok("bi", "mail", str(bi), "--lab", "Mesa Labs", "--at", "2026-11-03T09:00:00Z",
-           now="2026-11-03T09:00:00Z")
+    lab.ok(
+        "bi",
+        "mail",
+        str(bi),
+        "--lab",
+        "Mesa Labs",
+        "--at",
+        "2026-11-03T09:00:00Z",
+        now="2026-11-03T09:00:00Z",
+    )
     lab.fails("bi", "invalid", str(bi), "--reason", "other", now="2026-11-04T09:00:00Z")
     lab.ok("bi", "invalid", str(bi), "--reason", "late-receipt", now="2026-11-04T09:00:00Z")
     assert state(lab, bi, "2026-11-04T09:00:00Z") == "invalid"
     blocked = cyc(lab, "2026-11-04T10:00:00Z", "--pack", "P1", expect=3)
     assert codes(blocked) == ["sterilizer-bi-overdue"]
-    r = lab.fails("bi", "read", str(bi), "--result", "negative", "--control", "positive",
-                  now="2026-11-04T11:00:00Z")
+    r = lab.fails(
+        "bi",
+        "read",
+        str(bi),
+        "--result",
+        "negative",
+        "--control",
+        "positive",
+        now="2026-11-04T11:00:00Z",
+    )
     assert "invalid" in r.stderr
     # The monthly report shows the earlier load uncovered? It had the BI's window at its time,
     # but the BI never counts: the load of the 3rd is a gap.
@@ -159,17 +314,39 @@ def test_a_declared_week_blocks_a_later_load_until_voided(lab: Cli, tmp_path: Pa
     lab.fails("bi", "skip", "--sterilizer", "N1", "--week", "2026-W53", "--reason", "x", now=now)
     lab.fails("bi", "skip", "--sterilizer", "N1", "--week", "2027-W53", "--reason", "x", now=now)
     cyc(lab, "2026-11-10T08:00:00Z", "--bi-lot", "SP-9", "--bi-expires", "2027-03")
-    r = lab.fails("bi", "skip", "--sterilizer", "N1", "--week", "2026-W46", "--reason", "closed",
-                  now=now)
+    r = lab.fails(
+        "bi", "skip", "--sterilizer", "N1", "--week", "2026-W46", "--reason", "closed", now=now
+    )
     assert "ran load" in r.stderr
-    out = lab.json("bi", "skip", "--sterilizer", "N1", "--week", "2026-W45",
-                   "--reason", "studio closed", now=now)
-    lab.fails("bi", "skip", "--sterilizer", "N1", "--week", "2026-W45", "--reason", "again",
-              now=now)
-    lab.fails("bi", "skip", "--sterilizer", "N1", "--week", "2026-W44", "--reason", "closed",
-              operator="nobody", now=now)
-    blocked = cyc(lab, "2026-11-04T08:00:00Z", "--bi-lot", "SP-9", "--bi-expires", "2027-03",
-                  expect=3)
+    out = lab.json(
+        "bi",
+        "skip",
+        "--sterilizer",
+        "N1",
+        "--week",
+        "2026-W45",
+        "--reason",
+        "studio closed",
+        now=now,
+    )
+    lab.fails(
+        "bi", "skip", "--sterilizer", "N1", "--week", "2026-W45", "--reason", "again", now=now
+    )
+    lab.fails(
+        "bi",
+        "skip",
+        "--sterilizer",
+        "N1",
+        "--week",
+        "2026-W44",
+        "--reason",
+        "closed",
+        operator="nobody",
+        now=now,
+    )
+    blocked = cyc(
+        lab, "2026-11-04T08:00:00Z", "--bi-lot", "SP-9", "--bi-expires", "2027-03", expect=3
+    )
     assert codes(blocked) == ["bi-week-declared"]
     text = monthly(lab, tmp_path)
     assert "2026-W45" in text and "studio closed" in text, text

@@ -85,7 +85,7 @@ def upgrade() -> None:
     sa.Column('recorded_at', sterilog.models.UTCDateTime(), nullable=False),
     sa.Column('operator_id', sa.Integer(), nullable=True),
     sa.CheckConstraint("kind IN ('mailed', 'received', 'invalid', 'report')", name=op.f('ck_bi_lab_events_kind')),
-    sa.CheckConstraint("reason IS NULL OR reason IN ('late-receipt', 'expired-envelope', 'missing-strip', 'damaged', 'other')", name=op.f('ck_bi_lab_events_reason')),
+    sa.CheckConstraint("reason IN ('late-receipt', 'expired-envelope', 'missing-strip', 'damaged', 'other')", name=op.f('ck_bi_lab_events_reason')),
     sa.ForeignKeyConstraint(['bi_id'], ['bis.id'], name=op.f('fk_bi_lab_events_bi_id_bis')),
     sa.ForeignKeyConstraint(['operator_id'], ['staff.id'], name=op.f('fk_bi_lab_events_operator_id_staff')),
     sa.ForeignKeyConstraint(['read_id'], ['bi_reads.id'], name=op.f('fk_bi_lab_events_read_id_bi_reads')),

@@ -12,9 +12,9 @@ import smtplib
 import urllib.request
 from dataclasses import dataclass
 from email.message import EmailMessage
-from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from sterilog.clock import local_date
 from sterilog.compliance import facts
@@ -75,7 +75,7 @@ def configure(
     return row
 
 
-def current(session: Any) -> NotifySetting | None:
+def current(session: Session) -> NotifySetting | None:
     return session.execute(
         select(NotifySetting).order_by(NotifySetting.id.desc()).limit(1)
     ).scalar_one_or_none()

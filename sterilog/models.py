@@ -83,7 +83,9 @@ class Setting(Base):
     scanner_gs: Mapped[str | None] = mapped_column(String(8))
     recorded_at: Mapped[dt.datetime] = _recorded()
     # A training database (`init --training`, `demo`) accepts STERILOG_NOW; a live one never.
-    training: Mapped[bool] = mapped_column(Boolean, server_default=false(), default=False)
+    training: Mapped[bool] = mapped_column(
+        Boolean, server_default=false(), default=False
+    )
 
 
 class Staff(Base):
@@ -114,7 +116,9 @@ class PinEvent(Base):
     at: Mapped[dt.datetime] = _at()
     recorded_at: Mapped[dt.datetime] = _recorded()
     operator_id: Mapped[int | None] = _operator()
-    __table_args__ = (CheckConstraint("kind IN ('set', 'failed', 'ok', 'unlock')", name="kind"),)
+    __table_args__ = (
+        CheckConstraint("kind IN ('set', 'failed', 'ok', 'unlock')", name="kind"),
+    )
 
 
 class StaffDeactivation(Base):

@@ -671,17 +671,8 @@ def kill_init(url: str, backend: str, delays: list[float]) -> None:
     """`init` killed at each delay (a power cut during first setup); then `init` again works and
     the new database verifies."""
     c = Cli(url=url, backend=backend)
-    argv = [
-        sys.executable,
-        "-m",
-        "sterilog",
-        "init",
-        "--training",
-        "--manager",
-        "boss",
-        "--name",
-        "Boss",
-    ]
+    argv = [sys.executable, "-m", "sterilog", "init", "--training", "--manager", "boss",
+            "--name", "Boss"]
     for delay in delays:
         proc = subprocess.Popen(argv, env=env_for(c, "", None), stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)  # fmt: skip

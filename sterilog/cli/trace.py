@@ -198,7 +198,8 @@ def _source_lines(load: dict[str, Any]) -> list[str]:
         f"{load['program_temp_c']:g} °C, {rng(d['temp_min_c'], d['temp_max_c'], '°C')}, "
         f"{rng(d['pressure_min_kpa'], d['pressure_max_kpa'], 'kPa')}"
         + (f" (printed in {d['pressure_unit']})" if d["pressure_unit"] else ""),
-        "  Device verdict: " + ("OK" if d["device_ok"] else f"FAILED ({d['device_reason']})"),
+        "  Device verdict: "
+        + ("OK" if d["device_ok"] else f"FAILED ({d['device_reason']})"),
     ]
     out += [f"  Failed: {f}" for f in d["failures"]]
     if load["status"] == "ci-pending":

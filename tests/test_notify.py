@@ -137,7 +137,8 @@ def test_digest_and_alert_once_a_day_dry_run_sends_nothing(
     assert len(inbox.messages) == 1
     mail = inbox.messages[0]
     assert "POSITIVE spore test" in mail and "Due or overdue now" in mail, mail
-    assert "ann@studio.test" in mail and "1 ALERT(S)" in mail
+    assert "ann@studio.test" in mail and "2 ALERT(S)" in mail
+    assert "STERILIZER N1 LOCKED" in mail
     assert len(posted) == 1 and any(i["kind"] == "alert" for i in posted[0]["items"])
     assert cli.audit_count() == before + 1
     assert cli.json("audit", "verify")["ok"] is True
@@ -187,3 +188,31 @@ def test_an_unreachable_server_is_exit_1_and_records_nothing(cli: Cli) -> None:
     r = cli.fails("notify")
     assert "cannot send e-mail" in r.stderr
     assert cli.audit_count() == before
+
+
+def test_lockouts_and_a_failed_integrity_check_are_alerts(
+    cli: Cli, hook: tuple[str, list[Any]]
+) -> None:
+    from sqlalchemy import text
+
+    url, posted = hook
+    cli.ok("settings", "notify", "--webhook", url)
+    cli.ok("staff", "add", "ann", "--name", "Ann", "--role", "practitioner", "--pin",
+           env={"STERILOG_NEW_PIN": "4821"})  # fmt: skip
+    for _ in range(5):
+        cli.fails("pack", "add", "P0", "--contents", "x", operator="ann",
+                  env={"STERILOG_PIN": "0000"})  # fmt: skip
+    cli.ok("notify")
+    texts = [i["text"] for i in posted[-1]["items"] if i["kind"] == "alert"]
+    assert any("STAFF LOCKED OUT: ann" in t for t in texts), texts
+    assert not any("INTEGRITY" in t for t in texts), texts
+    engine = cli.engine()
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("UPDATE staff SET name = 'Forged' WHERE code = 'ann'"))
+    finally:
+        engine.dispose()
+    cli.ok("notify")
+    texts = [i["text"] for i in posted[-1]["items"] if i["kind"] == "alert"]
+    assert [t for t in texts if "INTEGRITY CHECK FAILED" in t], texts
+    assert not any("STAFF LOCKED OUT" in t for t in texts)  # sent once

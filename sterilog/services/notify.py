@@ -114,6 +114,9 @@ def pending(ctx: Ctx) -> list[Message]:
         key = f"alert:recall:{rec.id}"
         if rec.id not in voided_recalls and key not in alerted:
             out.append(Message(key, "alert", f"RECALL {rec.id} recorded: {rec.reason}"))
+    for key, text in _other_alerts(ctx):
+        if key not in alerted:
+            out.append(Message(key, "alert", text))
     for item in status_svc.status(ctx):
         key = f"due:{item.code}:{item.kind}:{item.subject}:{item.state}"
         if key not in sent_today:
@@ -124,6 +127,57 @@ def pending(ctx: Ctx) -> list[Message]:
                     f"{item.state.upper()} {item.kind} {item.subject}: {item.message}",
                 )
             )
+    return out
+
+
+def _other_alerts(ctx: Ctx) -> list[tuple[str, str]]:
+    """Sterilizer locks, staff lock-outs, clock anomalies, a failed integrity check: (key, text),
+    each key naming one occurrence (a lock by when it started, a lock-out by its last PIN
+    event, an anomaly by its audit entry, an integrity failure by the chain's head)."""
+    from sqlalchemy import func
+
+    from sterilog import audit
+    from sterilog.compliance import history
+    from sterilog.models import PinEvent, Staff
+    from sterilog.services import people
+
+    s = ctx.session
+    pack = ctx.clinic.rules
+    out: list[tuple[str, str]] = []
+    for sid, code, _ in facts.sterilizers(s):
+        lock = history.sterilizer_state(s, sid, ctx.now, pack, ctx.clinic.tz).facts.lock
+        if lock.locked and lock.since is not None:
+            out.append(
+                (
+                    f"alert:lock:{code}:{lock.since.isoformat()}",
+                    f"STERILIZER {code} LOCKED: {lock.reason}; {lock.remaining} negative BI(s) "
+                    "needed before loads run again.",
+                )
+            )
+    for code in people.locked_staff(s, pack.pin_lockout_attempts):
+        last = s.execute(
+            select(func.max(PinEvent.id))
+            .join(Staff, Staff.id == PinEvent.staff_id)
+            .where(Staff.code == code)
+        ).scalar_one()
+        out.append(
+            (
+                f"alert:lockout:{code}:{last}",
+                f"STAFF LOCKED OUT: {people.lock_message(code)}.",
+            )
+        )
+    for a in audit.clock_anomalies(s, ctx.now, limit=20):
+        out.append((f"alert:clock:{a.seq}", f"CLOCK ANOMALY in audit entry #{a.seq}: {a.message}"))
+    result = audit.verify(s)
+    if not result.ok:
+        first = result.problems[0]
+        out.append(
+            (
+                f"alert:integrity:{result.head}",
+                f"INTEGRITY CHECK FAILED: {len(result.problems)} problem(s), first "
+                f"{first.record}: {first.message} (run `sterilog audit verify`).",
+            )
+        )
     return out
 
 

@@ -208,6 +208,10 @@ def test_a_mailed_bi_keeps_loads_going_for_lab_result_days_then_blocks(lab: Cli)
         now="2026-11-03T10:00:00Z",
     )
     assert state(lab, bi, "2026-11-03T11:00:00Z") == "mailed"
+    # Status and the gate's warning say when: 10 days after placement, not 14.
+    items = lab.json("status", now="2026-11-11T09:00:00Z")["items"]
+    due = [i for i in items if i["code"] == "status-bi-overdue"]
+    assert [i["state"] for i in due] == ["due"] and "2026-11-12 08:00" in due[0]["message"], due
     cyc(lab, "2026-11-12T07:59:00Z", "--pack", "P1")  # 9 days 23h59 after placement
     blocked = cyc(lab, "2026-11-12T08:00:00Z", "--pack", "P1", expect=3)
     assert codes(blocked) == ["sterilizer-bi-overdue"]

@@ -29,7 +29,7 @@ from sterilog.compliance.facts import (
     _moment,
     _one,
     _q,
-    latest_qualifying_bi,
+    bi_due_until,
     not_voided,
 )
 from sterilog.compliance.vocab import NEGATIVE, POSITIVE
@@ -563,7 +563,7 @@ def sterilizer_state(
         is_test=False,
         carries_bi=False,
     )
-    due = r.bi_due_at(latest_qualifying_bi(db, sterilizer_id, now), pack.bi_interval_days)
+    due = bi_due_until(db, sterilizer_id, now, pack.bi_interval_days, pack.lab_result_days)
     return SterilizerState(
         locked=facts.lock.locked,
         lock_reason=facts.lock.reason,

@@ -50,6 +50,9 @@ TOML_KEYS: Final[Mapping[str, str]] = {
     "late_entry_minutes": "records.late_entry_minutes",
     "pin_lockout_attempts": "records.pin_lockout_attempts",
     "terminal_idle_minutes": "terminal.idle_minutes",
+    "lab_result_days": "bi_lab.lab_result_days",
+    "lab_receipt_days": "bi_lab.lab_receipt_days",
+    "require_bi_expiry": "bi_lab.require_bi_expiry",
     "default_programs": "programs",
 }
 

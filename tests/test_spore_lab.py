@@ -336,18 +336,12 @@ def test_a_declared_week_blocks_a_later_load_until_voided(lab: Cli, tmp_path: Pa
     lab.fails(
         "bi", "skip", "--sterilizer", "N1", "--week", "2026-W45", "--reason", "again", now=now
     )
-    lab.fails(
-        "bi",
-        "skip",
-        "--sterilizer",
-        "N1",
-        "--week",
-        "2026-W44",
-        "--reason",
-        "closed",
-        operator="nobody",
-        now=now,
-    )
+    lab.ok("staff", "add", "ann", "--name", "Ann", "--role", "practitioner", now=now)
+    r = lab.fails(
+        "bi", "skip", "--sterilizer", "N1", "--week", "2026-W44", "--reason", "closed",
+        operator="ann", now=now,
+    )  # fmt: skip
+    assert "manager" in r.stderr, r.stderr
     blocked = cyc(
         lab, "2026-11-04T08:00:00Z", "--bi-lot", "SP-9", "--bi-expires", "2027-03", expect=3
     )
@@ -361,3 +355,27 @@ def test_a_declared_week_blocks_a_later_load_until_voided(lab: Cli, tmp_path: Pa
 
 def test_unused_names_stay_importable() -> None:
     assert NOW
+
+
+def test_the_export_carries_lab_events_details_and_declared_weeks(
+    lab: Cli, tmp_path: Path
+) -> None:
+    import json
+
+    bi = bi_load(lab, D0)
+    lab.ok("bi", "mail", str(bi), "--lab", "Mesa Labs", "--envelope", "E-1",
+           "--at", "2026-11-03T10:00:00Z", now="2026-11-03T10:00:00Z")  # fmt: skip
+    lab.ok("bi", "read", str(bi), "--result", "negative", "--control", "positive",
+           "--report-no", "R-77", now="2026-11-06T10:00:00Z")  # fmt: skip
+    lab.ok("bi", "skip", "--sterilizer", "N1", "--week", "2026-W46", "--reason", "closed",
+           now="2026-11-20T10:00:00Z")  # fmt: skip
+    path = tmp_path / "nov.json"
+    lab.ok("export", "--from", "2026-11-01", "--to", "2026-11-30", "--format", "json",
+           "-o", str(path), now="2026-11-24T09:00:00Z")  # fmt: skip
+    data = json.loads(path.read_text(encoding="utf-8"))
+    events = [(e["kind"], e["lab"], e["envelope"], e["note"]) for e in data["bi_lab_events"]]
+    assert events == [("mailed", "Mesa Labs", "E-1", None), ("report", None, None, "R-77")]
+    assert [(d["expires"], d["control_lot"]) for d in data["bi_details"]] == [
+        ("2027-03-31", "SP-9")
+    ]
+    assert [(s["week"], s["voided"]) for s in data["bi_skips"]] == [("2026-W46", False)]

@@ -357,9 +357,7 @@ def test_unused_names_stay_importable() -> None:
     assert NOW
 
 
-def test_the_export_carries_lab_events_details_and_declared_weeks(
-    lab: Cli, tmp_path: Path
-) -> None:
+def test_the_export_carries_lab_events_details_and_declared_weeks(lab: Cli, tmp_path: Path) -> None:
     import json
 
     bi = bi_load(lab, D0)

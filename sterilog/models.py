@@ -30,7 +30,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from sterilog.compliance.vocab import ROLES, sql_in
+from sterilog.compliance.vocab import BI_INVALID_REASONS, BI_LAB_EVENTS, ROLES, sql_in
 from sterilog.sqltypes import UTCDateTime
 
 NAMING = {
@@ -328,6 +328,52 @@ class BiRead(Base):
     operator_id: Mapped[int | None] = _operator()
 
 
+class BiDetail(Base):
+    """The BI as a physical thing (issue 16): its lot's expiry and the control's lot."""
+
+    __tablename__ = "bi_details"
+    id: Mapped[int] = _id()
+    bi_id: Mapped[int] = mapped_column(ForeignKey("bis.id"), unique=True)
+    expires: Mapped[dt.date | None] = mapped_column(Date)
+    control_lot: Mapped[str | None] = mapped_column(String(100))
+    recorded_at: Mapped[dt.datetime] = _recorded()
+
+
+class BiLabEvent(Base):
+    """A mail-in BI's life at the lab: mailed, received, invalid, or the lab's report number."""
+
+    __tablename__ = "bi_lab_events"
+    id: Mapped[int] = _id()
+    bi_id: Mapped[int] = mapped_column(ForeignKey("bis.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(10))
+    lab: Mapped[str | None] = mapped_column(String(200))
+    envelope: Mapped[str | None] = mapped_column(String(100))
+    reason: Mapped[str | None] = mapped_column(String(20))
+    note: Mapped[str | None] = mapped_column(Text)
+    read_id: Mapped[int | None] = mapped_column(ForeignKey("bi_reads.id"))
+    at: Mapped[dt.datetime] = _at()
+    recorded_at: Mapped[dt.datetime] = _recorded()
+    operator_id: Mapped[int | None] = _operator()
+    __table_args__ = (
+        CheckConstraint(f"kind IN ({sql_in(BI_LAB_EVENTS)})", name="kind"),
+        CheckConstraint(f"reason IN ({sql_in(BI_INVALID_REASONS)})", name="reason"),
+    )
+
+
+class BiSkip(Base):
+    """A declared non-test week of a sterilizer (`bi skip`): no load ran, and why."""
+
+    __tablename__ = "bi_skips"
+    id: Mapped[int] = _id()
+    sterilizer_id: Mapped[int] = mapped_column(ForeignKey("sterilizers.id"))
+    week: Mapped[str] = mapped_column(String(8))  # ISO week, YYYY-Www, clinic-local
+    reason: Mapped[str] = mapped_column(Text)
+    at: Mapped[dt.datetime] = _at()
+    recorded_at: Mapped[dt.datetime] = _recorded()
+    operator_id: Mapped[int | None] = _operator()
+    __table_args__ = (Index("ix_bi_skips_sterilizer_week", "sterilizer_id", "week"),)
+
+
 class AirRemovalTest(Base):
     __tablename__ = "air_removal_tests"
     id: Mapped[int] = _id()
@@ -403,9 +449,7 @@ class ImportedCycle(Base):
     format: Mapped[str] = mapped_column(String(30))
     kind: Mapped[str] = mapped_column(String(12))
     cycle_id: Mapped[int | None] = mapped_column(ForeignKey("cycles.id"), unique=True)
-    air_test_id: Mapped[int | None] = mapped_column(
-        ForeignKey("air_removal_tests.id"), unique=True
-    )
+    air_test_id: Mapped[int | None] = mapped_column(ForeignKey("air_removal_tests.id"), unique=True)
     source_id: Mapped[int] = mapped_column(ForeignKey("attachments.id"), index=True)
     lines: Mapped[str] = mapped_column(String(30))  # the record's line range in the file
     started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)  # device clock
@@ -563,6 +607,37 @@ class Void(Base):
     __table_args__ = (UniqueConstraint("kind", "record_id"),)
 
 
+class NotifySetting(Base):
+    """Where `sterilog notify` sends (a change is a new row; the newest is in force). The SMTP
+    password is never stored: it comes from STERILOG_SMTP_PASSWORD."""
+
+    __tablename__ = "notify_settings"
+    id: Mapped[int] = _id()
+    smtp_host: Mapped[str | None] = mapped_column(String(200))
+    smtp_port: Mapped[int | None] = mapped_column(Integer)
+    starttls: Mapped[bool] = mapped_column(Boolean)
+    smtp_user: Mapped[str | None] = mapped_column(String(200))
+    from_addr: Mapped[str | None] = mapped_column(String(200))
+    to_addrs: Mapped[str] = mapped_column(Text)  # JSON list
+    webhook: Mapped[str | None] = mapped_column(Text)
+    recorded_at: Mapped[dt.datetime] = _recorded()
+    operator_id: Mapped[int | None] = _operator()
+
+
+class NotificationSent(Base):
+    """One item sent by `sterilog notify` on one clinic day (never sent twice that day)."""
+
+    __tablename__ = "notifications_sent"
+    id: Mapped[int] = _id()
+    day: Mapped[dt.date] = mapped_column(Date)
+    item: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(10))  # digest | alert
+    channels: Mapped[str] = mapped_column(String(40))
+    text: Mapped[str] = mapped_column(Text)
+    recorded_at: Mapped[dt.datetime] = _recorded()
+    __table_args__ = (Index("ix_notifications_sent_day_item", "day", "item"),)
+
+
 class Signature(Base):
     __tablename__ = "signatures"
     id: Mapped[int] = _id()
@@ -634,4 +709,9 @@ AUDITED: tuple[type[Base], ...] = (
     SterilizerSerial,
     Attachment,
     ImportedCycle,
+    BiDetail,
+    BiLabEvent,
+    BiSkip,
+    NotifySetting,
+    NotificationSent,
 )

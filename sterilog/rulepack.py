@@ -50,6 +50,9 @@ TOML_KEYS: Final[Mapping[str, str]] = {
     "late_entry_minutes": "records.late_entry_minutes",
     "pin_lockout_attempts": "records.pin_lockout_attempts",
     "terminal_idle_minutes": "terminal.idle_minutes",
+    "lab_result_days": "bi_lab.lab_result_days",
+    "lab_receipt_days": "bi_lab.lab_receipt_days",
+    "require_bi_expiry": "bi_lab.require_bi_expiry",
     "default_programs": "programs",
 }
 
@@ -109,6 +112,10 @@ class RulePack:
     late_entry_minutes: int = 60
     pin_lockout_attempts: int = 5
     terminal_idle_minutes: float = 5.0
+    # [bi_lab] (issue 16): mail-in spore tests and the BI's expiry.
+    lab_result_days: int = 10
+    lab_receipt_days: int = 30
+    require_bi_expiry: bool = False
 
 
 def load_pack(name_or_path: str | os.PathLike[str]) -> RulePack:
@@ -220,6 +227,7 @@ TERMINAL_IDLE_DEFAULT: Final = 5.0
 _OPTIONAL_SECTIONS: Final[Mapping[str, tuple[str, ...]]] = {
     "records": ("late_entry_minutes", "pin_lockout_attempts"),
     "terminal": ("idle_minutes",),
+    "bi_lab": ("lab_result_days", "lab_receipt_days", "require_bi_expiry"),
 }
 
 
@@ -269,6 +277,9 @@ class _Validator:
                 "terminal.idle_minutes", self._number(0.0, 24 * 60.0, "a number of minutes")
             )
             or TERMINAL_IDLE_DEFAULT,
+            lab_result_days=get("bi_lab.lab_result_days", self._positive(_MAX_DAYS)) or 10,
+            lab_receipt_days=get("bi_lab.lab_receipt_days", self._positive(_MAX_DAYS)) or 30,
+            require_bi_expiry=bool(get("bi_lab.require_bi_expiry", self._bool)),
         )
         if not self.problems and pack.requalify_bis_after_repair < pack.requalify_bis:
             self.problems.append(
@@ -405,6 +416,12 @@ class _Validator:
         if value > high:
             self.problems.append(f"{key} must be at most {high}, got {value}")
             return None
+        return value
+
+    def _bool(self, key: str, value: object) -> bool:
+        if not isinstance(value, bool):
+            self.problems.append(f"{key} must be true or false, got {_describe(value)}")
+            return False
         return value
 
     def _positive(self, high: int) -> Callable[[str, object], int]:

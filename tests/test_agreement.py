@@ -117,6 +117,8 @@ STEP = st.one_of(
         st.integers(-3, 5),  # negative: one of the latest records
     ),
     st.tuples(st.just("recall")),
+    st.tuples(st.just("mail"), st.integers(0, 5)),  # issue 16: a BI goes to a lab
+    st.tuples(st.just("invalid"), st.integers(0, 5)),  # ... and the lab rejects it
 )
 
 # Histories every default run checks (the random ones come on top): each reaches a state the
@@ -159,6 +161,17 @@ EXAMPLES: list[tuple[int, list[Any]]] = [
             ((R, ["P1"], False, "negative", True), 600),
             (("void", "cycle", 0), 5),
             (("void", "room-clean", 1), 5),
+        ],
+    ),
+    (  # issue 16: a mailed BI, then declared invalid: the loads after it are uncovered
+        7,
+        [
+            (("air", "pass"), 10),
+            (("cycle", ["P1"], True), 10),
+            (("mail", -1), 60),
+            ((R, ["P2"], False, "negative", True), 60),
+            (("invalid", -1), 60),
+            ((R, ["P3"], False, "negative", True), 60),
         ],
     ),
 ]
@@ -291,6 +304,14 @@ class World:
                 self.apply(("end",))
         elif kind == "recall":
             self.run("cartridge", "recall", "--gtin", GTIN, "--lot", "LOTB", "--reason", "r")
+        elif kind in ("mail", "invalid"):
+            if not self.bis:
+                return
+            bi = str(self.bis[step[1] % len(self.bis)])
+            if kind == "mail":
+                self.run("bi", "mail", bi, "--lab", "Mesa Labs")
+            else:
+                self.run("bi", "invalid", bi, "--reason", "late-receipt")
 
 
 def _month(cli: Cli) -> Any:

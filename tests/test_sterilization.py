@@ -349,6 +349,8 @@ def test_bi_reads_are_checked_and_an_invalid_control_changes_nothing(clinic: Cli
         "valid": True,
         "read_at": f"{DAY2}T08:30:00Z",
         "pending": False,
+        "state": "negative",
+        "lab": None,
     }
 
 

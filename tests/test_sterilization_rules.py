@@ -306,4 +306,5 @@ def test_every_failing_rule_is_reported_in_table_order() -> None:
         "air-removal-test-missing",
         "air-removal-test-failed",
         "sterilizer-bi-overdue",
+        "bi-week-declared",
     ]

@@ -95,11 +95,36 @@ def record_days(cli: Cli) -> None:
                 "pass",
                 "--pack",
                 pack,
-                *(["--bi-lot", f"BI-{k}"] if bi else []),
+                *(
+                    [
+                        "--bi-lot",
+                        f"BI-{k}",
+                        "--bi-expires",
+                        "2027-06",
+                        "--bi-control-lot",
+                        f"BI-{k}",
+                    ]
+                    if bi
+                    else []
+                ),
                 "--at",
                 t(at),
             )
-        cli.ok("bi", "read", k, "--result", "negative", "--control", "positive", "--at", t("08:30"))
+        cli.ok("bi", "mail", k, "--lab", "Mesa Labs", "--at", t("08:00"))  # bi_lab_events
+        cli.ok("bi", "skip", "--sterilizer", f"AC{k}", "--week", "2026-W46", "--reason", "shut")
+        cli.ok(
+            "bi",
+            "read",
+            k,
+            "--result",
+            "negative",
+            "--control",
+            "positive",
+            "--report-no",
+            f"R-{k}",
+            "--at",
+            t("08:30"),
+        )
         cli.ok(
             "clean",
             "room",
@@ -174,6 +199,35 @@ def record_days(cli: Cli) -> None:
         cli.ok("void", "room-clean", str(2 * int(k)), "--reason", "wrong room", now=t("09:55"))
         cli.ok("sign", "2026-11", "--meaning", "reviewed", now=t("10:00"))
     device_evidence(cli)
+    notifications(cli)
+
+
+def notifications(cli: Cli) -> None:
+    """Issue 16's notify tables: two settings rows, and items sent to a local webhook."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/"
+        cli.ok("settings", "notify", "--webhook", url + "old")
+        cli.ok("settings", "notify", "--webhook", url)
+        assert len(cli.json("notify")["sent"]) >= 2
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
 
 
 def device_evidence(cli: Cli) -> None:

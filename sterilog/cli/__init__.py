@@ -47,6 +47,8 @@ COMMANDS: dict[str, str] = {
     "demo": "sterilog.cli.demo:demo",
     "attach": "sterilog.cli.attachments:attach",
     "attachment": "sterilog.cli.attachments:attachment",
+    "notify": "sterilog.cli.notify:notify",
+    "settings": "sterilog.cli.notify:settings",
 }
 
 

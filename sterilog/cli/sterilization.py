@@ -8,11 +8,12 @@ import click
 
 from sterilog.cli.app import App, pass_app
 from sterilog.clock import fmt_local, iso, local_day_bounds, parse_at, parse_date
-from sterilog.compliance.vocab import BI_RESULTS, CONTROL_RESULTS, PASS_FAIL
+from sterilog.compliance.vocab import BI_INVALID_REASONS, BI_RESULTS, CONTROL_RESULTS, PASS_FAIL
 from sterilog.errors import UserError
 from sterilog.lateness import text_mark
+from sterilog.services import bi_lab
 from sterilog.services import sterilization as svc
-from sterilog.services.people import DAILY
+from sterilog.services.people import DAILY, MANAGER
 
 
 def _table(rows: list[dict[str, Any]], cols: list[str]) -> list[str]:
@@ -59,6 +60,12 @@ def cycle() -> None:
 @click.option("--pack", "packs", multiple=True, metavar="P", help="A pack in the load (repeat).")
 @click.option("--load-no", type=int, help="Load number (default: the sterilizer's next).")
 @click.option("--bi-lot", metavar="LOT", help="A biological indicator of this lot is in the load.")
+@click.option(
+    "--bi-expires",
+    metavar="YYYY-MM[-DD]",
+    help="The BI's expiry from its label (YYYY-MM: end of that month); an expired BI is refused.",
+)
+@click.option("--bi-control-lot", metavar="LOT", help="The control's lot (must be the BI's lot).")
 @click.option("--at", "at_raw", metavar="TIME", help="When the cycle ran, if earlier than now.")
 @pass_app
 def cycle_record(
@@ -72,6 +79,8 @@ def cycle_record(
     packs: tuple[str, ...],
     load_no: int | None,
     bi_lot: str | None,
+    bi_expires: str | None,
+    bi_control_lot: str | None,
     at_raw: str | None,
 ) -> None:
     """Record a cycle. Computes passed/failed; blocked (exit 3) when the sterilizer is locked,
@@ -89,6 +98,8 @@ def cycle_record(
             packs=packs,
             load_no=load_no,
             bi_lot=bi_lot,
+            bi_expires=bi_expires,
+            bi_control_lot=bi_control_lot,
             at=at,
         )
         tz = ctx.clinic.tz
@@ -238,13 +249,32 @@ def bi() -> None:
     help="The same-lot control; it must grow (positive) for the read to be valid.",
 )
 @click.option("--at", "at_raw", metavar="TIME", help="When it was read, if earlier than now.")
+@click.option("--report-no", metavar="NO", help="The monitoring lab's report number.")
+@click.option("--control-lot", metavar="LOT", help="The control's lot (must be the BI's lot).")
 @pass_app
-def bi_read(app: App, bi_id: str, result: str, control: str, at_raw: str | None) -> None:
-    """Record a BI read. A positive valid read locks the sterilizer and makes loads suspect."""
+def bi_read(
+    app: App,
+    bi_id: str,
+    result: str,
+    control: str,
+    at_raw: str | None,
+    report_no: str | None,
+    control_lot: str | None,
+) -> None:
+    """Record a BI read, in the office or the lab's result. A positive valid read locks the
+    sterilizer and makes loads suspect."""
     number = svc.parse_bi_id(bi_id)
     with app.writing(DAILY, "read BIs") as ctx:
         at = parse_at(at_raw, ctx.clinic.tz) if at_raw else None
-        res = svc.read_bi(ctx, number, result=result, control=control, at=at)
+        res = svc.read_bi(
+            ctx,
+            number,
+            result=result,
+            control=control,
+            at=at,
+            report_no=report_no,
+            control_lot=control_lot,
+        )
         data = {
             "bi_id": number,
             "read_id": res.read.id,
@@ -308,10 +338,83 @@ def bi_list(app: App, pending: bool) -> None:
         {"bis": rows},
         _table(
             shown,
-            ["bi_id", "sterilizer", "load_id", "lot", "placed_at", "read"]
+            ["bi_id", "sterilizer", "load_id", "lot", "placed_at", "state", "read"]
             + (["entered"] if any(r["late"] for r in rows) else []),
         ),
     )
+
+
+@bi.command(
+    "mail",
+    epilog="Example: sterilog --operator ann bi mail 7 --lab 'Mesa Labs' --envelope E-20931",
+)
+@click.argument("bi_id")
+@click.option("--lab", required=True, metavar="NAME", help="The monitoring lab.")
+@click.option("--envelope", metavar="NO", help="The lab's envelope or mailer number.")
+@click.option("--at", "at_raw", metavar="TIME", help="When it was mailed, if earlier than now.")
+@pass_app
+def bi_mail(app: App, bi_id: str, lab: str, envelope: str | None, at_raw: str | None) -> None:
+    """Record that a BI was mailed to a monitoring lab. It counts as incubating for the weekly
+    rule until the rule pack's lab_result_days after it was placed."""
+    number = svc.parse_bi_id(bi_id)
+    with app.writing(DAILY, "mail BIs") as ctx:
+        at = parse_at(at_raw, ctx.clinic.tz) if at_raw else None
+        row = bi_lab.mail(ctx, number, lab=lab, envelope=envelope, at=at)
+        data = {"bi_id": number, "event_id": row.id, "lab": row.lab, "at": iso(row.at)}
+    app.emit(data, f"BI {number} mailed to {data['lab']}.")
+
+
+@bi.command(
+    "received",
+    epilog="Example: sterilog --operator ann bi received 7 --at 2026-12-04",
+)
+@click.argument("bi_id")
+@click.option("--at", "at_raw", metavar="TIME", required=True, help="The lab's receipt date.")
+@pass_app
+def bi_received(app: App, bi_id: str, at_raw: str) -> None:
+    """Record the date the lab received a mailed BI (from its portal or report)."""
+    number = svc.parse_bi_id(bi_id)
+    with app.writing(DAILY, "record BI receipts") as ctx:
+        row = bi_lab.received(ctx, number, at=parse_at(at_raw, ctx.clinic.tz))
+        data = {"bi_id": number, "event_id": row.id, "at": iso(row.at)}
+    app.emit(data, f"BI {number} received by the lab.")
+
+
+@bi.command(
+    "invalid",
+    epilog="Example: sterilog --operator ann bi invalid 7 --reason late-receipt",
+)
+@click.argument("bi_id")
+@click.option("--reason", type=click.Choice(list(BI_INVALID_REASONS)), required=True)
+@click.option("--note", metavar="TEXT", help="What was wrong (required with --reason other).")
+@pass_app
+def bi_invalid(app: App, bi_id: str, reason: str, note: str | None) -> None:
+    """Record that a BI gives no result (the lab rejected it, or it was damaged). It never
+    counts for the weekly rule: the week it was to cover is uncovered."""
+    number = svc.parse_bi_id(bi_id)
+    with app.writing(DAILY, "record invalid BIs") as ctx:
+        row = bi_lab.invalid(ctx, number, reason=reason, note=note)
+        data = {"bi_id": number, "event_id": row.id, "reason": reason, "at": iso(row.at)}
+    app.emit(data, f"BI {number} is invalid ({reason}); it covers nothing. Run a new BI.")
+
+
+@bi.command(
+    "skip",
+    epilog="Example: sterilog --operator margaret bi skip --sterilizer AC1 --week 2026-W52 "
+    "--reason 'studio closed for the holidays'",
+)
+@click.option("--sterilizer", required=True, metavar="ID")
+@click.option("--week", required=True, metavar="YYYY-Www", help="ISO week, clinic-local.")
+@click.option("--reason", required=True, metavar="TEXT", help="Why no test (unit down, closed).")
+@pass_app
+def bi_skip(app: App, sterilizer: str, week: str, reason: str) -> None:
+    """Declare a week in which the sterilizer ran no load, so no spore test was run (manager).
+    The monthly report lists it as declared; a load later recorded in that week is blocked
+    (exit 3, bi-week-declared) until the declaration is voided (`void bi-skip ID`)."""
+    with app.writing(MANAGER, "declare non-test weeks") as ctx:
+        row = bi_lab.skip(ctx, sterilizer=sterilizer, week=week, reason=reason)
+        data = {"skip_id": row.id, "sterilizer": sterilizer, "week": row.week}
+    app.emit(data, f"{data['week']} declared without a spore test for {sterilizer} (#{row.id}).")
 
 
 # --- cycle import (the device's own records) and the CI of an imported load --------------------

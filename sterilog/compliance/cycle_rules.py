@@ -177,11 +177,20 @@ class BiEvidence:
     cycle_at: dt.datetime
     result: str | None  # result of the valid read, None while pending
     read_at: dt.datetime | None
+    mailed: bool = False  # sent to a monitoring lab (`bi mail`)
+    invalid: bool = False  # the lab (or the clinic) declared it invalid (`bi invalid`)
 
 
-def bi_counts_at(b: BiEvidence, at: dt.datetime) -> bool:
-    """Still incubating at `at` (no valid read yet) or read negative with a valid control."""
-    return b.result is None or b.read_at is None or b.read_at > at or b.result == NEGATIVE
+def bi_counts_at(b: BiEvidence, at: dt.datetime, lab_result_days: int = 10) -> bool:
+    """Still incubating at `at` (no valid read yet) or read negative with a valid control.
+
+    An invalid BI never counts (the week it was to cover is uncovered). A mailed BI without a
+    result counts as incubating only until `lab_result_days` after it was placed."""
+    if b.invalid:
+        return False
+    if b.result is None or b.read_at is None or b.read_at > at:
+        return not b.mailed or at < b.cycle_at + dt.timedelta(days=lab_result_days)
+    return b.result == NEGATIVE
 
 
 def bi_window_start(at: dt.datetime, interval_days: int) -> dt.datetime:
@@ -232,6 +241,8 @@ class CycleFacts:
     bis: tuple[BiEvidence, ...]  # at least every BI cycle in the window
     air_removal_types: frozenset[str]
     bi_interval_days: int
+    lab_result_days: int = 10
+    declared_week: str | None = None  # the cycle's ISO week, when declared a non-test week
 
 
 def sterilizer_locked(f: CycleFacts) -> list[str]:
@@ -278,12 +289,24 @@ def bi_overdue(f: CycleFacts) -> list[str]:
     if f.carries_bi:
         return []
     if any(
-        in_bi_window(b.cycle_at, f.at, f.bi_interval_days) and bi_counts_at(b, f.at) for b in f.bis
+        in_bi_window(b.cycle_at, f.at, f.bi_interval_days)
+        and bi_counts_at(b, f.at, f.lab_result_days)
+        for b in f.bis
     ):
         return []
     return [
         f"sterilizer {f.sterilizer} has had no BI (incubating, or negative with a valid "
         f"control) in the last {f.bi_interval_days} day(s); put one in this load with --bi-lot"
+    ]
+
+
+def week_declared(f: CycleFacts) -> list[str]:
+    if f.declared_week is None:
+        return []
+    return [
+        f"week {f.declared_week} of sterilizer {f.sterilizer} was declared a week without a "
+        "spore test (`bi skip`), which says no load ran; void the declaration first "
+        "(`sterilog void bi-skip ID --reason ...`)"
     ]
 
 
@@ -322,6 +345,15 @@ CYCLE_RULES: tuple[RuleSpec, ...] = (
         "incubating or read negative with a valid control",
         "Biological monitoring at least weekly is the only direct proof of sterilization.",
         "Put a BI in this load with `--bi-lot`.",
+        scope="cycle",
+    ),
+    RuleSpec(
+        "bi-week-declared",
+        week_declared,
+        "the cycle falls in a clinic-local ISO week declared for its sterilizer as a week without "
+        "a spore test (`bi skip`, not voided)",
+        "A declared week says the sterilizer ran no load; a load in it makes the record false.",
+        "Void the declaration (`sterilog void bi-skip ID`), then record the load and its BI.",
         scope="cycle",
     ),
 )

@@ -507,22 +507,46 @@ def is_load_suspect(db: Any, cycle_id: int) -> bool:
 
 
 _LATEST_QUALIFYING = _q(
-    "SELECT c.at FROM cycles c JOIN bis b ON b.cycle_id = c.id "
+    "SELECT c.at, EXISTS (SELECT 1 FROM bi_lab_events e WHERE e.bi_id = b.id AND "
+    "e.kind = 'mailed') AS mailed, EXISTS (SELECT 1 FROM bi_reads r WHERE r.bi_id = b.id AND "
+    f"r.valid = :yes AND r.at <= :at AND {_NV_READ}) AS read "
+    "FROM cycles c JOIN bis b ON b.cycle_id = c.id "
     f"WHERE c.sterilizer_id = :st AND c.at <= :at AND {_NV_CYCLE} AND NOT EXISTS ("
+    "  SELECT 1 FROM bi_lab_events e WHERE e.bi_id = b.id AND e.kind = 'invalid'"
+    ") AND NOT EXISTS ("
     "  SELECT 1 FROM bi_reads r WHERE r.bi_id = b.id AND r.valid = :yes AND "
     f"  r.result = '{POSITIVE}' AND r.at <= :at AND {_NV_READ}"
     ") ORDER BY c.at DESC, c.id DESC LIMIT 1",
     ("at",),
     at=UTCDateTime,
+    mailed=Boolean,
+    read=Boolean,
 )
 
 
 def latest_qualifying_bi(db: Any, sterilizer_id: int, at: dt.datetime) -> dt.datetime | None:
-    """The latest BI cycle at or before `at` whose BI had not read positive (valid) by `at`:
-    still incubating or read negative. The weekly BI falls due `interval` after it
-    (`rules.bi_due_at`); `sterilizer-bi-overdue` asks the same question of the window."""
+    """The latest BI cycle at or before `at` whose BI had not read positive (valid) by `at`
+    and was not declared invalid: still incubating or read negative. The weekly BI falls due
+    `interval` after it (`rules.bi_due_at`); `sterilizer-bi-overdue` asks the same question of
+    the window."""
     row = _one(db, _LATEST_QUALIFYING, st=sterilizer_id, at=at, yes=True)
     return None if row is None else row[0]
+
+
+def bi_due_until(
+    db: Any, sterilizer_id: int, at: dt.datetime, interval_days: int, lab_result_days: int
+) -> dt.datetime | None:
+    """When a cycle without a BI becomes blocked (`rules.bi_due_at`), a mailed BI without a
+    result counting only until `lab_result_days` after it was placed (as
+    `cycle_rules.bi_counts_at`)."""
+    row = _one(db, _LATEST_QUALIFYING, st=sterilizer_id, at=at, yes=True)
+    if row is None:
+        return None
+    due = r.bi_due_at(row[0], interval_days)
+    assert due is not None
+    if row[1] and not row[2]:
+        due = min(due, row[0] + dt.timedelta(days=lab_result_days))
+    return due
 
 
 _STERILIZERS = _q("SELECT id, code, type FROM sterilizers ORDER BY code", id=Integer)
@@ -532,11 +556,13 @@ def sterilizers(db: Any) -> list[tuple[int, str, str]]:
     return [(int(i), str(c), str(t)) for i, c, t in _all(db, _STERILIZERS)]
 
 
-def bi_due(db: Any, now: dt.datetime, interval_days: int) -> tuple[tuple[str, dt.datetime], ...]:
+def bi_due(
+    db: Any, now: dt.datetime, interval_days: int, lab_result_days: int = 10
+) -> tuple[tuple[str, dt.datetime], ...]:
     """When the weekly BI falls due, for every sterilizer that has a qualifying BI."""
     out = []
     for sid, code, _ in sterilizers(db):
-        due = r.bi_due_at(latest_qualifying_bi(db, sid, now), interval_days)
+        due = bi_due_until(db, sid, now, interval_days, lab_result_days)
         if due is not None:
             out.append((code, due))
     return tuple(out)

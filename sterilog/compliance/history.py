@@ -29,7 +29,7 @@ from sterilog.compliance.facts import (
     _moment,
     _one,
     _q,
-    latest_qualifying_bi,
+    bi_due_until,
     not_voided,
 )
 from sterilog.compliance.vocab import NEGATIVE, POSITIVE
@@ -316,6 +316,42 @@ def nearest_bi(
     return None if row is None else _bi_result(db, row)
 
 
+# --- declared non-test weeks (`bi skip`) --------------------------------------------------------
+
+
+def iso_week(at: dt.datetime, tz: ZoneInfo) -> str:
+    """The clinic-local ISO week of an instant, as YYYY-Www."""
+    year, week, _ = at.astimezone(tz).date().isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+_SKIP = _q(
+    "SELECT k.id FROM bi_skips k WHERE k.sterilizer_id = :st AND k.week = :week AND "
+    f"{not_voided('bi-skip', 'k')} ORDER BY k.id LIMIT 1",
+    id=Integer,
+)
+
+
+def declared_week(db: Any, sterilizer_id: int, at: dt.datetime, tz: ZoneInfo) -> str | None:
+    """`at`'s ISO week when it is declared (not voided) a non-test week of the sterilizer."""
+    week = iso_week(at, tz)
+    return week if _one(db, _SKIP, st=sterilizer_id, week=week) is not None else None
+
+
+_SKIPS_OF = _q(
+    "SELECT k.id, s.code, k.week, k.reason FROM bi_skips k "
+    "JOIN sterilizers s ON s.id = k.sterilizer_id "
+    f"WHERE k.week >= :lo AND k.week <= :hi AND {not_voided('bi-skip', 'k')} "
+    "ORDER BY k.week, s.code, k.id",
+    id=Integer,
+)
+
+
+def declared_weeks(db: Any, lo: str, hi: str) -> list[tuple[int, str, str, str]]:
+    """(id, sterilizer, week, reason) of the declarations (not voided) for weeks lo..hi."""
+    return [(int(i), str(c), str(w), str(r_)) for i, c, w, r_ in _all(db, _SKIPS_OF, lo=lo, hi=hi)]
+
+
 # --- the sterilizer: lock, weekly BI, air-removal tests ----------------------------------------
 
 _REPAIR = _q(
@@ -394,8 +430,15 @@ def lock_facts(
     )
 
 
+_LAB = (
+    "EXISTS (SELECT 1 FROM bi_lab_events e WHERE e.bi_id = b.id AND e.kind = 'mailed') AS mailed, "
+    "EXISTS (SELECT 1 FROM bi_lab_events e WHERE e.bi_id = b.id AND e.kind = 'invalid') "
+    "AS invalid "
+)
 _BI_EVIDENCE = _q(
-    "SELECT b.id, c.at AS cycle_at, r.result, r.at FROM bis b JOIN cycles c ON c.id = b.cycle_id "
+    "SELECT b.id, c.at AS cycle_at, r.result, r.at, "
+    + _LAB
+    + "FROM bis b JOIN cycles c ON c.id = b.cycle_id "
     f"LEFT JOIN bi_reads r ON r.bi_id = b.id AND r.valid = :yes AND {_NV_READ} "
     f"WHERE c.sterilizer_id = :st AND c.at >= :lo AND c.at <= :hi AND {_NV_CYCLE} "
     "ORDER BY c.at, c.id",
@@ -403,6 +446,8 @@ _BI_EVIDENCE = _q(
     id=Integer,
     cycle_at=UTCDateTime,
     at=UTCDateTime,
+    mailed=Boolean,
+    invalid=Boolean,
 )
 
 
@@ -412,8 +457,8 @@ def bi_evidence(
     """BIs on cycles (not voided) of the sterilizer with event time in [lo, hi], each with its
     valid read (not voided) if any. The rule applies its own half-open window."""
     return tuple(
-        cyc.BiEvidence(int(i), c, res, a)
-        for i, c, res, a in _all(db, _BI_EVIDENCE, st=sterilizer_id, lo=lo, hi=hi, yes=True)
+        cyc.BiEvidence(int(i), c, res, a, bool(m), bool(inv))
+        for i, c, res, a, m, inv in _all(db, _BI_EVIDENCE, st=sterilizer_id, lo=lo, hi=hi, yes=True)
     )
 
 
@@ -474,6 +519,8 @@ def cycle_facts(
     if air is None:
         air = air_tests_of_day(db, sterilizer_id, at, tz)
     return cyc.CycleFacts(
+        lab_result_days=pack.lab_result_days,
+        declared_week=declared_week(db, sterilizer_id, at, tz),
         sterilizer=sterilizer,
         sterilizer_type=sterilizer_type,
         at=at,
@@ -516,7 +563,7 @@ def sterilizer_state(
         is_test=False,
         carries_bi=False,
     )
-    due = r.bi_due_at(latest_qualifying_bi(db, sterilizer_id, now), pack.bi_interval_days)
+    due = bi_due_until(db, sterilizer_id, now, pack.bi_interval_days, pack.lab_result_days)
     return SterilizerState(
         locked=facts.lock.locked,
         lock_reason=facts.lock.reason,

@@ -110,6 +110,17 @@ STATUS_RULES: tuple[RuleSpec, ...] = (
         scope="status",
     ),
     RuleSpec(
+        "status-bi-at-lab",
+        None,
+        "a BI mailed to a lab (`bi mail`) has no result and was not declared invalid: its age "
+        "and the lab's receipt deadline (`lab_receipt_days` after the test); state `overdue` "
+        "once `lab_result_days` have passed or the deadline passed unreceived",
+        "A mailed BI counts for the weekly rule only until `lab_result_days` after it was "
+        "placed; labs reject strips received late.",
+        "Chase the lab; record `bi received`, `bi read ... --report-no` or `bi invalid`.",
+        scope="status",
+    ),
+    RuleSpec(
         "status-sterilizer-locked",
         sterilizer_locked,
         "`sterilizer-locked` would block a load now",

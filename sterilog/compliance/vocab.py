@@ -27,6 +27,11 @@ NEGATIVE, POSITIVE = "negative", "positive"
 BI_RESULTS = (NEGATIVE, POSITIVE)  # the BI's own growth
 CONTROL_RESULTS = (POSITIVE, NEGATIVE)  # the unprocessed control: positive means valid
 
+# Mail-in spore tests (issue 16): what the lab can be told and why a BI may not count.
+BI_LAB_EVENTS = ("mailed", "received", "invalid", "report")
+BI_INVALID_REASONS = ("late-receipt", "expired-envelope", "missing-strip", "damaged", "other")
+BI_STATES = ("placed", "mailed", "received", "negative", "positive", "invalid")
+
 # Voidable record kinds (SPEC §7) and the table each names. Sessions, refusals and receipts are
 # physical acts and cannot be voided.
 VOIDABLE: dict[str, str] = {
@@ -39,6 +44,7 @@ VOIDABLE: dict[str, str] = {
     "recall": "recalls",
     "discard": "discards",
     "service": "sterilizer_services",
+    "bi-skip": "bi_skips",
 }
 VOIDABLE_KINDS = tuple(VOIDABLE)
 

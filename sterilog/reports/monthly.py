@@ -337,6 +337,8 @@ class MonthlyData:
     late_closers: list[tuple[LateEntry, int]] = field(default_factory=list)
     clock_anomalies: list[ClockAnomaly] = field(default_factory=list)
     attachments: list[AttachmentRow] = field(default_factory=list)
+    # Issue 16: weeks declared without a spore test (`bi skip`): listed, never gaps.
+    declared_weeks: list[tuple[str, str, str]] = field(default_factory=list)
 
     @property
     def incomplete(self) -> bool:
@@ -837,6 +839,7 @@ def rows(
         integrity=integrity,
         signatures=signatures,
         attachments=_attachments(period, cycles, bis, attached),
+        declared_weeks=_declared_weeks(db, period),
     )
     data.verdicts.extend(_verdicts(data))
     _time_and_identity(db, data, now, rules, who)
@@ -900,6 +903,27 @@ def _attachments(
             AttachmentRow(att_id, label, a.filename, a.size, a.sha256, a.note, a.recorded_at)
         )
     return out
+
+
+def _declared_weeks(db: DbSession, period: Period) -> list[tuple[str, str, str]]:
+    """(sterilizer, ISO week, reason) of the month's weeks declared without a spore test."""
+    labels = [f"{y}-W{w:02d}" for y, w, _ in (m.isocalendar() for m in _weeks(period))]
+    return [(c, w, r) for _, c, w, r in history.declared_weeks(db, labels[0], labels[-1])]
+
+
+def _declared_table(d: MonthlyData, table: Any) -> list[Any]:
+    from reportlab.lib.units import mm
+
+    from sterilog.reports import pdf
+
+    return list(
+        table(
+            ["Sterilizer", "Week", "Declared: no load, no spore test, because"],
+            [[c, w, r] for c, w, r in d.declared_weeks],
+            [30 * mm, 25 * mm, pdf.CONTENT_WIDTH - 55 * mm],
+            empty="No week declared without a spore test.",
+        )
+    )
 
 
 def _weeks(period: Period) -> list[dt.date]:
@@ -1141,6 +1165,7 @@ _VOID_SUMMARY: dict[str, Callable[[Any], str]] = {
     "recall": lambda r: f"recall {r.id}: {r.reason}",
     "discard": lambda r: f"discard {r.id}: {r.reason}",
     "service": lambda r: f"sterilizer service {r.id}: {r.note}",
+    "bi-skip": lambda r: f"declared week {r.week} without a spore test: {r.reason}",
 }
 
 
@@ -1371,6 +1396,7 @@ def _story(d: MonthlyData, *, clinic: str, tz_name: str) -> list[Any]:
         [38 * mm, pdf.CONTENT_WIDTH - 38 * mm],
         empty="No gaps.",
     )
+    story += _declared_table(d, table)
 
     # 2 Charts
     story += heading(SECTIONS[1])

@@ -406,6 +406,71 @@ def _bis(env: Env) -> Iterator[Row]:
             }
 
 
+def _bi_lab_events(env: Env) -> Iterator[Row]:
+    """Issue 16: BI details (expiry, control lot) are in `bis`' own rows here too."""
+    from sterilog.models import BiLabEvent
+
+    stmt = (
+        select(*_cols(BiLabEvent))
+        .where(env.in_period(BiLabEvent.at))
+        .order_by(BiLabEvent.at, BiLabEvent.id)
+    )
+    for batch in env.batches(stmt):
+        for r in batch:
+            yield {
+                "id": r["id"],
+                "at": iso(r["at"]),
+                "at_local": env.local(r["at"]),
+                "bi_id": r["bi_id"],
+                "kind": r["kind"],
+                "lab": r["lab"],
+                "envelope": r["envelope"],
+                "reason": r["reason"],
+                "note": r["note"],
+                "read_id": r["read_id"],
+                **_op(env, r),
+            }
+
+
+def _bi_details(env: Env) -> Iterator[Row]:
+    from sterilog.models import BiDetail
+
+    stmt = (
+        select(*_cols(BiDetail), Cycle.at.label("placed_at"))
+        .join(BiologicalIndicator, BiologicalIndicator.id == BiDetail.bi_id)
+        .join(Cycle, Cycle.id == BiologicalIndicator.cycle_id)
+        .where(env.in_period(Cycle.at))
+        .order_by(Cycle.at, BiDetail.id)
+    )
+    for batch in env.batches(stmt):
+        for r in batch:
+            yield {
+                "id": r["id"],
+                "bi_id": r["bi_id"],
+                "expires": _date(r["expires"]),
+                "control_lot": r["control_lot"],
+            }
+
+
+def _bi_skips(env: Env) -> Iterator[Row]:
+    from sterilog.models import BiSkip
+
+    stmt = select(*_cols(BiSkip)).where(env.in_period(BiSkip.at)).order_by(BiSkip.at, BiSkip.id)
+    for batch in env.batches(stmt):
+        voids = env.voids("bi-skip", [r["id"] for r in batch])
+        for r in batch:
+            yield {
+                "id": r["id"],
+                "at": iso(r["at"]),
+                "at_local": env.local(r["at"]),
+                "sterilizer_id": r["sterilizer_id"],
+                "week": r["week"],
+                "reason": r["reason"],
+                **_op(env, r),
+                **_void_cols(r, voids),
+            }
+
+
 def _bi_reads(env: Env) -> Iterator[Row]:
     stmt = (
         select(*_cols(BiRead), BiologicalIndicator.cycle_id)
@@ -1013,6 +1078,27 @@ TYPES: tuple[RecordType, ...] = (
         "bi_reads",
         (*_AT, "bi_id", "load_id", "result", "control", "valid", *OP_COLS, *VOID_COLS),
         _bi_reads,
+    ),
+    RecordType(
+        "bi_lab_events",
+        (
+            *_AT,
+            "bi_id",
+            "kind",
+            "lab",
+            "envelope",
+            "reason",
+            "note",
+            "read_id",
+            *OP_COLS,
+        ),
+        _bi_lab_events,
+    ),
+    RecordType("bi_details", ("id", "bi_id", "expires", "control_lot"), _bi_details),
+    RecordType(
+        "bi_skips",
+        (*_AT, "sterilizer_id", "week", "reason", *OP_COLS, *VOID_COLS),
+        _bi_skips,
     ),
     RecordType(
         "cartridge_receipts",

@@ -104,7 +104,9 @@ def decide(ctx: Ctx, req: GateRequest) -> Decision:
             cartridge_usable_until=cartridge.usable_until,
             cartridge_expiry=cartridge.expiry,
             expiry_warning_days=pack_rules.cartridge_expiry_warning_days,
-            bi_due=facts.bi_due(db, ctx.now, pack_rules.bi_interval_days),
+            bi_due=facts.bi_due(
+                db, ctx.now, pack_rules.bi_interval_days, pack_rules.lab_result_days
+            ),
             bi_warning_hours=pack_rules.bi_due_warning_hours,
             open_sessions=tuple(facts.open_sessions(db)),
             open_warning_hours=pack_rules.open_session_warning_hours,

@@ -278,9 +278,44 @@ def _device_evidence(ctx: Ctx) -> list[Item]:
     return out
 
 
+def _bis_at_lab(ctx: Ctx) -> list[Item]:
+    """Issue 16: BIs mailed to a lab with no result yet: their age and the receipt deadline."""
+    from sterilog.services.bi_lab import at_lab
+
+    pack = ctx.clinic.rules
+    out = []
+    for b in at_lab(ctx.session, ctx.now, pack.lab_receipt_days):
+        late = b["age_days"] >= pack.lab_result_days
+        where = "received by" if b["received"] else "at"
+        deadline = b["receipt_deadline"].astimezone(ctx.clinic.tz).date()
+        receipt = (
+            ""
+            if b["received"]
+            else f"; the lab must receive it by {deadline} ({pack.lab_receipt_days} days)"
+        )
+        out.append(
+            Item(
+                "bi-lab",
+                f"BI {b['bi_id']}",
+                "overdue" if late or b["receipt_overdue"] else "due",
+                f"{b['sterilizer']}'s spore test {where} {b['lab']}, {b['age_days']} day(s) old"
+                + receipt
+                + (
+                    f"; no result after {pack.lab_result_days} days: it no longer covers "
+                    "the week, chase the lab"
+                    if late
+                    else ""
+                ),
+                "status-bi-at-lab",
+            )
+        )
+    return out
+
+
 def status(ctx: Ctx) -> list[Item]:
     return [
         *_sterilizers(ctx),
+        *_bis_at_lab(ctx),
         *_device_evidence(ctx),
         *_rooms_and_devices(ctx),
         *_open_sessions(ctx),

@@ -22,6 +22,8 @@ from sterilog.compliance.voids import counts
 from sterilog.errors import Blocked, UnknownRecord, UserError
 from sterilog.models import (
     AirRemovalTest,
+    BiDetail,
+    BiLabEvent,
     BiologicalIndicator,
     BiRead,
     Cycle,
@@ -31,6 +33,7 @@ from sterilog.models import (
     SessionPack,
     Sterilizer,
 )
+from sterilog.services import bi_lab
 from sterilog.services import validate as v
 from sterilog.services.base import Ctx
 
@@ -67,6 +70,8 @@ def record_cycle(
     packs: Sequence[str] = (),
     load_no: int | None = None,
     bi_lot: str | None = None,
+    bi_expires: str | None = None,
+    bi_control_lot: str | None = None,
     at: dt.datetime | None = None,
 ) -> CycleRecorded:
     s = ctx.session
@@ -89,6 +94,20 @@ def record_cycle(
     lot = v.text(bi_lot, "--bi-lot", required=False, limit=100)
     if bi_lot is not None and lot is None:
         raise UserError("--bi-lot must not be empty")
+    control_lot = v.text(bi_control_lot, "--bi-control-lot", required=False, limit=100)
+    if lot is None and (bi_expires is not None or bi_control_lot is not None):
+        raise UserError("--bi-expires and --bi-control-lot describe the BI: give --bi-lot too")
+    if control_lot is not None and control_lot != lot:
+        raise UserError(
+            f"the control's lot {control_lot!r} is not the BI's lot {lot!r}; a spore test needs "
+            "a control from the same lot (CDC 2003)"
+        )
+    expires = bi_lab.parse_expiry(bi_expires) if bi_expires is not None else None
+    if lot is not None and expires is None and pack_rules.require_bi_expiry:
+        raise UserError(
+            f"the rule pack {pack_rules.name!r} requires the BI's expiry: give --bi-expires "
+            "YYYY-MM[-DD] from the BI's label"
+        )
     st = _sterilizer(ctx, sterilizer)
     prog_name = v.ident(program, "--program")
     prog = s.execute(
@@ -109,6 +128,11 @@ def record_cycle(
             raise UserError(f"pack {code!r} is given twice")
         pack_rows.append(row)
     when = ctx.event_time(at)
+    if expires is not None and expires < when.astimezone(ctx.clinic.tz).date():
+        raise UserError(
+            f"BI lot {lot} expired on {expires.isoformat()}; an expired BI proves nothing. "
+            "Use a BI from an unexpired lot"
+        )
     if load_no is not None:
         if not 1 <= load_no <= MAX_LOAD_NO:
             raise UserError(f"--load-no must be from 1 to {MAX_LOAD_NO}, got {load_no}")
@@ -170,6 +194,13 @@ def record_cycle(
         bi = BiologicalIndicator(cycle_id=cycle.id, lot=lot, recorded_at=ctx.now)
         rows.append(bi)
     ctx.add(*rows[1:])
+    if bi is not None and (expires is not None or control_lot is not None):
+        s.flush()
+        detail = BiDetail(
+            bi_id=bi.id, expires=expires, control_lot=control_lot, recorded_at=ctx.now
+        )
+        ctx.add(detail)
+        rows.append(detail)
     ctx.audit("cycle.record", rows)
     return CycleRecorded(
         cycle=cycle,
@@ -306,7 +337,14 @@ class BiReadResult:
 
 
 def read_bi(
-    ctx: Ctx, bi_id: int, *, result: str, control: str, at: dt.datetime | None = None
+    ctx: Ctx,
+    bi_id: int,
+    *,
+    result: str,
+    control: str,
+    at: dt.datetime | None = None,
+    report_no: str | None = None,
+    control_lot: str | None = None,
 ) -> BiReadResult:
     s = ctx.session
     outcome = v.choice(result, "--result", BI_RESULTS)
@@ -322,6 +360,17 @@ def read_bi(
             f"the read time {iso(when)} is earlier than its load {cycle.id} ({iso(cycle.at)}); "
             "a BI is read after the cycle ran"
         )
+    report = v.text(report_no, "--report-no", required=False, limit=100)
+    if report_no is not None and report is None:
+        raise UserError("--report-no must not be empty")
+    ctl_lot = v.text(control_lot, "--control-lot", required=False, limit=100)
+    if ctl_lot is not None and ctl_lot != bi.lot:
+        raise UserError(
+            f"the control's lot {ctl_lot!r} is not BI {bi.id}'s lot {bi.lot!r}; read it "
+            "against a control from the same lot"
+        )
+    if bi_lab.is_invalid(s, bi.id):
+        raise UserError(f"BI {bi.id} was declared invalid (`bi invalid`); it cannot be read")
     done = history.bi_result(s, bi.id)
     if done is not None and done.valid:
         raise UserError(
@@ -343,7 +392,21 @@ def read_bi(
         operator_id=ctx.actor_id,
     )
     ctx.add(row)
-    ctx.audit("bi.read", [row])
+    written: list[Any] = [row]
+    if report is not None:
+        s.flush()
+        event = BiLabEvent(
+            bi_id=bi.id,
+            kind="report",
+            note=report,
+            read_id=row.id,
+            at=when,
+            recorded_at=ctx.now,
+            operator_id=ctx.actor_id,
+        )
+        ctx.add(event)
+        written.append(event)
+    ctx.audit("bi.read", written)
     suspects: list[int] = []
     affected = 0
     if row.valid and outcome == "positive":
@@ -386,6 +449,7 @@ def sessions_using(session: Session, cycle_ids: Sequence[int]) -> int:
 def list_bis(session: Session, *, pending: bool = False) -> list[dict[str, Any]]:
     """Every BI as it counts (compliance.history: voided reads never count)."""
     results = history.bi_results(session)
+    lab = bi_lab.lab_states(session)
     out = []
     for bi_id, cycle, st_code in session.execute(
         select(BiologicalIndicator.id, Cycle, Sterilizer.code)
@@ -410,6 +474,8 @@ def list_bis(session: Session, *, pending: bool = False) -> list[dict[str, Any]]
                 "read_at": iso(b.read_at),
                 "pending": b.pending,
                 "read_id": b.read_id,
+                "state": bi_lab.state_of(b, lab.get(b.bi_id)),
+                "lab": lab[b.bi_id].lab if b.bi_id in lab else None,
             }
         )
     # The late mark is the counted read's (a pending BI without a read has none).

@@ -351,6 +351,10 @@ def test_bi_reads_are_checked_and_an_invalid_control_changes_nothing(clinic: Cli
         "pending": False,
         "state": "negative",
         "lab": None,
+        "read_id": 2,  # read 1 was the one with the invalid control
+        "late": False,
+        "recorded_at": f"{DAY2}T09:00:00Z",
+        "entered_by": "boss",
     }
 
 

@@ -30,7 +30,15 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from sterilog.compliance.vocab import BI_INVALID_REASONS, BI_LAB_EVENTS, ROLES, sql_in
+from sterilog.compliance.vocab import (
+    BI_INVALID_REASONS,
+    BI_LAB_EVENTS,
+    EXPOSURE_CAUSES,
+    NOTIFY_HOW,
+    ROLES,
+    UNREACHABLE,
+    sql_in,
+)
 from sterilog.sqltypes import UTCDateTime
 
 NAMING = {
@@ -83,9 +91,7 @@ class Setting(Base):
     scanner_gs: Mapped[str | None] = mapped_column(String(8))
     recorded_at: Mapped[dt.datetime] = _recorded()
     # A training database (`init --training`, `demo`) accepts STERILOG_NOW; a live one never.
-    training: Mapped[bool] = mapped_column(
-        Boolean, server_default=false(), default=False
-    )
+    training: Mapped[bool] = mapped_column(Boolean, server_default=false(), default=False)
 
 
 class Staff(Base):
@@ -116,9 +122,7 @@ class PinEvent(Base):
     at: Mapped[dt.datetime] = _at()
     recorded_at: Mapped[dt.datetime] = _recorded()
     operator_id: Mapped[int | None] = _operator()
-    __table_args__ = (
-        CheckConstraint("kind IN ('set', 'failed', 'ok', 'unlock')", name="kind"),
-    )
+    __table_args__ = (CheckConstraint("kind IN ('set', 'failed', 'ok', 'unlock')", name="kind"),)
 
 
 class StaffDeactivation(Base):
@@ -590,6 +594,62 @@ class Incident(Base):
     operator_id: Mapped[int | None] = _operator()
 
 
+class Exposure(Base):
+    """Clients who may have been exposed (issue 13): opened by a positive BI read, a recall, or
+    a manager from an incident. The affected list is frozen at opening (`ExposureClient`)."""
+
+    __tablename__ = "exposures"
+    id: Mapped[int] = _id()
+    cause: Mapped[str] = mapped_column(String(20))
+    source_id: Mapped[int] = mapped_column(Integer)  # bi / recall / incident id
+    summary: Mapped[str] = mapped_column(Text)
+    at: Mapped[dt.datetime] = _at()
+    recorded_at: Mapped[dt.datetime] = _recorded()
+    operator_id: Mapped[int | None] = _operator()
+    __table_args__ = (
+        CheckConstraint(f"cause IN ({sql_in(EXPOSURE_CAUSES)})", name="cause"),
+        Index("ix_exposures_cause_source", "cause", "source_id"),
+    )
+
+
+class ExposureClient(Base):
+    """One affected session of an exposure (a client may have several)."""
+
+    __tablename__ = "exposure_clients"
+    id: Mapped[int] = _id()
+    exposure_id: Mapped[int] = mapped_column(ForeignKey("exposures.id"), index=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("sessions.id"))
+    client: Mapped[str] = mapped_column(String(200))
+    recorded_at: Mapped[dt.datetime] = _recorded()
+
+
+class ExposureNotice(Base):
+    """A client told (or recorded as unreachable): how, when, by whom."""
+
+    __tablename__ = "exposure_notices"
+    id: Mapped[int] = _id()
+    exposure_id: Mapped[int] = mapped_column(ForeignKey("exposures.id"), index=True)
+    client: Mapped[str] = mapped_column(String(200))
+    how: Mapped[str] = mapped_column(String(20))
+    note: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[dt.datetime] = _at()
+    recorded_at: Mapped[dt.datetime] = _recorded()
+    operator_id: Mapped[int | None] = _operator()
+    __table_args__ = (
+        CheckConstraint(f"how IN ({sql_in((*NOTIFY_HOW, UNREACHABLE))})", name="how"),
+    )
+
+
+class ExposureClosure(Base):
+    __tablename__ = "exposure_closures"
+    id: Mapped[int] = _id()
+    exposure_id: Mapped[int] = mapped_column(ForeignKey("exposures.id"), unique=True)
+    note: Mapped[str] = mapped_column(Text)
+    at: Mapped[dt.datetime] = _at()
+    recorded_at: Mapped[dt.datetime] = _recorded()
+    operator_id: Mapped[int | None] = _operator()
+
+
 # --- corrections and sign-off ------------------------------------------------------------------
 
 
@@ -714,4 +774,8 @@ AUDITED: tuple[type[Base], ...] = (
     BiSkip,
     NotifySetting,
     NotificationSent,
+    Exposure,
+    ExposureClient,
+    ExposureNotice,
+    ExposureClosure,
 )

@@ -49,6 +49,7 @@ TOML_KEYS: Final[Mapping[str, str]] = {
     "min_ci_type": "ci.min_type",
     "late_entry_minutes": "records.late_entry_minutes",
     "pin_lockout_attempts": "records.pin_lockout_attempts",
+    "retention_years": "records.retention_years",
     "terminal_idle_minutes": "terminal.idle_minutes",
     "lab_result_days": "bi_lab.lab_result_days",
     "lab_receipt_days": "bi_lab.lab_receipt_days",
@@ -116,6 +117,7 @@ class RulePack:
     lab_result_days: int = 10
     lab_receipt_days: int = 30
     require_bi_expiry: bool = False
+    retention_years: int = 3  # how long records are kept (the monthly report says until when)
 
 
 def load_pack(name_or_path: str | os.PathLike[str]) -> RulePack:
@@ -225,7 +227,7 @@ TERMINAL_IDLE_DEFAULT: Final = 5.0
 
 # Optional tables: keys that may be left out (the RulePack default applies).
 _OPTIONAL_SECTIONS: Final[Mapping[str, tuple[str, ...]]] = {
-    "records": ("late_entry_minutes", "pin_lockout_attempts"),
+    "records": ("late_entry_minutes", "pin_lockout_attempts", "retention_years"),
     "terminal": ("idle_minutes",),
     "bi_lab": ("lab_result_days", "lab_receipt_days", "require_bi_expiry"),
 }
@@ -273,6 +275,7 @@ class _Validator:
             )
             or 60,
             pin_lockout_attempts=get("records.pin_lockout_attempts", self._positive(100)) or 5,
+            retention_years=get("records.retention_years", self._positive(100)) or 3,
             terminal_idle_minutes=get(
                 "terminal.idle_minutes", self._number(0.0, 24 * 60.0, "a number of minutes")
             )

@@ -129,7 +129,10 @@ def test_a_clean_month_has_every_section_in_order_and_no_incomplete_stamp(
     )]
     assert -1 not in positions and positions == sorted(positions)
     assert "INCOMPLETE" not in whole
-    assert "Complete: no gaps found" in whole
+    # Nothing open and no gap; the fixture records October after initialising in November, so
+    # the audit log has one clock anomaly, and page 1 may not be green (issue 13).
+    assert "ATTENTION: 1 clock anomaly in the audit log" in whole
+    assert "Complete: no gaps found" not in whole
     for number, text in enumerate(texts, start=1):
         assert f"Page {number} of {len(texts)}" in text
         assert "Times in Europe/London" in text and "October 2026" in text

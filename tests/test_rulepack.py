@@ -440,3 +440,10 @@ def test_terminal_idle_minutes_is_read_optional_and_checked() -> None:
         assert "terminal.idle_minutes must be a number of minutes" in error_of(
             custom_text(idle_minutes=bad)
         ), bad
+
+
+def test_retention_years_is_optional_and_the_uk_pack_keeps_two_years() -> None:
+    from sterilog.rulepack import load_pack
+
+    assert load_pack("default").retention_years == 3
+    assert load_pack("uk-htm-01-05").retention_years == 2

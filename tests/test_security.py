@@ -838,6 +838,11 @@ WRITES: list[tuple[tuple[str, ...], str]] = [
     (("session", "end", "2"), DAILY),
     (("void", "room-clean", "2", "--reason", "wrong room"), MANAGER_ONLY),
     (("sign", "2026-11", "--meaning", "approved"), MANAGER_ONLY),
+    # Issue 13: incident 1 (session 1, lot LOTA) exposes C-0042 and C-7 (session 2, LOTA).
+    (("exposure", "open", "--incident", "1"), MANAGER_ONLY),
+    (("exposure", "notify", "1", "--client", "C-0042", "--unreachable"), DAILY),
+    (("exposure", "notify", "1", "--client", "C-7", "--unreachable"), DAILY),
+    (("exposure", "close", "1", "--note", "two letters returned"), MANAGER_ONLY),
 ]
 
 

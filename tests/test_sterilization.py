@@ -330,6 +330,7 @@ def test_bi_reads_are_checked_and_an_invalid_control_changes_nothing(clinic: Cli
         "sessions_affected": 0,
         "locked": False,
         "requalify_remaining": 0,
+        "exposure_id": None,  # a negative read opens no exposure (issue 13)
     }
     before = clinic.audit_count()
     r = clinic.fails("bi", "read", str(bi_id), "--result", "positive", "--control", "positive")

@@ -183,6 +183,11 @@ def record_days(cli: Cli) -> None:
             operator=p,
             now=t("09:10"),
         )
+        # Issue 13's tables: an exposure opened from the incident, its client told (which
+        # closes it): exposures, exposure_clients, exposure_notices, exposure_closures.
+        exp = cli.json("exposure", "open", "--incident", k, now=t("09:15"))["id"]
+        cli.ok("exposure", "notify", str(exp), "--client", f"C-00{k}", "--how", "phone",
+               now=t("09:20"))
         cli.ok("session", "end", str(sid), operator=p, now=t("09:30"))
         cli.ok(
             "clean",

@@ -35,6 +35,7 @@ COMMANDS: dict[str, str] = {
     "session": "sterilog.cli.gate:session",
     "terminal": "sterilog.cli.terminal:terminal",
     "incident": "sterilog.cli.gate:incident",
+    "exposure": "sterilog.cli.exposure:exposure",
     "trace": "sterilog.cli.trace:trace",
     "status": "sterilog.cli.status:status",
     "audit": "sterilog.cli.audit:audit_group",

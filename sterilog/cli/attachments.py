@@ -92,9 +92,7 @@ def attachment_list(app: App, kind: str | None, record_id: str | None) -> None:
     app.emit({"attachments": out}, lines)
 
 
-@attachment.command(
-    "get", epilog="Example: sterilog attachment get 3 -o /tmp/spore-lab-report.pdf"
-)
+@attachment.command("get", epilog="Example: sterilog attachment get 3 -o /tmp/spore-lab-report.pdf")
 @click.argument("att_id", metavar="ATT_ID")
 @click.option(
     "-o", "--output", "output", required=True, metavar="PATH", help="Where to write the file."

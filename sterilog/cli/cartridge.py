@@ -129,6 +129,7 @@ def recall(app: App, gtin: str, lot: str, reason: str, at_raw: str | None) -> No
         "lot": result.lot,
         "units_in_stock": result.units_in_stock,
         "sessions": result.sessions,
+        "exposure_id": result.exposure_id,
     }
     lines = [
         f"Recalled lot {result.lot} of GTIN {result.gtin} (recall {result.recall_id}).",
@@ -151,6 +152,11 @@ def recall(app: App, gtin: str, lot: str, reason: str, at_raw: str | None) -> No
         ]
     else:
         lines.append("No session has used this lot.")
+    if result.exposure_id:
+        lines.append(
+            f"Exposure {result.exposure_id} opened: notify each client "
+            f"(`sterilog exposure show {result.exposure_id}`)."
+        )
     app.emit(data, lines)
 
 

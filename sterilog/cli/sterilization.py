@@ -288,6 +288,7 @@ def bi_read(
             "sessions_affected": res.sessions_affected,
             "locked": res.locked,
             "requalify_remaining": res.remaining,
+            "exposure_id": res.exposure_id,
         }
     if not res.read.valid:
         lines = [
@@ -301,6 +302,14 @@ def bi_read(
             f"Suspect loads: {loads}. Their packs are blocked at the gate; reprocess them.",
             f"Sessions that already used their packs: {res.sessions_affected} "
             f"(`sterilog trace bi {number}` lists them).",
+            *(
+                [
+                    f"Exposure {res.exposure_id} opened: notify each client "
+                    f"(`sterilog exposure show {res.exposure_id}`)."
+                ]
+                if res.exposure_id
+                else []
+            ),
             f"Retest: {res.remaining} test cycle(s) (no packs) with --bi-lot must read negative.",
         ]
     else:

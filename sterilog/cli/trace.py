@@ -198,8 +198,7 @@ def _source_lines(load: dict[str, Any]) -> list[str]:
         f"{load['program_temp_c']:g} °C, {rng(d['temp_min_c'], d['temp_max_c'], '°C')}, "
         f"{rng(d['pressure_min_kpa'], d['pressure_max_kpa'], 'kPa')}"
         + (f" (printed in {d['pressure_unit']})" if d["pressure_unit"] else ""),
-        "  Device verdict: "
-        + ("OK" if d["device_ok"] else f"FAILED ({d['device_reason']})"),
+        "  Device verdict: " + ("OK" if d["device_ok"] else f"FAILED ({d['device_reason']})"),
     ]
     out += [f"  Failed: {f}" for f in d["failures"]]
     if load["status"] == "ci-pending":
@@ -216,11 +215,17 @@ def trace_bi(app: App, bi_id: int) -> None:
 
     with app.reading() as ctx:
         bi, loads, rows = svc.by_bi(ctx.session, bi_id)
+        from sterilog.services.episode import positive_episode
+
+        episode = positive_episode(ctx.session, bi_id)
         tz = ctx.clinic.tz
     title = (
         f"BI {bi_id} ({bi['result'] or 'pending'}); loads {', '.join(str(x) for x in loads) or '-'}"
     )
-    app.emit({"bi": bi, "loads": loads, "sessions": rows}, _sessions_lines(app, rows, tz, title))
+    app.emit(
+        {"bi": bi, "loads": loads, "sessions": rows, "episode": episode},
+        _sessions_lines(app, rows, tz, title),
+    )
 
 
 @trace.command("device", epilog="Example: sterilog trace device SN-1 --from 2026-11-01")

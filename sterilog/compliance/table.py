@@ -121,6 +121,17 @@ STATUS_RULES: tuple[RuleSpec, ...] = (
         scope="status",
     ),
     RuleSpec(
+        "status-exposure-open",
+        None,
+        "an exposure (positive BI, recall, incident) is open: clients not yet notified (state "
+        "`due`), or all accounted for but not closed (state `check`)",
+        "Clients treated with packs of a suspect load or a recalled lot must be told; the "
+        "report's page 1 cannot be green while an exposure is open.",
+        "Notify each client (`sterilog exposure notify`); a manager closes an exposure with "
+        "unreachable clients (`sterilog exposure close`).",
+        scope="status",
+    ),
+    RuleSpec(
         "status-sterilizer-locked",
         sterilizer_locked,
         "`sterilizer-locked` would block a load now",

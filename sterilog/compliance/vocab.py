@@ -20,6 +20,10 @@ INCIDENT_KINDS = (
     "other",
 )
 SEVERITIES = ("mild", "moderate", "severe")
+# Exposures (issue 13): what opened one, and how a client was told.
+EXPOSURE_CAUSES = ("bi", "recall", "incident")
+NOTIFY_HOW = ("phone", "letter", "email", "in-person")
+UNREACHABLE = "unreachable"  # a notice that records the client could not be reached
 
 PASS, FAIL = "pass", "fail"
 PASS_FAIL = (PASS, FAIL)  # chemical indicators and air-removal tests

@@ -172,9 +172,9 @@ def render(
     from reportlab.platypus import Paragraph
 
     from sterilog.reports import pdf
-    from sterilog.reports.monthly import _Marks, _mono_style
+    from sterilog.reports.marks import Marks, mono_style
 
-    marks = _Marks()
+    marks = Marks()
     integ = data.integrity
     width = pdf.LANDSCAPE_CONTENT_WIDTH
     story: list[Any] = [
@@ -196,7 +196,7 @@ def render(
                     ),
                 ),
                 ("Entries in the period", str(integ.entries_in_period)),
-                ("Chain head (SEQ:HASH)", Paragraph(pdf.esc(integ.head), _mono_style())),
+                ("Chain head (SEQ:HASH)", Paragraph(pdf.esc(integ.head), mono_style())),
             ],
             key_width=50 * mm,
         ),

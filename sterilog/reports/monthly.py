@@ -70,7 +70,12 @@ from sterilog.models import (
     Staff,
     Sterilizer,
 )
+from sterilog.reports import appendix, decision
+from sterilog.reports.appendix import Appendix
+from sterilog.reports.decision import Decision, decide
 from sterilog.reports.late import LateEntry
+from sterilog.reports.marks import Marks as _Marks
+from sterilog.reports.marks import mono_style as _mono_style
 from sterilog.rulepack import RulePack
 
 DASH = "\u2014"
@@ -339,6 +344,11 @@ class MonthlyData:
     attachments: list[AttachmentRow] = field(default_factory=list)
     # Issue 16: weeks declared without a spore test (`bi skip`): listed, never gaps.
     declared_weeks: list[tuple[str, str, str]] = field(default_factory=list)
+    # Page 1 decides (issue 13, sterilog.reports.decision): exposures, locks, why not green.
+    decision: Decision = field(default_factory=Decision)
+    # passed loads of the week later made suspect by a positive BI (their own chart series)
+    suspect_per_week: dict[str, int] = field(default_factory=dict)
+    appendix: Appendix = field(default_factory=Appendix)  # sterilog.reports.appendix
 
     @property
     def incomplete(self) -> bool:
@@ -808,6 +818,7 @@ def rows(
     for r in refusals:
         per_day[r.at.astimezone(tz).date()][1] += 1
     per_week: dict[str, list[int]] = {}
+    suspect_week: Counter[str] = Counter()
     for week_start in _weeks(period):
         iso_year, iso_week, _ = week_start.isocalendar()
         per_week[f"{iso_year}-W{iso_week:02d}"] = [0, 0]
@@ -816,6 +827,8 @@ def rows(
             continue
         iso_year, iso_week, _ = one.at.astimezone(tz).date().isocalendar()
         per_week[f"{iso_year}-W{iso_week:02d}"][0 if one.passed else 1] += 1
+        if one.passed and one.suspect:
+            suspect_week[f"{iso_year}-W{iso_week:02d}"] += 1
 
     data = MonthlyData(
         period=period,
@@ -840,9 +853,16 @@ def rows(
         signatures=signatures,
         attachments=_attachments(period, cycles, bis, attached),
         declared_weeks=_declared_weeks(db, period),
+        suspect_per_week=dict(suspect_week),
     )
     data.verdicts.extend(_verdicts(data))
     _time_and_identity(db, data, now, rules, who)
+    decide(db, data, rules, data.decision)
+    a = appendix.rows(db, data)
+    data.appendix.sterilizers[:] = a.sterilizers
+    data.appendix.staff[:] = a.staff
+    data.appendix.disinfectants[:] = a.disinfectants
+    data.appendix.devices[:] = a.devices
     return data
 
 
@@ -1214,9 +1234,9 @@ def _verdicts(d: MonthlyData) -> list[Verdict]:
     return [
         verdict(
             "sterilization",
-            f"{_plural(len(live), 'cycle')}: {failed} failed, {suspect} suspect "
-            "(their packs were not released); "
-            f"{sum(1 for c in live if c.source == 'imported')} imported from the sterilizers' "
+            f"{_plural(len(live), 'cycle')}: {failed} failed, {suspect} suspect"
+            + (" (their packs are blocked at the gate); " if suspect else "; ")
+            + f"{sum(1 for c in live if c.source == 'imported')} imported from the sterilizers' "
             f"records, {sum(1 for c in live if c.source == 'typed')} typed"
             + (
                 f", {pending} awaiting their chemical indicator reading."
@@ -1239,7 +1259,13 @@ def _verdicts(d: MonthlyData) -> list[Verdict]:
         verdict(
             "cleaning",
             f"{_plural(sum(1 for c in cleans if c.kind != 'device'), 'room clean')}, "
-            f"{_plural(sum(1 for c in cleans if c.kind == 'device'), 'device clean')}.",
+            f"{_plural(sum(1 for c in cleans if c.kind == 'device'), 'device clean')}"
+            + (
+                f", {voided_cleans} voided."
+                if (voided_cleans := len(d.cleans) - len(cleans))
+                else "."
+            ),
+            attention=bool(voided_cleans),
         ),
         verdict(
             "cartridges",
@@ -1252,7 +1278,9 @@ def _verdicts(d: MonthlyData) -> list[Verdict]:
         verdict(
             "sessions",
             f"{_plural(len(d.sessions), 'session')}, {_plural(len(d.refusals), 'refusal')} "
-            f"at the gate, {open_now} still open.",
+            f"at the gate, {open_now} still open, "
+            f"{_plural(sum(1 for i in d.incidents if not i.voided), 'incident')}.",
+            attention=bool(d.refusals or open_now or any(not i.voided for i in d.incidents)),
         ),
     ]
 
@@ -1309,12 +1337,22 @@ SECTIONS = (
 )
 
 
+@dataclass(frozen=True)
+class _Page:
+    """What every section's layout needs besides the data: time formatting and marks."""
+
+    t: Callable[[dt.datetime | None], str]
+    lt: Callable[[str, int | None, dt.datetime | None], str]
+    marks: _Marks
+    tz_name: str
+    clinic: str
+
+
 def _story(d: MonthlyData, *, clinic: str, tz_name: str) -> list[Any]:
-    from reportlab.lib.units import mm
-    from reportlab.platypus import KeepTogether, Paragraph
+    from reportlab.platypus import Paragraph
 
     from sterilog.reports import pdf
-    from sterilog.reports.pdf import esc, heading, key_values, local_time, para, table
+    from sterilog.reports.pdf import local_time, para
 
     def t(moment: dt.datetime | None) -> str:
         return local_time(moment, tz_name) if moment is not None else DASH
@@ -1332,8 +1370,26 @@ def _story(d: MonthlyData, *, clinic: str, tz_name: str) -> list[Any]:
             pdf.STYLES.body,
         ),
     ]
+    c = _Page(t, lt, marks, tz_name, clinic)
+    for section in SECTION_FUNCTIONS:
+        story += section(d, c)
+    story += pdf.portrait_pages()
+    story += appendix.flowables(d.appendix, t, d.period.last_day)
+    return story
 
-    # 1 Summary
+
+def _summary(d: MonthlyData, c: _Page) -> list[Any]:
+    """Section Summary."""
+    from reportlab.lib.units import mm
+
+    from sterilog.reports import pdf
+    from sterilog.reports.pdf import heading, key_values, para, table
+
+    t = c.t
+    marks = c.marks
+    tz_name = c.tz_name
+    clinic = c.clinic
+    story: list[Any] = []
     story += heading(SECTIONS[0])
     story.append(
         key_values(
@@ -1342,14 +1398,8 @@ def _story(d: MonthlyData, *, clinic: str, tz_name: str) -> list[Any]:
                 ("Period", f"{d.period.label}: {d.period.first_day} to {d.period.last_day}"),
                 ("Time zone", tz_name),
                 ("Rule pack", d.rules_name),
-                (
-                    "Overall",
-                    marks.alert(
-                        f"INCOMPLETE: {_plural(len(d.gaps), 'gap')} in the record (listed below)"
-                    )
-                    if d.gaps
-                    else marks.ok("Complete: no gaps found in the record for this month"),
-                ),
+                ("Overall", _overall(d, marks)),
+                *_decision_items(d, marks, tz_name),
                 (
                     "Late entries",
                     marks.warn(
@@ -1397,8 +1447,19 @@ def _story(d: MonthlyData, *, clinic: str, tz_name: str) -> list[Any]:
         empty="No gaps.",
     )
     story += _declared_table(d, table)
+    story += _episodes(d, t)
+    story += _exceptions(d, t)
+    return story
 
-    # 2 Charts
+
+def _charts(d: MonthlyData, c: _Page) -> list[Any]:
+    """Section Charts."""
+    from reportlab.platypus import KeepTogether
+
+    from sterilog.reports import pdf
+    from sterilog.reports.pdf import heading
+
+    story: list[Any] = []
     story += heading(SECTIONS[1])
     story.append(
         KeepTogether(
@@ -1408,16 +1469,38 @@ def _story(d: MonthlyData, *, clinic: str, tz_name: str) -> list[Any]:
     story.append(
         KeepTogether(
             [
-                *heading("Cycles passed and failed per ISO week", 2),
+                *heading("Cycles passed, suspect and failed per ISO week", 2),
                 _week_chart(d, pdf.CONTENT_WIDTH),
             ]
         )
     )
+    return story
 
-    # 3 Sterilization
+
+def _sterilization(d: MonthlyData, c: _Page) -> list[Any]:
+    """Section Sterilization."""
+
+    from sterilog.reports import pdf
+    from sterilog.reports.pdf import heading
+
+    story: list[Any] = []
     story += pdf.landscape_pages()
-    width = pdf.LANDSCAPE_CONTENT_WIDTH
     story += heading(SECTIONS[2])
+    for part in (_sterilization_log, _bi_log, _documents_log, _air_removal_log):
+        story += part(d, c)
+    return story
+
+
+def _sterilization_log(d: MonthlyData, c: _Page) -> list[Any]:
+    """Sterilization log."""
+
+    from sterilog.reports import pdf
+    from sterilog.reports.pdf import heading, para
+
+    lt = c.lt
+    marks = c.marks
+    width = pdf.LANDSCAPE_CONTENT_WIDTH
+    story: list[Any] = []
     story += heading("Sterilization log", 2)
     story.append(
         para(
@@ -1464,11 +1547,7 @@ def _story(d: MonthlyData, *, clinic: str, tz_name: str) -> list[Any]:
                 c.bi or DASH,
                 ", ".join(c.packs) or "(test cycle)",
                 c.operator,
-                (
-                    f"imported, device #{c.device_cycle_no}"
-                    if c.source == "imported"
-                    else "typed"
-                )
+                (f"imported, device #{c.device_cycle_no}" if c.source == "imported" else "typed")
                 + "".join(f"; {name}" for name in c.attachments),
                 (
                     "voided"
@@ -1496,6 +1575,20 @@ def _story(d: MonthlyData, *, clinic: str, tz_name: str) -> list[Any]:
         width,
         strike_rows=[i for i, c in enumerate(d.cycles) if c.voided],
     )
+    return story
+
+
+def _bi_log(d: MonthlyData, c: _Page) -> list[Any]:
+    """Spore-test (BI) log."""
+
+    from sterilog.reports import pdf
+    from sterilog.reports.pdf import heading
+
+    t = c.t
+    lt = c.lt
+    marks = c.marks
+    width = pdf.LANDSCAPE_CONTENT_WIDTH
+    story: list[Any] = []
     story += heading("Spore-test (BI) log", 2)
     story += _tbl(
         [
@@ -1529,6 +1622,18 @@ def _story(d: MonthlyData, *, clinic: str, tz_name: str) -> list[Any]:
         width,
         strike_rows=[i for i, b in enumerate(d.bis) if b.voided],
     )
+    return story
+
+
+def _documents_log(d: MonthlyData, c: _Page) -> list[Any]:
+    """Documents kept with the records."""
+
+    from sterilog.reports import pdf
+    from sterilog.reports.pdf import heading
+
+    t = c.t
+    width = pdf.LANDSCAPE_CONTENT_WIDTH
+    story: list[Any] = []
     story += heading("Documents kept with the records", 2)
     story += _tbl(
         ["Attachment", "Record", "File", "Bytes", "SHA-256", "Note", "Attached"],
@@ -1547,6 +1652,18 @@ def _story(d: MonthlyData, *, clinic: str, tz_name: str) -> list[Any]:
         [Fit("Attachment"), 26, 40, Fit("00000000"), 70, 40, T],
         width,
     )
+    return story
+
+
+def _air_removal_log(d: MonthlyData, c: _Page) -> list[Any]:
+    """Air-removal (Bowie-Dick / Helix) test log."""
+    from reportlab.lib.units import mm
+
+    from sterilog.reports.pdf import heading
+
+    lt = c.lt
+    marks = c.marks
+    story: list[Any] = []
     story += heading("Air-removal (Bowie-Dick / Helix) test log", 2)
     story += _tbl(
         ["Time", "Sterilizer", "Result", "Operator"],
@@ -1563,8 +1680,18 @@ def _story(d: MonthlyData, *, clinic: str, tz_name: str) -> list[Any]:
         160 * mm,
         strike_rows=[i for i, a in enumerate(d.air_tests) if a.voided],
     )
+    return story
 
-    # 4 Cleaning
+
+def _cleaning(d: MonthlyData, c: _Page) -> list[Any]:
+    """Section Cleaning."""
+
+    from sterilog.reports import pdf
+    from sterilog.reports.pdf import heading
+
+    lt = c.lt
+    width = pdf.LANDSCAPE_CONTENT_WIDTH
+    story: list[Any] = []
     story += heading(SECTIONS[3])
     story += _tbl(
         ["Time", "Room / device", "Kind", "Product", "Contact (min)", "By", "Note"],
@@ -1585,8 +1712,20 @@ def _story(d: MonthlyData, *, clinic: str, tz_name: str) -> list[Any]:
         strike_rows=[i for i, c in enumerate(d.cleans) if c.voided],
         align=["LEFT", "LEFT", "LEFT", "LEFT", "RIGHT", "LEFT", "LEFT"],
     )
+    return story
 
-    # 5 Sessions and refusals
+
+def _sessions(d: MonthlyData, c: _Page) -> list[Any]:
+    """Section Sessions and refusals."""
+
+    from sterilog.reports import pdf
+    from sterilog.reports.pdf import heading
+
+    lt = c.lt
+    marks = c.marks
+    tz_name = c.tz_name
+    width = pdf.LANDSCAPE_CONTENT_WIDTH
+    story: list[Any] = []
     story += heading(SECTIONS[4])
     story += heading(f"Sessions ({len(d.sessions)})", 2)
     story += _tbl(
@@ -1642,9 +1781,29 @@ def _story(d: MonthlyData, *, clinic: str, tz_name: str) -> list[Any]:
         [T, 16, 20, 30, 30, 60, 91],
         width,
     )
+    return story
 
-    # 6 Cartridge stock
+
+def _cartridges(d: MonthlyData, c: _Page) -> list[Any]:
+    """Section Cartridge stock."""
+
+    from sterilog.reports.pdf import heading
+
+    story: list[Any] = []
     story += heading(SECTIONS[5])
+    for part in (_lot_movements, _deliveries, _discards, _recalls):
+        story += part(d, c)
+    return story
+
+
+def _lot_movements(d: MonthlyData, c: _Page) -> list[Any]:
+    """Movements per lot."""
+
+    from sterilog.reports import pdf
+    from sterilog.reports.pdf import heading
+
+    width = pdf.LANDSCAPE_CONTENT_WIDTH
+    story: list[Any] = []
     story += heading("Movements per lot", 2)
     story += _tbl(
         [
@@ -1676,6 +1835,18 @@ def _story(d: MonthlyData, *, clinic: str, tz_name: str) -> list[Any]:
         width,
         align=["LEFT", "LEFT", "LEFT", "RIGHT", "RIGHT", "RIGHT", "RIGHT", "LEFT", "RIGHT"],
     )
+    return story
+
+
+def _deliveries(d: MonthlyData, c: _Page) -> list[Any]:
+    """Deliveries received."""
+
+    from sterilog.reports import pdf
+    from sterilog.reports.pdf import heading
+
+    lt = c.lt
+    width = pdf.LANDSCAPE_CONTENT_WIDTH
+    story: list[Any] = []
     story += heading("Deliveries received", 2)
     story += _tbl(
         ["Time", "GTIN", "Lot", "Expiry", "Quantity", "Supplier", "Invoice", "Received by"],
@@ -1696,6 +1867,18 @@ def _story(d: MonthlyData, *, clinic: str, tz_name: str) -> list[Any]:
         width,
         align=["LEFT", "LEFT", "LEFT", "LEFT", "RIGHT", "LEFT", "LEFT", "LEFT"],
     )
+    return story
+
+
+def _discards(d: MonthlyData, c: _Page) -> list[Any]:
+    """Discarded units."""
+
+    from sterilog.reports import pdf
+    from sterilog.reports.pdf import heading
+
+    lt = c.lt
+    width = pdf.LANDSCAPE_CONTENT_WIDTH
+    story: list[Any] = []
     story += heading("Discarded units", 2)
     story += _tbl(
         ["Time", "GTIN", "Lot", "Serial", "Reason", "By"],
@@ -1714,6 +1897,20 @@ def _story(d: MonthlyData, *, clinic: str, tz_name: str) -> list[Any]:
         width,
         strike_rows=[i for i, x in enumerate(d.discards) if x.voided],
     )
+    return story
+
+
+def _recalls(d: MonthlyData, c: _Page) -> list[Any]:
+    """Recalls and the sessions that used the recalled lot."""
+    from reportlab.lib.units import mm
+    from reportlab.platypus import Paragraph
+
+    from sterilog.reports import pdf
+    from sterilog.reports.pdf import esc, heading, para
+
+    t = c.t
+    lt = c.lt
+    story: list[Any] = []
     story += heading("Recalls and the sessions that used the recalled lot", 2)
     if not d.recalls:
         story.append(para("No recalls this month.", pdf.STYLES.small))
@@ -1732,8 +1929,20 @@ def _story(d: MonthlyData, *, clinic: str, tz_name: str) -> list[Any]:
             200 * mm,
             empty="No session used this lot.",
         )
+    return story
 
-    # 7 Incidents
+
+def _incidents(d: MonthlyData, c: _Page) -> list[Any]:
+    """Section Incidents."""
+    from reportlab.platypus import KeepTogether
+
+    from sterilog.reports import pdf
+    from sterilog.reports.pdf import heading, para
+
+    t = c.t
+    marks = c.marks
+    width = pdf.LANDSCAPE_CONTENT_WIDTH
+    story: list[Any] = []
     story += heading(SECTIONS[6])
     if not d.incidents:
         story.append(para("No incidents recorded this month.", pdf.STYLES.small))
@@ -1745,8 +1954,19 @@ def _story(d: MonthlyData, *, clinic: str, tz_name: str) -> list[Any]:
                 )
             )
         )
+    return story
 
-    # 8 Voided records
+
+def _voided(d: MonthlyData, c: _Page) -> list[Any]:
+    """Section Voided records."""
+
+    from sterilog.reports import pdf
+    from sterilog.reports.pdf import heading, para
+
+    t = c.t
+    marks = c.marks
+    width = pdf.LANDSCAPE_CONTENT_WIDTH
+    story: list[Any] = []
     story += heading(SECTIONS[7])
     story.append(
         para(
@@ -1766,8 +1986,20 @@ def _story(d: MonthlyData, *, clinic: str, tz_name: str) -> list[Any]:
         width,
         empty="No voided records.",
     )
+    return story
 
-    # 9 Integrity
+
+def _integrity(d: MonthlyData, c: _Page) -> list[Any]:
+    """Section Integrity."""
+    from reportlab.lib.units import mm
+    from reportlab.platypus import Paragraph
+
+    from sterilog.reports import pdf
+    from sterilog.reports.pdf import esc, heading, key_values, para, table
+
+    t = c.t
+    marks = c.marks
+    story: list[Any] = []
     story += pdf.portrait_pages()
     story += heading(SECTIONS[8])
     integ = d.integrity
@@ -1837,6 +2069,77 @@ def _story(d: MonthlyData, *, clinic: str, tz_name: str) -> list[Any]:
             )
         )
         story.append(_signature_lines())
+    return story
+
+
+SECTION_FUNCTIONS: tuple[Callable[[MonthlyData, _Page], list[Any]], ...] = (
+    _summary,
+    _charts,
+    _sterilization,
+    _cleaning,
+    _sessions,
+    _cartridges,
+    _incidents,
+    _voided,
+    _integrity,
+)
+
+
+def _overall(d: MonthlyData, marks: _Marks) -> Any:
+    """Green only when nothing of docs/reports.md's verdict rules stands (issue 13)."""
+    reasons = list(d.decision.reasons)
+    if d.gaps:
+        return marks.alert(
+            f"INCOMPLETE: {_plural(len(d.gaps), 'gap')} in the record (listed below)"
+            + ("; also " + "; ".join(reasons[1:]) if len(reasons) > 1 else "")
+        )
+    if reasons:
+        return marks.alert("ATTENTION: " + "; ".join(reasons))
+    return marks.ok("Complete: no gaps found in the record for this month; nothing open")
+
+
+def _decision_items(d: MonthlyData, marks: _Marks, tz_name: str) -> list[tuple[str, Any]]:
+    paint = {"alert": marks.alert, "warn": marks.warn, "ok": marks.ok}
+    return [
+        (label, paint[mark](text) if mark in paint else text)
+        for label, text, mark in decision.summary_items(d, d.decision, ZoneInfo(tz_name))
+    ]
+
+
+def _exceptions(d: MonthlyData, t: Any) -> list[Any]:
+    """Exceptions first (issue 13): what an inspector looks at before the full logs below."""
+    from reportlab.lib.units import mm
+
+    from sterilog.reports import pdf
+
+    rows = decision.exceptions(d)
+    story = pdf.heading("Exceptions", 2)
+    story.append(
+        pdf.para(
+            "Failed and suspect loads, refusals at the gate, incidents and voids of the month, "
+            "in time order; every record is also in the full logs below.",
+            pdf.STYLES.small,
+        )
+    )
+    story += pdf.table(
+        ["Time", "Kind", "Record", "What"],
+        [[t(e.at), e.kind, e.record, e.what] for e in rows],
+        [30 * mm, 24 * mm, 30 * mm, pdf.CONTENT_WIDTH - 84 * mm],
+        empty="No exceptions.",
+    )
+    return story
+
+
+def _episodes(d: MonthlyData, t: Any) -> list[Any]:
+    """Each positive-BI episode of the month as one block (issue 13)."""
+    from sterilog.reports import episode, pdf
+
+    def ti(value: str | None) -> str:
+        return str(t(dt.datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None))
+
+    story: list[Any] = []
+    for ep in d.decision.episodes:
+        story += episode.flowables(ep, ti, pdf.CONTENT_WIDTH)
     return story
 
 
@@ -1925,16 +2228,6 @@ def _ended(s: SessionRow, tz_name: str) -> str:
     return end[11:] if start[:10] == end[:10] else end
 
 
-def _mono_style() -> Any:
-    from reportlab.lib.styles import ParagraphStyle
-
-    from sterilog.reports import pdf
-
-    return ParagraphStyle(
-        "sl-mono-body", parent=pdf.STYLES.body, fontName=pdf.FONT_MONO, fontSize=7.5
-    )
-
-
 @dataclass(frozen=True)
 class Fit:
     """A column exactly as wide as `sample` on one line."""
@@ -1991,83 +2284,6 @@ def _tbl(
     from sterilog.reports.pdf import table
 
     return table(header, rows, _widths(columns, total, header), **options)
-
-
-class _Marks:
-    """Coloured status cells. Only the few flagged rows get a Paragraph (they are slower)."""
-
-    def __init__(self) -> None:
-        from reportlab.lib.styles import ParagraphStyle
-
-        from sterilog.reports import pdf
-
-        self._alert = ParagraphStyle(
-            "sl-alert", parent=pdf.STYLES.cell, fontName=pdf.FONT_BOLD, textColor=pdf.ALERT
-        )
-        self._ok = ParagraphStyle(
-            "sl-ok",
-            parent=pdf.STYLES.cell,
-            fontName=pdf.FONT_BOLD,
-            textColor="#1E6B3A",
-        )
-        self._warn = ParagraphStyle(
-            "sl-warn", parent=pdf.STYLES.cell, fontName=pdf.FONT_BOLD, textColor="#8A5A00"
-        )
-        self._void = ParagraphStyle("sl-void", parent=pdf.STYLES.cell, textColor=pdf.VOID)
-
-    def alert(self, text: str) -> Any:
-        from reportlab.platypus import Paragraph
-
-        from sterilog.reports.pdf import esc
-
-        return Paragraph(esc(text), self._alert)
-
-    def ok(self, text: str) -> Any:
-        from reportlab.platypus import Paragraph
-
-        from sterilog.reports.pdf import esc
-
-        return Paragraph(esc(text), self._ok)
-
-    def warn(self, text: str) -> Any:
-        from reportlab.platypus import Paragraph
-
-        from sterilog.reports.pdf import esc
-
-        return Paragraph(esc(text), self._warn)
-
-    def struck(self, text: str) -> Any:
-        from reportlab.platypus import Paragraph
-
-        from sterilog.reports.pdf import esc
-
-        return Paragraph(f"<strike>{esc(text)}</strike>", self._void)
-
-    def verdict(self, verdict: str) -> Any:
-        if verdict == "GAPS":
-            return self.alert(verdict)
-        if verdict == "ATTENTION":
-            return self.warn(verdict)
-        return verdict
-
-    def status(self, passed: bool, suspect: bool) -> Any:
-        if not passed:
-            return self.alert("FAILED")
-        if suspect:
-            return self.alert("SUSPECT")
-        return "passed"
-
-    def passfail(self, result: str) -> Any:
-        return result if result == "pass" else self.alert(result.upper())
-
-    def bi(self, b: BiRow) -> Any:
-        if b.read_id is None:
-            return "not read yet"
-        if not b.valid:
-            return self.warn("INVALID (control did not grow)")
-        if b.result == "positive":
-            return self.alert("POSITIVE: sterilizer locked, loads suspect")
-        return "negative: pass"
 
 
 def _incident_block(
@@ -2157,50 +2373,52 @@ def _incident_block(
 
 
 def _day_chart(d: MonthlyData, width: float) -> Any:
+    """Sessions per day, and under them refusals per day on their own scale (next to hundreds
+    of sessions a handful of refusals would be a pixel high)."""
     from reportlab.graphics.charts.barcharts import VerticalBarChart
-    from reportlab.graphics.charts.legends import Legend
     from reportlab.graphics.shapes import Drawing, String
     from reportlab.lib import colors
 
     from sterilog.reports import pdf
 
-    height = 190.0
+    height = 250.0
     drawing = Drawing(width, height)
-    chart = VerticalBarChart()
-    chart.x, chart.y = 30, 30
-    chart.width, chart.height = width - 40, height - 60
-    sessions = [n for _, n, _ in d.sessions_per_day]
-    refusals = [r for _, _, r in d.sessions_per_day]
-    chart.data = [sessions, refusals]
-    chart.categoryAxis.categoryNames = [str(day.day) for day, _, _ in d.sessions_per_day]
-    _style_chart(chart, max(sessions + refusals + [1]))
-    chart.bars[0].fillColor = pdf.ACCENT
-    chart.bars[1].fillColor = pdf.ALERT
-    chart.groupSpacing = 2
-    chart.barSpacing = 0
-    drawing.add(chart)
-    drawing.add(
-        _legend(
-            Legend, [(pdf.ACCENT, "Sessions"), (pdf.ALERT, "Refusals")], width - 160, height - 8
+    names = [str(day.day) for day, _, _ in d.sessions_per_day]
+    grey = colors.HexColor("#5B6573")
+    for series, colour, y, h, label in (
+        ([n for _, n, _ in d.sessions_per_day], pdf.ACCENT, 120, 110, "Sessions per day"),
+        ([r for _, _, r in d.sessions_per_day], pdf.ALERT, 30, 60, "Refusals per day"),
+    ):
+        chart = VerticalBarChart()
+        chart.x, chart.y = 30, y
+        chart.width, chart.height = width - 40, h
+        chart.data = [series]
+        chart.categoryAxis.categoryNames = names
+        _style_chart(chart, max([*series, 1]))
+        chart.bars[0].fillColor = colour
+        chart.groupSpacing = 2
+        drawing.add(chart)
+        drawing.add(
+            String(
+                30,
+                y + h + 4,
+                f"{label} (total {sum(series)})",
+                fontName=pdf.FONT,
+                fontSize=7.5,
+                fillColor=colour,
+            )
         )
-    )
-    drawing.add(
-        String(
-            30,
-            8,
-            "Day of the month",
-            fontName=pdf.FONT,
-            fontSize=7,
-            fillColor=colors.HexColor("#5B6573"),
-        )
-    )
+    drawing.add(String(30, 8, "Day of the month", fontName=pdf.FONT, fontSize=7, fillColor=grey))
     return drawing
 
 
 def _week_chart(d: MonthlyData, width: float) -> Any:
+    """Passed, suspect (passed, then made suspect by a positive BI) and failed loads per week,
+    stacked: a suspect load is never counted as passed."""
     from reportlab.graphics.charts.barcharts import VerticalBarChart
     from reportlab.graphics.charts.legends import Legend
     from reportlab.graphics.shapes import Drawing
+    from reportlab.lib import colors
 
     from sterilog.reports import pdf
 
@@ -2209,18 +2427,27 @@ def _week_chart(d: MonthlyData, width: float) -> Any:
     chart = VerticalBarChart()
     chart.x, chart.y = 30, 25
     chart.width, chart.height = width - 40, height - 50
-    passed = [p for _, p, _ in d.cycles_per_week]
+    suspect = [d.suspect_per_week.get(w, 0) for w, _, _ in d.cycles_per_week]
+    passed = [p - s for (_, p, _), s in zip(d.cycles_per_week, suspect, strict=True)]
     failed = [f for _, _, f in d.cycles_per_week]
-    chart.data = [passed, failed]
+    chart.data = [passed, suspect, failed]
     chart.categoryAxis.categoryNames = [w for w, _, _ in d.cycles_per_week]
     chart.categoryAxis.style = "stacked"
-    _style_chart(chart, max([p + f for p, f in zip(passed, failed, strict=True)] + [1]))
+    totals = [p + s + f for p, s, f in zip(passed, suspect, failed, strict=True)]
+    _style_chart(chart, max([*totals, 1]))
+    amber = colors.HexColor("#C77700")
     chart.bars[0].fillColor = pdf.ACCENT
-    chart.bars[1].fillColor = pdf.ALERT
+    chart.bars[1].fillColor = amber
+    chart.bars[2].fillColor = pdf.ALERT
     chart.barWidth = 18
     drawing.add(chart)
     drawing.add(
-        _legend(Legend, [(pdf.ACCENT, "Passed"), (pdf.ALERT, "Failed")], width - 160, height - 8)
+        _legend(
+            Legend,
+            [(pdf.ACCENT, "Passed"), (amber, "Suspect"), (pdf.ALERT, "Failed")],
+            width - 230,
+            height - 8,
+        )
     )
     return drawing
 

@@ -136,6 +136,53 @@ def _one_line(text: str) -> str:
     return " ".join(_clean(text).split("\n"))
 
 
+# Scripts DejaVu lacks (Chinese, Japanese kana, Korean hangul) print in WenQuanYi Micro Hei
+# (Apache-2.0, bundled, see fonts/LICENSE), chosen per character: a run of characters DejaVu has
+# no glyph for is wrapped in a <font> tag. The 5 MB font is parsed only when first needed.
+FALLBACK_FONT = "WenQuanYiMicroHei"
+_FALLBACK_FILE = "wqy-microhei.ttc"
+_COVERED: frozenset[int] = frozenset(pdfmetrics.getFont(FONT).face.charToGlyph)
+
+
+def _fallback_ready() -> None:
+    if FALLBACK_FONT not in pdfmetrics.getRegisteredFontNames():
+        pdfmetrics.registerFont(
+            TTFont(FALLBACK_FONT, str(_FONT_DIR / _FALLBACK_FILE), subfontIndex=0)
+        )
+
+
+def _needs_fallback(text: str) -> bool:
+    covered = _COVERED
+    return any(ord(ch) not in covered for ch in text)
+
+
+def _with_fallback(markup: str) -> str:
+    """Escaped markup with each run of characters DejaVu lacks set in the fallback font."""
+    if markup.isascii():
+        return markup
+    out: list[str] = []
+    run: list[str] = []
+    wrapped = False
+
+    def flush() -> None:
+        nonlocal wrapped
+        if run:
+            out.append(f'<font face="{FALLBACK_FONT}">{"".join(run)}</font>')
+            run.clear()
+            wrapped = True
+
+    for ch in markup:
+        if ord(ch) in _COVERED:
+            flush()
+            out.append(ch)
+        else:
+            run.append(ch)
+    flush()
+    if wrapped:
+        _fallback_ready()
+    return "".join(out)
+
+
 def esc(text: object) -> str:
     """User text as Paragraph markup that prints exactly as typed.
 
@@ -152,7 +199,7 @@ def esc(text: object) -> str:
         .replace('"', "&quot;")
         .replace("'", "&#39;")
     )
-    return escaped.replace("\n", "<br/>")
+    return _with_fallback(escaped).replace("\n", "<br/>")
 
 
 def para(text: object, style: ParagraphStyle | None = None) -> Paragraph:
@@ -627,6 +674,10 @@ def table(
         for c, value in enumerate(row):
             if isinstance(value, Flowable):
                 out.append(_fitted(value, layout.inner[c]))
+            elif isinstance(value, str) and not value.isascii() and _needs_fallback(value):
+                # Drawn by the fast path in DejaVu only: a cell DejaVu cannot print goes through
+                # a Paragraph, whose markup falls back per character (rare, so no cost).
+                out.append(_fitted(Paragraph(esc(value), STYLES.cell), layout.inner[c]))
             else:
                 out.append(layout.lines("" if value is None else _clean(str(value)), c))
         prepared.append(_Row(out, height_of(out), index in struck_set))

@@ -42,6 +42,7 @@ class TraceData:
     bi: dict[str, Any] | None = None
     suspect_loads: list[dict[str, Any]] = field(default_factory=list)
     lot: dict[str, Any] | None = None
+    episode: dict[str, Any] | None = None  # a positive BI's episode (services.episode)
     anchor: str | None = None  # the audit chain head when gathered ("SEQ:HASH")
 
 
@@ -70,6 +71,22 @@ def client_rows(db: DbSession, client: str) -> TraceData:
     rows = trace.by_client(db, client)
     details = [trace.session_detail(db, r["session_id"]) for r in rows]
     return _anchored(db, TraceData("client", f"client {client}", rows, details))
+
+
+def _deliveries(receipts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per delivery: the units of one scan session (same time, supplier, invoice and
+    receiver) are one delivery however many receipt rows they were recorded as."""
+    out: list[dict[str, Any]] = []
+    for r in receipts:
+        key = (r["at"], r["supplier"], r["invoice"], r["operator"])
+        if (
+            out
+            and (out[-1]["at"], out[-1]["supplier"], out[-1]["invoice"], out[-1]["operator"]) == key
+        ):
+            out[-1]["quantity"] += r["quantity"]
+        else:
+            out.append(dict(r))
+    return out
 
 
 def lot_rows(db: DbSession, gtin: str, lot: str) -> TraceData:
@@ -111,8 +128,18 @@ def lot_rows(db: DbSession, gtin: str, lot: str) -> TraceData:
             .order_by(Recall.at, Recall.id)
         ).scalars()
     ]
+    receipts = _deliveries(receipts)
     units = len(
         db.execute(select(CartridgeUnit.id).where(CartridgeUnit.lot_id == lot_row.id)).all()
+    )
+    from sterilog.models import Discard
+
+    discarded = len(
+        db.execute(
+            select(Discard.id)
+            .join(CartridgeUnit, CartridgeUnit.id == Discard.unit_id)
+            .where(CartridgeUnit.lot_id == lot_row.id, counts(Discard))
+        ).all()
     )
     info = {
         "gtin": gtin,
@@ -122,6 +149,9 @@ def lot_rows(db: DbSession, gtin: str, lot: str) -> TraceData:
             lot_row.production_date.isoformat() if lot_row.production_date else None
         ),
         "units": units,
+        "used": len(rows),
+        "discarded": discarded,
+        "left": units - len(rows) - discarded,
         "receipts": receipts,
         "recalls": recalls,
     }
@@ -159,7 +189,19 @@ def bi_rows(db: DbSession, bi_id: int) -> TraceData:
             detail = trace.load_detail(db, cycle)
             detail["packs"] = [code for code, _ in _packs(db, load_id)]
             suspect.append(detail)
-    return _anchored(db, TraceData("bi", f"BI {bi_id}", rows, bi=info, suspect_loads=suspect))
+    from sterilog.services.episode import positive_episode
+
+    return _anchored(
+        db,
+        TraceData(
+            "bi",
+            f"BI {bi_id}",
+            rows,
+            bi=info,
+            suspect_loads=suspect,
+            episode=positive_episode(db, bi_id),
+        ),
+    )
 
 
 # --- layout -----------------------------------------------------------------------------------
@@ -287,8 +329,10 @@ def _load_items(ld: dict[str, Any], t: Callable[[Any], str]) -> list[tuple[str, 
 def _ci_text(ld: dict[str, Any]) -> str:
     read = ld.get("ci_read")
     if read:
-        return f"{read['ci']}" + (f" (type {read['ci_type']})" if read["ci_type"] else "") + (
-            " (read after the import)"
+        return (
+            f"{read['ci']}"
+            + (f" (type {read['ci_type']})" if read["ci_type"] else "")
+            + (" (read after the import)")
         )
     if ld["ci"] == "none":
         return "not read yet"
@@ -304,9 +348,7 @@ def _source_items(ld: dict[str, Any]) -> list[tuple[str, Any]]:
         ]
     hold = int(d["hold_s"])
     temps = (
-        DASH
-        if d["temp_min_c"] is None
-        else f"{d['temp_min_c']:.1f}-{d['temp_max_c']:.1f} \u00b0C"
+        DASH if d["temp_min_c"] is None else f"{d['temp_min_c']:.1f}-{d['temp_max_c']:.1f} \u00b0C"
     )
     return [
         (
@@ -382,7 +424,11 @@ def _forward(data: TraceData, t: Callable[[Any], str]) -> list[Any]:
                     ("Lot", lot["lot"]),
                     ("Expiry", lot["expiry"]),
                     ("Production date", lot["production_date"] or DASH),
-                    ("Units received", str(lot["units"])),
+                    (
+                        "Units",
+                        f"{lot['units']} received: {lot['used']} used, {lot['discarded']} "
+                        f"discarded, {lot['left']} left",
+                    ),
                     (
                         "Recall",
                         "; ".join(
@@ -435,6 +481,10 @@ def _forward(data: TraceData, t: Callable[[Any], str]) -> list[Any]:
                 ]
             )
         )
+        if data.episode is not None:
+            from sterilog.reports import episode
+
+            story += episode.flowables(data.episode, t, width)
         story += pdf.heading("Loads traced", 2)
         story += pdf.table(
             ["Load", "Run", "Sterilizer", "Program", "Readings", "CI", "Status", "Packs"],

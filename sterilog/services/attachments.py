@@ -25,6 +25,7 @@ from sterilog.models import (
     BiologicalIndicator,
     CartridgeLot,
     Cycle,
+    Exposure,
     ImportedCycle,
     Incident,
     Recall,
@@ -36,10 +37,6 @@ from sterilog.services.base import Ctx
 
 MAX_BYTES = 20 * 1024 * 1024  # 20 MB: a scanned certificate or a phone photo, not a video
 KINDS = ("load", "bi", "sterilizer", "recall", "incident", "exposure", "lot", "staff")
-NOT_YET = {
-    "exposure": "exposure records do not exist yet (they come with issue 13's "
-    "`exposure` command); attach the document to the incident for now",
-}
 _SNIFF = (
     (b"%PDF-", "application/pdf"),
     (b"\x89PNG\r\n\x1a\n", "image/png"),
@@ -114,8 +111,6 @@ def _int_id(raw: str, kind: str) -> int:
 
 def resolve(session: Session, kind: str, raw: str) -> tuple[int, str]:
     """The record's row id and the ID users see, or a clear error."""
-    if kind in NOT_YET:
-        raise UserError(f"cannot attach to {kind!r}: {NOT_YET[kind]}")
     if kind not in KINDS:
         raise UserError(f"unknown kind {kind!r}; kinds: {', '.join(KINDS)}")
     if kind in {"sterilizer", "staff"}:
@@ -140,6 +135,7 @@ def resolve(session: Session, kind: str, raw: str) -> tuple[int, str]:
         "bi": BiologicalIndicator,
         "recall": Recall,
         "incident": Incident,
+        "exposure": Exposure,
     }
     ident = _int_id(raw, kind)
     if session.get(models[kind], ident) is None:

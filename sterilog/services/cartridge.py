@@ -356,6 +356,7 @@ class RecallResult:
     lot: str
     units_in_stock: int
     sessions: list[dict[str, Any]]
+    exposure_id: int | None = None
 
 
 def _unknown_lot(gtin: str, lot: str) -> UserError:
@@ -390,13 +391,21 @@ def recall(
     ).scalar_one()
     new = Recall(lot_id=row.id, reason=why, at=at, recorded_at=ctx.now, operator_id=ctx.actor_id)
     ctx.add(new)
-    ctx.audit("cartridge.recall", [new])
+    ctx.session.flush()
+    sessions = sessions_for_lot(ctx.session, gtin, lot)
+    from sterilog.services import exposures
+
+    opened = exposures.open_rows(
+        ctx, "recall", new.id, f"recall {new.id} of {_lot_name(gtin, lot)}", sessions
+    )
+    ctx.audit("cartridge.recall", [new, *opened])
     return RecallResult(
         recall_id=new.id,
         gtin=gtin,
         lot=lot,
         units_in_stock=int(in_stock),
-        sessions=sessions_for_lot(ctx.session, gtin, lot),
+        sessions=sessions,
+        exposure_id=exposures.opened_id(opened),
     )
 
 

@@ -367,11 +367,33 @@ class _Demo:
                 ),
             ),
             (self.local(p.incident_day, 11, 30), 6, self.incident),
+            # Issue 13: the recall's clients are all told (its exposure closes); the positive
+            # BI's are told over the week but for two (its exposure stays open).
+            (self.local(after_recall, 17, 0), 8, lambda: self.notify("recall", leave=0)),
+            (
+                self.local(p.positive_monday + dt.timedelta(days=4), 16, 0),
+                9,
+                lambda: self.notify("bi", leave=2),
+            ),
             (self.local(p.workdays[-1], 19, 30), 7, self.sign),
         ]
         for at, _, do in sorted(agenda, key=lambda a: (a[0], a[1])):
             yield at
             do()
+
+    def notify(self, cause: str, *, leave: int) -> None:
+        """Tell an exposure's clients (all but `leave`), by phone, one in four by letter."""
+        from sterilog.services import exposures
+
+        with self.act(MANAGER) as ctx:
+            found = [st for st in exposures.states(ctx.session) if st.exposure.cause == cause]
+        for st in found:
+            todo = st.pending[: max(0, len(st.pending) - leave)]
+            for n, client in enumerate(todo):
+                with self.act(MANAGER) as ctx:
+                    exposures.notify(
+                        ctx, st.exposure.id, client, how="letter" if n % 4 == 3 else "phone"
+                    )
 
     def sign(self) -> None:
         """The manager reviews the month after the last clinic day closes."""

@@ -1421,8 +1421,13 @@ def _write_attachments(folder: Path, env: Env) -> list[dict[str, Any]]:
     (folder / "attachments").mkdir()
     for att_id in ids:
         row = env.session.execute(
-            select(Attachment.filename, Attachment.sha256, Attachment.data, Attachment.kind,
-                   Attachment.record_id).where(Attachment.id == att_id)
+            select(
+                Attachment.filename,
+                Attachment.sha256,
+                Attachment.data,
+                Attachment.kind,
+                Attachment.record_id,
+            ).where(Attachment.id == att_id)
         ).one()
         data = bytes(row.data)
         if hashlib.sha256(data).hexdigest() != row.sha256:

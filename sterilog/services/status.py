@@ -312,8 +312,30 @@ def _bis_at_lab(ctx: Ctx) -> list[Item]:
     return out
 
 
+def _exposures(ctx: Ctx) -> list[Item]:
+    """Open exposures with their notification progress (issue 13)."""
+    from sterilog.services.exposures import states
+
+    out = []
+    for st in states(ctx.session, only_open=True):
+        pending = len(st.pending)
+        msg = (
+            f"{st.exposure.summary}: {st.notified} of {len(st.clients)} client(s) notified"
+            + (f", {st.unreachable} unreachable" if st.unreachable else "")
+            + (
+                f"; `sterilog exposure show {st.exposure.id}`"
+                if pending
+                else f"; a manager closes it: `sterilog exposure close {st.exposure.id}`"
+            )
+        )
+        state = "due" if pending else "check"
+        out.append(Item("exposure", str(st.exposure.id), state, msg, "status-exposure-open"))
+    return out
+
+
 def status(ctx: Ctx) -> list[Item]:
     return [
+        *_exposures(ctx),
         *_sterilizers(ctx),
         *_bis_at_lab(ctx),
         *_device_evidence(ctx),

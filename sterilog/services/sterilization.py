@@ -334,6 +334,7 @@ class BiReadResult:
     locked: bool
     was_locked: bool
     remaining: int
+    exposure_id: int | None = None
 
 
 def read_bi(
@@ -406,12 +407,15 @@ def read_bi(
         )
         ctx.add(event)
         written.append(event)
-    ctx.audit("bi.read", written)
+    s.flush()
     suspects: list[int] = []
     affected = 0
+    opened: list[Any] = []
     if row.valid and outcome == "positive":
         suspects = facts.suspect_loads_of_bi(s, bi.id)
         affected = sessions_using(s, suspects)
+        opened = _open_exposure(ctx, bi.id, cycle.id, st_code, suspects)
+    ctx.audit("bi.read", [*written, *opened])
     after = _lock(s, cycle.sterilizer_id, ctx.now, pack)
     return BiReadResult(
         read=row,
@@ -422,7 +426,26 @@ def read_bi(
         locked=after.locked,
         was_locked=before.locked,
         remaining=after.remaining,
+        exposure_id=opened_id(opened),
     )
+
+
+def _open_exposure(
+    ctx: Ctx, bi_id: int, cycle_id: int, sterilizer: str, suspects: list[int]
+) -> list[Any]:
+    """Issue 13: the clients treated with packs of the loads this BI made suspect (the list
+    `trace bi` gives) become an exposure to notify."""
+    from sterilog.services import exposures, trace
+
+    summary = f"positive BI {bi_id} (load {cycle_id}, sterilizer {sterilizer})"
+    sessions = trace.loads_sessions(ctx.session, suspects)
+    return exposures.open_rows(ctx, "bi", bi_id, summary, sessions)
+
+
+def opened_id(rows: list[Any]) -> int | None:
+    from sterilog.services.exposures import opened_id as first
+
+    return first(rows)
 
 
 def _lock(s: Session, sterilizer_id: int, at: dt.datetime, pack: Any) -> cycle_rules.Lock:

@@ -82,9 +82,7 @@ def load_detail(db: DbSession, cycle: Cycle, tz: ZoneInfo | None = None) -> dict
     from sterilog.services.attachments import list_attachments
     from sterilog.services.device_import import evidence_of_load, load_status
 
-    ci_read = db.execute(
-        select(CycleCi).where(CycleCi.cycle_id == cycle.id)
-    ).scalar_one_or_none()
+    ci_read = db.execute(select(CycleCi).where(CycleCi.cycle_id == cycle.id)).scalar_one_or_none()
     return {
         "load_id": cycle.id,
         "load_no": cycle.load_no,

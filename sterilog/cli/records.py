@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from sterilog import db
+from sterilog import db, output
 from sterilog.cli.app import App, pass_app
 from sterilog.clock import fmt_local, iso, parse_date
 from sterilog.errors import IntegrityFailure, UserError
@@ -150,13 +150,15 @@ def _snapshot(app: App) -> Iterator[Ctx]:
 @click.option(
     "-o",
     "--output",
-    "output",
+    "output_",
     required=True,
     metavar="PATH",
-    help="json: the file to write. csv: a new or empty folder (its parent must exist).",
+    help="json: the file to write (- for standard output). csv: a new or empty folder (its "
+    "parent must exist).",
 )
+@output.force_option
 @pass_app
-def export(app: App, date_from: str, date_to: str, fmt: str, output: str) -> None:
+def export(app: App, date_from: str, date_to: str, fmt: str, output_: str, force: bool) -> None:
     """Export every record of a period (clinic days, both included) for an inspector.
 
     json: one file with a list per record type and a `meta` object. csv: one CSV per record
@@ -169,6 +171,14 @@ def export(app: App, date_from: str, date_to: str, fmt: str, output: str) -> Non
     start = parse_date(date_from, "--from")
     end = parse_date(date_to, "--to")
     svc.check_period(start, end)
+    if fmt == "json":
+        out: Path | output.Target = output.check(
+            output_, force=force, stdout_ok=True, json_mode=app.json
+        )
+    else:
+        if force:
+            raise UserError("--force applies to --format json; a CSV export needs a new folder")
+        out = Path(output_)
     progress = None
     if _progress_wanted(app):
 
@@ -183,7 +193,7 @@ def export(app: App, date_from: str, date_to: str, fmt: str, output: str) -> Non
             start,
             end,
             fmt,
-            Path(output),
+            out,
             progress=progress,
             version=__version__,
         )
@@ -207,7 +217,10 @@ def export(app: App, date_from: str, date_to: str, fmt: str, output: str) -> Non
     else:
         lines.append(f"  {len(result.files)} CSV files; SHA-256 of each in manifest.json")
     lines.append(f"  audit chain head {result.head}")
-    app.emit(data, lines)
+    if isinstance(out, output.Target):
+        output.say(app, data, lines, out)
+    else:
+        app.emit(data, lines)
 
 
 # --- backup ------------------------------------------------------------------------------------
@@ -215,12 +228,13 @@ def export(app: App, date_from: str, date_to: str, fmt: str, output: str) -> Non
 
 @click.command("backup", epilog="Example: sterilog backup /mnt/usb/sterilog-2026-11-24.db")
 @click.argument("path", metavar="PATH")
+@output.force_option
 @pass_app
-def backup(app: App, path: str) -> None:
+def backup(app: App, path: str, force: bool) -> None:
     """Copy a live SQLite database consistently, while other terminals keep writing.
 
-    The copy (mode 0600, never over an existing file) is checked with SQLite's integrity
-    check and `audit verify`; exit 4 when either fails (the copy is kept). PostgreSQL: use
+    The copy (mode 0600, never over an existing file unless --force) is checked with SQLite's
+    integrity check and `audit verify`; exit 4 when either fails (the copy is kept). PostgreSQL: use
     pg_dump (docs/operations.md).
     """
     from sterilog.services import backup as svc
@@ -233,7 +247,7 @@ def backup(app: App, path: str) -> None:
         def progress(done: int, total: int) -> None:
             click.echo(f"\r  copied {done:,} of {total:,} pages...", err=True, nl=False)
 
-    result = svc.backup(app.engine(), path, progress=progress)
+    result = svc.backup(app.engine(), path, progress=progress, force=force)
     if progress is not None:
         click.echo("", err=True)
     data = {

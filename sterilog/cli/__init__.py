@@ -81,7 +81,38 @@ def fail(message: str, code: int = 1) -> None:
     sys.exit(code)
 
 
+def _has_undecodable(value: str) -> bool:
+    """Bytes that were not UTF-8 arrive as lone surrogates (Python's surrogateescape)."""
+    return any("\udc80" <= c <= "\udcff" for c in value)
+
+
+def _nfc_arg(value: str) -> str:
+    """An argument in NFC (`Zoe` + combining diaeresis and `Zoë` are one client), except the
+    name of a file that exists on disk exactly as typed (it must still be found)."""
+    import os
+    import unicodedata
+
+    normal = unicodedata.normalize("NFC", value)
+    if normal != value and os.path.lexists(value):
+        return value
+    return normal
+
+
+def clean_args(args: list[str]) -> list[str]:
+    """Refuse non-UTF-8 arguments (exit 1, no traceback) and NFC-normalise the rest."""
+    for n, arg in enumerate(args, 1):
+        if _has_undecodable(arg):
+            fail(
+                f"argument {n} is not valid UTF-8 text (a Latin-1 terminal or scanner?); "
+                "set the terminal or scanner to UTF-8 and type it again"
+            )
+    return [_nfc_arg(a) for a in args]
+
+
 class Root(click.Group):
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, clean_args(list(args)))
+
     def list_commands(self, ctx: click.Context) -> list[str]:
         return [name for name in COMMANDS if _available(name)]
 

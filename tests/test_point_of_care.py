@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 from conftest import Cli
-from test_gate import GTIN, hri, setup_clinic, start
+from test_gate import hri, setup_clinic, start
 
 
 @pytest.fixture

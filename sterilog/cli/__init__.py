@@ -19,6 +19,8 @@ from sterilog.errors import Blocked, SterilogError
 # name -> "module:attribute". A module that does not exist (yet) is simply not offered.
 COMMANDS: dict[str, str] = {
     "init": "sterilog.cli.setup:init_cmd",
+    "settings": "sterilog.cli.scanner:settings",
+    "scanner": "sterilog.cli.scanner:scanner",
     "db": "sterilog.cli.setup:db_group",
     "staff": "sterilog.cli.registers:staff",
     "room": "sterilog.cli.registers:room",

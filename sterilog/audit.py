@@ -327,9 +327,7 @@ class _Cursor:
         # Tables holding documents (up to 20 MB a row) are read a few rows at a time, so memory
         # stays bounded by a few documents, not by BATCH of them.
         self.batch = (
-            DIGEST_BATCH
-            if any((table.name, n) in DIGEST_COLUMNS for n in self.names)
-            else BATCH
+            DIGEST_BATCH if any((table.name, n) in DIGEST_COLUMNS for n in self.names) else BATCH
         )
         cols = ", ".join(f'"{n}"' for n in self.names)
         # EVERY row, whatever its key: the first batch has no lower bound (ids <= 0 included).

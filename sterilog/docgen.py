@@ -32,8 +32,9 @@ def cli_markdown() -> str:
 
     parts = []
     for path, _cmd in all_commands():
-        result = CliRunner().invoke(main, [*path[1:], "--help"], terminal_width=100,
-                                    env={"COLUMNS": "100"})
+        result = CliRunner().invoke(
+            main, [*path[1:], "--help"], terminal_width=100, env={"COLUMNS": "100"}
+        )
         title = " ".join(path)
         parts.append(f"## `{title}`\n\n```\n{result.output.rstrip()}\n```\n")
     return "\n".join(parts)

@@ -82,9 +82,7 @@ class Setting(Base):
     scanner_gs: Mapped[str | None] = mapped_column(String(8))
     recorded_at: Mapped[dt.datetime] = _recorded()
     # A training database (`init --training`, `demo`) accepts STERILOG_NOW; a live one never.
-    training: Mapped[bool] = mapped_column(
-        Boolean, server_default=false(), default=False
-    )
+    training: Mapped[bool] = mapped_column(Boolean, server_default=false(), default=False)
 
 
 class Staff(Base):
@@ -117,9 +115,7 @@ class PinEvent(Base):
     at: Mapped[dt.datetime] = _at()
     recorded_at: Mapped[dt.datetime] = _recorded()
     operator_id: Mapped[int | None] = _operator()
-    __table_args__ = (
-        CheckConstraint("kind IN ('set', 'failed', 'ok', 'unlock')", name="kind"),
-    )
+    __table_args__ = (CheckConstraint("kind IN ('set', 'failed', 'ok', 'unlock')", name="kind"),)
 
 
 class StaffDeactivation(Base):
@@ -404,9 +400,7 @@ class ImportedCycle(Base):
     format: Mapped[str] = mapped_column(String(30))
     kind: Mapped[str] = mapped_column(String(12))
     cycle_id: Mapped[int | None] = mapped_column(ForeignKey("cycles.id"), unique=True)
-    air_test_id: Mapped[int | None] = mapped_column(
-        ForeignKey("air_removal_tests.id"), unique=True
-    )
+    air_test_id: Mapped[int | None] = mapped_column(ForeignKey("air_removal_tests.id"), unique=True)
     source_id: Mapped[int] = mapped_column(ForeignKey("attachments.id"), index=True)
     lines: Mapped[str] = mapped_column(String(30))  # the record's line range in the file
     started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)  # device clock

@@ -100,3 +100,65 @@ def test_scanner_test_says_whether_gs_arrives(clinic: Cli, tmp_path: Path) -> No
     sheet = tmp_path / "scanner.pdf"
     clinic.ok("scanner", "sheet", "-o", str(sheet), operator=False)
     assert sheet.read_bytes().startswith(b"%PDF")
+
+
+# --- point 7: numbers and times --------------------------------------------------------------
+
+
+def test_absurd_contact_times_are_refused(clinic: Cli) -> None:
+    before = clinic.audit_count()
+    for value in ("1e-9", "0.4", "0"):
+        r = clinic.fails("disinfectant", "add", "Quick", "--contact-min", value)
+        assert "--contact-min must be at least 0.5" in r.stderr
+        clinic.fails("clean", "room", "R1", "--kind", "between-clients", "--disinfectant",
+                     "Clinell", "--contact-min", value)
+    assert clinic.audit_count() == before
+    clinic.ok("disinfectant", "add", "Quick", "--contact-min", "0.5")
+
+
+@pytest.mark.parametrize("value", ["1_34", "\u0661\u0663\u0664", "\uff11\uff13\uff14", "nan"])
+def test_numbers_are_ascii_digits_only(clinic: Cli, value: str) -> None:
+    before = clinic.audit_count()
+    r = clinic.run("cycle", "record", "--sterilizer", "AC1", "--program", "134-3.5",
+                   "--temp-c", value, "--hold-min", "3.5", "--ci", "pass", "--pack", "P3")
+    assert r.exit_code in (1, 2) and "Traceback" not in r.output
+    assert "ASCII" in r.stderr or "finite" in r.stderr
+    r = clinic.run("trace", "session", value)
+    assert r.exit_code in (1, 2) and "Traceback" not in r.output
+    assert clinic.audit_count() == before
+
+
+def test_a_date_without_a_time_is_refused(clinic: Cli) -> None:
+    before = clinic.audit_count()
+    r = clinic.fails("clean", "room", "R1", "--kind", "between-clients", "--disinfectant",
+                     "Clinell", "--at", "2026-11-24")
+    assert "add a time" in r.stderr
+    assert clinic.audit_count() == before
+
+
+def test_times_the_clocks_skip_or_repeat_are_refused(clinic: Cli) -> None:
+    # Europe/London: 2026-03-29 01:00 -> 02:00 (skipped); 2026-10-25 01:00-02:00 twice.
+    args = ("clean", "room", "R1", "--kind", "between-clients", "--disinfectant", "Clinell",
+            "--at")
+    before = clinic.audit_count()
+    r = clinic.fails(*args, "2026-03-29T01:30")
+    assert "does not exist" in r.stderr
+    r = clinic.fails(*args, "2026-10-25T01:30")
+    assert "happened twice" in r.stderr and "+01:00" in r.stderr and "+00:00" in r.stderr
+    assert clinic.audit_count() == before
+    out = clinic.json(*args, "2026-10-25T01:30+00:00")
+    assert out["at"].startswith("2026-10-25T01:30:00")
+
+
+@pytest.mark.parametrize("number", ["2147483648", "9223372036854775808", "99999999999999999999"])
+def test_ids_beyond_what_a_database_holds_are_unknown_on_both_backends(
+    clinic: Cli, number: str
+) -> None:
+    r = clinic.fails("trace", "session", number)
+    assert f"unknown session {number}" in r.stderr
+    r = clinic.fails("trace", "load", number)
+    assert f"unknown load {number}" in r.stderr
+    r = clinic.fails("void", "room-clean", number, "--reason", "typo")
+    assert f"unknown room-clean {number}" in r.stderr
+    r = clinic.fails("session", "end", number, operator="ann")
+    assert "unknown session" in r.stderr

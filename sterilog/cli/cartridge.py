@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from sterilog.cli.app import App, pass_app
+from sterilog.cli.params import INTEGER
 from sterilog.cli.registers import _table
 from sterilog.clock import fmt_local, parse_at
 from sterilog.services import cartridge as svc
@@ -29,7 +30,7 @@ def cartridge() -> None:
 @click.argument("scans", metavar="SCAN [SCAN ...]", nargs=-1, required=True)
 @click.option(
     "--quantity",
-    type=int,
+    type=INTEGER,
     help="Units per unserialized scan (default 1). A serialized scan is always one unit.",
 )
 @click.option("--supplier", help="Who delivered.")

@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from sterilog.cli.app import App, pass_app
+from sterilog.cli.params import NUMBER, RecordId
 from sterilog.errors import UserError
 
 
@@ -60,7 +61,7 @@ def _gate_output(app: App, decision: Any, session_id: int | None, refusal_id: in
 
 
 def _gate_options(func: Any) -> Any:
-    func = click.option("--depth-mm", type=float, help="Needle depth for this treatment (mm).")(
+    func = click.option("--depth-mm", type=NUMBER, help="Needle depth for this treatment (mm).")(
         func
     )
     func = click.option("--practitioner", help="Who treats [default: the operator].")(func)
@@ -180,7 +181,7 @@ def session_start(
 
 
 @session.command("end", epilog="Example: sterilog --operator ann session end 42 --note 'ok'")
-@click.argument("session_id", type=int)
+@click.argument("session_id", type=RecordId("session"))
 @click.option("--note", help="Anything worth noting.")
 @pass_app
 def session_end(app: App, session_id: int, note: str | None) -> None:
@@ -248,7 +249,9 @@ def incident() -> None:
     epilog="Example: sterilog --operator ann incident record --session 42 --kind infection "
     "--severity moderate --note 'redness and pustules day 3'",
 )
-@click.option("--session", "session_id", type=int, required=True, help="Session ID.")
+@click.option(
+    "--session", "session_id", type=RecordId("session"), required=True, help="Session ID."
+)
 @click.option(
     "--kind",
     required=True,

@@ -12,7 +12,7 @@ import click
 from sterilog import db, output
 from sterilog.cli.app import App, pass_app
 from sterilog.clock import fmt_local, iso, parse_date
-from sterilog.errors import IntegrityFailure, UserError
+from sterilog.errors import IntegrityFailure, UnknownRecord, UserError
 from sterilog.services.base import Ctx
 from sterilog.services.people import MANAGER
 from sterilog.services.signoff import MEANINGS
@@ -21,9 +21,11 @@ from sterilog.services.voids import KINDS
 MAX_RECORD_ID = 2**31 - 1
 
 
-def _record_id(raw: str) -> int:
+def _record_id(raw: str, kind: str = "record") -> int:
     text = raw.strip()
-    if not text.isascii() or not text.isdigit() or not (1 <= int(text) <= MAX_RECORD_ID):
+    if text.isascii() and text.isdigit() and int(text) > MAX_RECORD_ID:
+        raise UnknownRecord(kind, int(text))  # as SQLite says, on PostgreSQL too
+    if not text.isascii() or not text.isdigit() or int(text) < 1:
         raise UserError(
             f"ID {raw!r} is not a record number; use the number the record was given "
             "(e.g. `clean 12`, `load_id`, `bi_id`)"
@@ -55,7 +57,7 @@ def _progress_wanted(app: App) -> bool:
 def void(app: App, kind: str, record_id: str, reason: str) -> None:
     from sterilog.services import voids
 
-    rid = _record_id(record_id)
+    rid = _record_id(record_id, kind)
     with app.writing(MANAGER, "void records") as ctx:
         row = voids.void(ctx, kind, rid, reason=reason)
         data = {

@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from sterilog.cli.app import App, pass_app
+from sterilog.cli.params import NUMBER
 from sterilog.clock import parse_at, parse_date
 from sterilog.errors import UserError
 from sterilog.services import registers as reg
@@ -58,7 +59,7 @@ def staff() -> None:
 @click.option("--role", required=True, type=click.Choice(["practitioner", "manager", "inspector"]))
 @click.option("--license", "license_no", help="Licence number.")
 @click.option("--license-expires", help="Licence expiry date (YYYY-MM-DD).")
-@click.option("--max-depth-mm", type=float, help="Deepest needle depth this person may use.")
+@click.option("--max-depth-mm", type=NUMBER, help="Deepest needle depth this person may use.")
 @click.option(
     "--pin", is_flag=True, help="Set a PIN: asked at a terminal, else read from STERILOG_NEW_PIN."
 )
@@ -222,7 +223,7 @@ def device() -> None:
 )
 @click.argument("serial")
 @click.option("--model", required=True, help="Make and model.")
-@click.option("--max-depth-mm", type=float, help="Labelled maximum needle depth.")
+@click.option("--max-depth-mm", type=NUMBER, help="Labelled maximum needle depth.")
 @pass_app
 def device_add(app: App, serial: str, model: str, max_depth_mm: float | None) -> None:
     """Add a device (managers only)."""
@@ -319,8 +320,8 @@ def sterilizer_update(app: App, sterilizer_id: str, serial: str) -> None:
 )
 @click.argument("sterilizer_id")
 @click.argument("name")
-@click.option("--temp-c", type=float, required=True, help="Minimum temperature (°C).")
-@click.option("--hold-min", type=float, required=True, help="Minimum holding time (minutes).")
+@click.option("--temp-c", type=NUMBER, required=True, help="Minimum temperature (°C).")
+@click.option("--hold-min", type=NUMBER, required=True, help="Minimum holding time (minutes).")
 @pass_app
 def sterilizer_program(
     app: App, sterilizer_id: str, name: str, temp_c: float, hold_min: float
@@ -430,7 +431,7 @@ def disinfectant() -> None:
     "'Clinell Universal' --contact-min 1 --reg-no 12345 --level intermediate",
 )
 @click.argument("name")
-@click.option("--contact-min", type=float, required=True, help="Label contact (wet) time, min.")
+@click.option("--contact-min", type=NUMBER, required=True, help="Label contact (wet) time, min.")
 @click.option("--reg-no", help="Registration number (e.g. EPA Reg. No.).")
 @click.option("--level", type=click.Choice(["low", "intermediate", "high"]))
 @pass_app

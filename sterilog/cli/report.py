@@ -13,6 +13,7 @@ import click
 
 from sterilog import output
 from sterilog.cli.app import App, pass_app
+from sterilog.cli.params import RecordId
 from sterilog.clock import parse_date, parse_month
 from sterilog.errors import UserError
 
@@ -167,7 +168,7 @@ _OUT = click.option("-o", "--output", "output_", required=True, metavar="FILE", 
 
 
 @trace_group.command("session", epilog="Example: sterilog report trace session 42 -o s42.pdf")
-@click.argument("session_id", type=int)
+@click.argument("session_id", type=RecordId("session"))
 @_OUT
 @output.force_option
 @pass_app
@@ -206,7 +207,7 @@ def trace_lot(app: App, gtin: str, lot: str, output_: str, force: bool) -> None:
 
 
 @trace_group.command("load", epilog="Example: sterilog report trace load 17 -o load17.pdf")
-@click.argument("load_id", type=int)
+@click.argument("load_id", type=RecordId("load"))
 @_OUT
 @output.force_option
 @pass_app
@@ -218,7 +219,7 @@ def trace_load(app: App, load_id: int, output_: str, force: bool) -> None:
 
 
 @trace_group.command("bi", epilog="Example: sterilog report trace bi 5 -o bi5.pdf")
-@click.argument("bi_id", type=int)
+@click.argument("bi_id", type=RecordId("BI"))
 @_OUT
 @output.force_option
 @pass_app
@@ -238,7 +239,7 @@ def label() -> None:
 
 
 @label.command("load", epilog="Example: sterilog label load 17 -o labels.pdf")
-@click.argument("load_id", type=int)
+@click.argument("load_id", type=RecordId("load"))
 @click.option("-o", "--output", "output_", required=True, metavar="FILE", help=_OUTPUT_HELP)
 @output.force_option
 @pass_app

@@ -7,6 +7,7 @@ from typing import Any
 import click
 
 from sterilog.cli.app import App, pass_app
+from sterilog.cli.params import INTEGER, NUMBER, Integer, RecordId
 from sterilog.clock import fmt_local, iso, local_day_bounds, parse_at, parse_date
 from sterilog.errors import UserError
 from sterilog.services import sterilization as svc
@@ -50,14 +51,14 @@ def cycle() -> None:
 )
 @click.option("--sterilizer", required=True, metavar="ID", help="The sterilizer that ran.")
 @click.option("--program", required=True, metavar="NAME", help="Its program (profile).")
-@click.option("--temp-c", type=float, required=True, help="Temperature reached (°C).")
-@click.option("--hold-min", type=float, required=True, help="Holding time at it (minutes).")
+@click.option("--temp-c", type=NUMBER, required=True, help="Temperature reached (°C).")
+@click.option("--hold-min", type=NUMBER, required=True, help="Holding time at it (minutes).")
 @click.option(
     "--ci", type=click.Choice(["pass", "fail"]), required=True, help="Chemical indicator."
 )
-@click.option("--ci-type", type=click.IntRange(1, 6), help="ISO 11140-1 indicator type (1-6).")
+@click.option("--ci-type", type=Integer(1, 6), help="ISO 11140-1 indicator type (1-6).")
 @click.option("--pack", "packs", multiple=True, metavar="P", help="A pack in the load (repeat).")
-@click.option("--load-no", type=int, help="Load number (default: the sterilizer's next).")
+@click.option("--load-no", type=INTEGER, help="Load number (default: the sterilizer's next).")
 @click.option("--bi-lot", metavar="LOT", help="A biological indicator of this lot is in the load.")
 @click.option("--at", "at_raw", metavar="TIME", help="When the cycle ran, if earlier than now.")
 @pass_app
@@ -341,7 +342,7 @@ def _range(low: float | None, high: float | None, unit: str, digits: int = 1) ->
 @click.option(
     "--ci", type=click.Choice(["pass", "fail"]), help="Chemical indicator read (one FILE)."
 )
-@click.option("--ci-type", type=click.IntRange(1, 6), help="ISO 11140-1 indicator type (1-6).")
+@click.option("--ci-type", type=Integer(1, 6), help="ISO 11140-1 indicator type (1-6).")
 @click.option("--bi-lot", metavar="L", help="A biological indicator of this lot is in the load.")
 @pass_app
 def cycle_import(
@@ -454,11 +455,11 @@ def cycle_import(
     "ci",
     epilog="Example: sterilog --operator ann cycle ci 42 --ci pass --ci-type 5",
 )
-@click.argument("load_id", type=int)
+@click.argument("load_id", type=RecordId("load"))
 @click.option(
     "--ci", type=click.Choice(["pass", "fail"]), required=True, help="Chemical indicator."
 )
-@click.option("--ci-type", type=click.IntRange(1, 6), help="ISO 11140-1 indicator type (1-6).")
+@click.option("--ci-type", type=Integer(1, 6), help="ISO 11140-1 indicator type (1-6).")
 @pass_app
 def cycle_ci(app: App, load_id: int, ci: str, ci_type: int | None) -> None:
     """Record the chemical indicator of an imported load (a person's reading; final)."""

@@ -7,6 +7,7 @@ from typing import Any
 import click
 
 from sterilog.cli.app import App, pass_app
+from sterilog.cli.params import RecordId
 from sterilog.clock import fmt_local, local_day_bounds, parse_date, parse_instant
 
 
@@ -90,7 +91,7 @@ def trace() -> None:
 
 
 @trace.command("session", epilog="Example: sterilog trace session 42")
-@click.argument("session_id", type=int)
+@click.argument("session_id", type=RecordId("session"))
 @pass_app
 def trace_session(app: App, session_id: int) -> None:
     """Everything behind one session."""
@@ -138,7 +139,7 @@ def trace_lot(app: App, gtin: str, lot: str) -> None:
 
 
 @trace.command("load", epilog="Example: sterilog trace load 17")
-@click.argument("load_id", type=int)
+@click.argument("load_id", type=RecordId("load"))
 @pass_app
 def trace_load(app: App, load_id: int) -> None:
     """Every session that used a pack from one sterilizer load."""
@@ -179,8 +180,7 @@ def _source_lines(load: dict[str, Any]) -> list[str]:
         f"{load['program_temp_c']:g} °C, {rng(d['temp_min_c'], d['temp_max_c'], '°C')}, "
         f"{rng(d['pressure_min_kpa'], d['pressure_max_kpa'], 'kPa')}"
         + (f" (printed in {d['pressure_unit']})" if d["pressure_unit"] else ""),
-        "  Device verdict: "
-        + ("OK" if d["device_ok"] else f"FAILED ({d['device_reason']})"),
+        "  Device verdict: " + ("OK" if d["device_ok"] else f"FAILED ({d['device_reason']})"),
     ]
     out += [f"  Failed: {f}" for f in d["failures"]]
     if load["status"] == "ci-pending":
@@ -189,7 +189,7 @@ def _source_lines(load: dict[str, Any]) -> list[str]:
 
 
 @trace.command("bi", epilog="Example: sterilog trace bi 5")
-@click.argument("bi_id", type=int)
+@click.argument("bi_id", type=RecordId("BI"))
 @pass_app
 def trace_bi(app: App, bi_id: int) -> None:
     """After a positive BI: every session that used a pack from a suspect load."""

@@ -1483,11 +1483,7 @@ def _story(d: MonthlyData, *, clinic: str, tz_name: str) -> list[Any]:
                 c.bi or DASH,
                 ", ".join(c.packs) or "(test cycle)",
                 c.operator,
-                (
-                    f"imported, device #{c.device_cycle_no}"
-                    if c.source == "imported"
-                    else "typed"
-                )
+                (f"imported, device #{c.device_cycle_no}" if c.source == "imported" else "typed")
                 + "".join(f"; {name}" for name in c.attachments),
                 (
                     "voided"

@@ -275,8 +275,10 @@ def _load_items(ld: dict[str, Any], t: Callable[[Any], str]) -> list[tuple[str, 
 def _ci_text(ld: dict[str, Any]) -> str:
     read = ld.get("ci_read")
     if read:
-        return f"{read['ci']}" + (f" (type {read['ci_type']})" if read["ci_type"] else "") + (
-            " (read after the import)"
+        return (
+            f"{read['ci']}"
+            + (f" (type {read['ci_type']})" if read["ci_type"] else "")
+            + (" (read after the import)")
         )
     if ld["ci"] == "none":
         return "not read yet"
@@ -292,9 +294,7 @@ def _source_items(ld: dict[str, Any]) -> list[tuple[str, Any]]:
         ]
     hold = int(d["hold_s"])
     temps = (
-        DASH
-        if d["temp_min_c"] is None
-        else f"{d['temp_min_c']:.1f}-{d['temp_max_c']:.1f} \u00b0C"
+        DASH if d["temp_min_c"] is None else f"{d['temp_min_c']:.1f}-{d['temp_max_c']:.1f} \u00b0C"
     )
     return [
         (

@@ -16,8 +16,6 @@ from sterilog.services.base import Ctx
 ROOM_KINDS = ("between-clients", "end-of-day", "spill")
 
 
-
-
 def _product(ctx: Ctx, name: str, contact_min: float | None) -> tuple[Disinfectant, float]:
     product_name = v.name(name, "--disinfectant")
     assert product_name is not None
@@ -25,7 +23,12 @@ def _product(ctx: Ctx, name: str, contact_min: float | None) -> tuple[Disinfecta
     if contact_min is None:
         return product, product.contact_min
     minutes = v.number(
-        contact_min, "--contact-min", low=v.CONTACT_MIN[0], high=v.CONTACT_MIN[1], unit=" min"
+        contact_min,
+        "--contact-min",
+        low=v.CONTACT_MIN[0],
+        high=v.CONTACT_MIN[1],
+        unit=" min",
+        inclusive_low=True,
     )
     if minutes < product.contact_min:
         raise UserError(

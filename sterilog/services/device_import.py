@@ -129,8 +129,7 @@ def _program_for(programs: Sequence[Program], c: DeviceCycle, st: str, name: str
     fits = [
         p
         for p in programs
-        if abs(p.temp_c - temp) <= TEMP_TOLERANCE_C
-        and abs(p.hold_min - hold) <= HOLD_TOLERANCE_MIN
+        if abs(p.temp_c - temp) <= TEMP_TOLERANCE_C and abs(p.hold_min - hold) <= HOLD_TOLERANCE_MIN
     ]
     if not fits:
         known = ", ".join(f"{p.name} {p.temp_c:g} °C/{p.hold_min:g} min" for p in programs)
@@ -269,9 +268,7 @@ def import_cycles(
         )
         rows.append(source)
         for c, prog, at in todo:
-            rows.extend(
-                _record(ctx, st, prog, c, at, source, pack_rows, ci, ci_type, lot, result)
-            )
+            rows.extend(_record(ctx, st, prog, c, at, source, pack_rows, ci, ci_type, lot, result))
             if pack_rows:
                 _check_rules(ctx, st, at, pack_rows, lot)
     if rows:
@@ -459,8 +456,7 @@ def record_ci(ctx: Ctx, load_id: int, *, ci: str, ci_type: int | None) -> tuple[
     done = s.execute(select(CycleCi).where(CycleCi.cycle_id == load_id)).scalar_one_or_none()
     if done is not None:
         raise UserError(
-            f"load {load_id}'s chemical indicator was already read {done.ci}; a CI reading is "
-            "final"
+            f"load {load_id}'s chemical indicator was already read {done.ci}; a CI reading is final"
         )
     failures = rules.ci_failures(value, ci_type, ctx.clinic.rules.min_ci_type)
     row = CycleCi(

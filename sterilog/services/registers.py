@@ -297,7 +297,12 @@ def add_disinfectant(
     row = Disinfectant(
         code=clean_name,
         contact_min=v.number(
-            contact_min, "--contact-min", low=v.CONTACT_MIN[0], high=v.CONTACT_MIN[1], unit=" min"
+            contact_min,
+            "--contact-min",
+            low=v.CONTACT_MIN[0],
+            high=v.CONTACT_MIN[1],
+            unit=" min",
+            inclusive_low=True,
         ),
         reg_no=v.name(reg_no, "--reg-no", required=False),
         level=v.choice(level, "--level", LEVELS) if level is not None else None,

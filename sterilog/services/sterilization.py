@@ -47,8 +47,6 @@ CONTROL_RESULTS = ("positive", "negative")
 MAX_LOAD_NO = 1_000_000_000
 
 
-
-
 def _sterilizer(ctx: Ctx, code: str) -> Sterilizer:
     return ctx.by_code(Sterilizer, v.ident(code, "sterilizer ID"), "sterilizer")
 

@@ -98,9 +98,7 @@ def load_detail(db: DbSession, cycle: Cycle) -> dict[str, Any]:
     from sterilog.services.device_import import evidence_of_load, load_status
     from sterilog.services.sterilization import is_load_suspect
 
-    ci_read = db.execute(
-        select(CycleCi).where(CycleCi.cycle_id == cycle.id)
-    ).scalar_one_or_none()
+    ci_read = db.execute(select(CycleCi).where(CycleCi.cycle_id == cycle.id)).scalar_one_or_none()
     return {
         "load_id": cycle.id,
         "load_no": cycle.load_no,

@@ -118,5 +118,5 @@ def choice(value: str, what: str, options: tuple[str, ...]) -> str:
 DEPTH_MM = (0.0, 5.0)  # microneedling pens go to ~3 mm; 5 mm leaves room for any device label
 TEMP_C = (0.0, 200.0)
 HOLD_MIN = (0.0, 600.0)
-CONTACT_MIN = (0.0, 240.0)
+CONTACT_MIN = (0.5, 240.0)  # inclusive: no disinfectant label claims less than 30 s
 QUANTITY = (1, 100_000)

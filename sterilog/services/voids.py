@@ -83,6 +83,5 @@ def void(ctx: Ctx, kind: str, record_id: int, *, reason: str) -> Void:
 def voided_map(session: Any, kind: str) -> dict[int, Void]:
     """Every void of one kind, by record id (for reports)."""
     return {
-        v_.record_id: v_
-        for v_ in session.execute(select(Void).where(Void.kind == kind)).scalars()
+        v_.record_id: v_ for v_ in session.execute(select(Void).where(Void.kind == kind)).scalars()
     }

@@ -162,3 +162,103 @@ def test_ids_beyond_what_a_database_holds_are_unknown_on_both_backends(
     assert f"unknown room-clean {number}" in r.stderr
     r = clinic.fails("session", "end", number, operator="ann")
     assert "unknown session" in r.stderr
+
+
+# --- point 6: the terminal at the treatment room ---------------------------------------------
+
+
+def test_blocked_reasons_each_say_what_to_do(clinic: Cli) -> None:
+    r = clinic.run("check", "--room", "R1", "--device", "SN-1", "--cartridge",
+                   hri("LOTA", "0001"), "--pack", "P3", operator="ann")
+    assert r.exit_code == 3
+    lines = r.stdout.splitlines()
+    assert lines[0].startswith("BLOCKED")
+    reasons = [i for i, line in enumerate(lines) if line.startswith("  ") and "pack" in line
+               and "what to do" not in line]
+    assert reasons
+    for i in reasons:
+        assert lines[i + 1].startswith("      what to do: "), lines
+
+
+def test_a_blocked_cycle_prints_its_reasons_once(cli: Cli) -> None:
+    cli.ok("sterilizer", "add", "AC9", "--model", "Vacuklav", "--type", "B")
+    cli.ok("pack", "add", "PX", "--contents", "tweezers")
+    r = cli.fails("cycle", "record", "--sterilizer", "AC9", "--program", "134-3.5",
+                  "--temp-c", "134", "--hold-min", "3.5", "--ci", "pass", "--pack", "PX", code=3)
+    output = r.stdout + r.stderr
+    assert output.count("air-removal-test-missing") == 1, output
+    assert "listed above" in r.stderr
+
+
+def test_prompts_ask_for_packs_and_depth(clinic: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sterilog.cli import gate as gate_cli
+
+    monkeypatch.setattr(gate_cli, "_interactive", lambda: True)
+    answers = ["R1", "SN-1", hri("LOTA", "0001"), "C-9", "P1", "", "3.0"]
+    r = clinic.run("--json", "session", "start", operator="ann", input="\n".join(answers) + "\n")
+    assert r.exit_code == 3, r.output  # 3.0 mm is deeper than ann's 2.0 and SN-1's 2.5
+    out = __import__("json").loads(r.stdout)
+    assert "practitioner-depth-exceeded" in [x["code"] for x in out["reasons"]]
+    assert "Pack ID (empty line to finish)" in r.stderr and "Needle depth" in r.stderr
+    answers[-1] = "1.5"
+    r = clinic.run("--json", "session", "start", operator="ann", input="\n".join(answers) + "\n")
+    assert r.exit_code == 0, r.output
+    traced = clinic.json("trace", "session", "1")
+    text = __import__("json").dumps(traced)
+    assert '"P1"' in text and "1.5" in text, text
+
+
+def test_go_shows_the_time_in_the_clinic_zone_with_its_offset(clinic: Cli) -> None:
+    r = clinic.ok("session", "start", "--room", "R1", "--device", "SN-1", "--cartridge",
+                  hri("LOTA", "0001"), "--client", "C-1", "--pack", "P1", operator="ann")
+    assert r.stdout.splitlines()[0] == "GO: session 1 started at 2026-11-24 09:00+00:00"
+
+
+def test_colour_only_at_a_terminal_and_never_with_no_color(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import io
+    import sys
+
+    from sterilog.cli import verdict
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.setattr(sys, "stdout", Tty())
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    assert verdict.use_color() is True
+    assert verdict.headline("GO", True, True) != "GO" and "\x1b[32" in verdict.headline(
+        "GO", True, True
+    )
+    assert "\x1b[31" in verdict.headline("BLOCKED", False, True)
+    assert verdict.use_color(json_mode=True) is False
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert verdict.use_color() is False
+    monkeypatch.delenv("NO_COLOR")
+    monkeypatch.setattr(sys, "stdout", io.StringIO())
+    assert verdict.use_color() is False
+
+
+def test_ctrl_c_just_after_the_decision_still_prints_it_and_exits_0(
+    clinic: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+    import signal
+
+    from sterilog.services import gate
+
+    real = gate.start
+
+    def start_then_ctrl_c(*args: object, **kw: object) -> object:
+        result = real(*args, **kw)  # type: ignore[arg-type]
+        os.kill(os.getpid(), signal.SIGINT)  # the user presses Ctrl-C before the commit
+        return result
+
+    monkeypatch.setattr(gate, "start", start_then_ctrl_c)
+    r = clinic.run("session", "start", "--room", "R1", "--device", "SN-1", "--cartridge",
+                   hri("LOTA", "0001"), "--client", "C-1", "--pack", "P1", operator="ann")
+    assert r.exit_code == 0, r.output
+    assert r.stdout.startswith("GO: session 1 started")
+    assert len(clinic.json("session", "list")["sessions"]) == 1

@@ -158,14 +158,20 @@ class Root(click.Group):
 
 
 def _print_blocked(ctx: click.Context, blocked: Blocked) -> None:
+    from sterilog.cli.verdict import headline, reason_lines, use_color
+
     reasons = [{"code": r.code, "message": r.message} for r in blocked.reasons]
     if ctx.params.get("json_output"):
         click.echo(json.dumps({"decision": "blocked", "reasons": reasons, "warnings": []}))
-    else:
-        click.echo("BLOCKED")
-        for r in blocked.reasons:
-            click.echo(f"  {r.code:<28} {r.message}")
-    click.echo(f"Error: {blocked.message}", err=True)
+        click.echo(f"Error: {blocked.message}", err=True)
+        return
+    click.echo(headline("BLOCKED", False, use_color()))
+    for line in reason_lines(blocked.reasons):
+        click.echo(line)
+    n = len(blocked.reasons)
+    # The reasons are printed once, above; the error line only says so.
+    what = blocked.message.split(":", 1)[0]
+    click.echo(f"Error: {what}: {n} reason{'s' if n != 1 else ''} (listed above)", err=True)
 
 
 @click.group(

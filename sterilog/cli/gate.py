@@ -2,26 +2,72 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
+from contextlib import ExitStack
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import click
 
 from sterilog.cli.app import App, pass_app
 from sterilog.cli.params import NUMBER, RecordId
+from sterilog.cli.verdict import headline, no_interrupt, reason_lines, use_color, zoned
 from sterilog.errors import UserError
 
 
-def _ask(value: Any, label: str, option: str) -> Any:
-    """Prompt for a missing option at a terminal; never when stdin is not a terminal."""
-    if value not in (None, ""):
-        return value
-    if sys.stdin.isatty():
-        return click.prompt(label, err=True)
-    raise click.UsageError(f"Missing option '{option}'.")
+def _interactive() -> bool:
+    return sys.stdin.isatty()
 
 
-def _gate_output(app: App, decision: Any, session_id: int | None, refusal_id: int | None) -> None:
+class _Asker:
+    """Prompts for missing options at a terminal, never when stdin is not one. Once it has
+    asked for anything, it also asks for packs and depth: a practitioner answering prompts
+    must not skip the pack and depth rules because nobody asked."""
+
+    def __init__(self) -> None:
+        self.asked = False
+
+    def __call__(self, value: Any, label: str, option: str) -> Any:
+        if value not in (None, ""):
+            return value
+        if _interactive():
+            self.asked = True
+            return click.prompt(label, err=True)
+        raise click.UsageError(f"Missing option '{option}'.")
+
+    def packs(self, packs: tuple[str, ...]) -> tuple[str, ...]:
+        if packs or not self.asked:
+            return packs
+        out: list[str] = []
+        while True:
+            raw = click.prompt(
+                "Pack ID (empty line to finish)", default="", show_default=False, err=True
+            ).strip()
+            if not raw:
+                return tuple(out)
+            out.append(raw)
+
+    def depth(self, depth: float | None) -> float | None:
+        if depth is not None or not self.asked:
+            return depth
+        raw = click.prompt(
+            "Needle depth in mm (empty line: not recorded)",
+            default="",
+            show_default=False,
+            err=True,
+        ).strip()
+        return NUMBER.convert(raw, None, None) if raw else None
+
+
+def _gate_output(
+    app: App,
+    decision: Any,
+    session_id: int | None,
+    refusal_id: int | None,
+    started_at: dt.datetime | None = None,
+    tz: ZoneInfo | None = None,
+) -> None:
     from sterilog.clock import iso
 
     reasons = [{"code": r.code, "message": r.message} for r in decision.reasons]
@@ -42,19 +88,22 @@ def _gate_output(app: App, decision: Any, session_id: int | None, refusal_id: in
         "expiry": c.expiry.isoformat() if c.expiry else None,
         "usable_until": iso(c.usable_until),
     }
+    color = use_color(app.json)
     lines: list[str] = []
     if decision.go:
         head = "GO"
         if session_id is not None:
             head += f": session {session_id} started"
+            if started_at is not None and tz is not None:
+                head += f" at {zoned(started_at, tz)}"
         else:
             head += ": every check passed (dry run, nothing recorded)"
-        lines.append(head)
+        lines.append(headline(head, True, color))
     else:
         n = len(reasons)
         tail = f" (refusal {refusal_id} recorded)" if refusal_id is not None else ""
-        lines.append(f"BLOCKED: {n} reason{'s' if n != 1 else ''}{tail}")
-        lines += [f"  {r['code']:<28} {r['message']}" for r in reasons]
+        lines.append(headline(f"BLOCKED: {n} reason{'s' if n != 1 else ''}{tail}", False, color))
+        lines += reason_lines(decision.reasons)
     for w in warnings:
         lines.append(f"  warning {w['code']:<20} {w['message']}")
     app.emit(data, lines)
@@ -95,9 +144,12 @@ def check(
     """Dry run of the gate: every rule, nothing written. Exit 3 when blocked."""
     from sterilog.services import gate
 
-    room = _ask(room, "Room", "--room")
-    device = _ask(device, "Device serial", "--device")
-    cartridge = _ask(cartridge, "Scan the cartridge", "--cartridge")
+    ask = _Asker()
+    room = ask(room, "Room", "--room")
+    device = ask(device, "Device serial", "--device")
+    cartridge = ask(cartridge, "Scan the cartridge", "--cartridge")
+    packs = ask.packs(packs)
+    depth_mm = ask.depth(depth_mm)
     who = practitioner or app.operator
     if not who:
         raise UserError("who treats? pass --practitioner ID or --operator ID")
@@ -147,10 +199,13 @@ def session_start(
     else STERILOG_PRACTITIONER_PIN)."""
     from sterilog.services import gate
 
-    room = _ask(room, "Room", "--room")
-    device = _ask(device, "Device serial", "--device")
-    cartridge = _ask(cartridge, "Scan the cartridge", "--cartridge")
-    client = _ask(client, "Client reference", "--client")
+    ask = _Asker()
+    room = ask(room, "Room", "--room")
+    device = ask(device, "Device serial", "--device")
+    cartridge = ask(cartridge, "Scan the cartridge", "--cartridge")
+    client = ask(client, "Client reference", "--client")
+    packs = ask.packs(packs)
+    depth_mm = ask.depth(depth_mm)
     from sterilog.services.people import DAILY
 
     def attest() -> None:
@@ -159,7 +214,11 @@ def session_start(
         if practitioner and practitioner.strip() != app.operator:
             app.attest(practitioner.strip())
 
-    with app.writing(DAILY, "start sessions", after_auth=attest) as ctx:
+    # From the decision until its result is printed, Ctrl-C waits: a session committed is
+    # always shown, and the command exits as the record says (0 GO, 3 BLOCKED).
+    guard = ExitStack()
+    with guard, app.writing(DAILY, "start sessions", after_auth=attest) as ctx:
+        guard.enter_context(no_interrupt())
         who = practitioner or (ctx.actor.code if ctx.actor else "")
         decision, started, refusal = gate.start(
             ctx,
@@ -175,7 +234,13 @@ def session_start(
         )
         session_id = started.id if started else None
         refusal_id = refusal.id if refusal else None
-    _gate_output(app, decision, session_id, refusal_id)
+        started_at = started.started_at if started else None
+        tz = ctx.clinic.tz
+        held = guard.pop_all()  # the guard lasts past the commit, until the result is printed
+    try:
+        _gate_output(app, decision, session_id, refusal_id, started_at, tz)
+    finally:
+        held.close()
     if not decision.go:
         sys.exit(3)
 

@@ -173,4 +173,8 @@ def discard(app: App, scan: str, reason: str, at_raw: str | None) -> None:
         "serial": result.serial,
     }
     what = f"serial {result.serial}" if result.serial else f"unit {result.unit_id} (unserialized)"
-    app.emit(data, f"Discarded cartridge GTIN {result.gtin} lot {result.lot} {what}.")
+    app.emit(
+        data,
+        f"Discarded cartridge GTIN {result.gtin} lot {result.lot} {what} "
+        f"(discard {result.discard_id}).",
+    )

@@ -45,7 +45,9 @@ def _progress_wanted(app: App) -> bool:
     help="Void a mistaken record (managers only): it stops counting everywhere but is never "
     "erased.\n\nReports show it struck through next to its void. KIND is one of: "
     + ", ".join(KINDS)
-    + ". ID is the record's number as recorded (e.g. the clean ID, load ID or BI ID). "
+    + ". ID is the record's number as printed when it was recorded and in lists: the clean, "
+    "load, discard, service, incident or recall ID; for bi-read the READ ID shown by `bi read` "
+    "and `bi list` (not the BI ID). "
     "Sessions, refusals and cartridge receipts record physical acts and cannot be voided.",
     epilog="Example: sterilog --operator boss void room-clean 12 "
     "--reason 'entered for the wrong room'",
@@ -59,20 +61,21 @@ def void(app: App, kind: str, record_id: str, reason: str) -> None:
 
     rid = _record_id(record_id, kind)
     with app.writing(MANAGER, "void records") as ctx:
-        row = voids.void(ctx, kind, rid, reason=reason)
+        row, words = voids.void_in_words(ctx, kind, rid, reason=reason)
         data = {
             "void_id": row.id,
             "kind": row.kind,
             "record_id": row.record_id,
             "reason": row.reason,
             "at": iso(row.at),
+            "voided": words,
         }
         when = fmt_local(row.at, ctx.clinic.tz)
     app.emit(
         data,
         [
-            f"Voided {kind} {rid} (void {data['void_id']}, {when}): it no longer counts; "
-            "the original stays in the log.",
+            f"Voided {words} (void {data['void_id']}, {when}).",
+            "It no longer counts; the original stays in the log.",
             f"Reason: {data['reason']}",
         ],
     )

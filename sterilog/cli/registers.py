@@ -361,8 +361,8 @@ def sterilizer_service(
     with app.writing(DAILY, "log sterilizer service") as ctx:
         at = parse_at(at_raw, ctx.clinic.tz) if at_raw else None
         row = reg.service_sterilizer(ctx, sterilizer_id, note=note, repair=repair, at=at)
-        data = {"id": row.id, "sterilizer": sterilizer_id, "repair": repair}
-    msg = f"Logged service of {sterilizer_id}."
+        data = {"id": row.id, "service_id": row.id, "sterilizer": sterilizer_id, "repair": repair}
+    msg = f"Logged service {row.id} of {sterilizer_id}."
     if repair:
         msg += " Repair: requalification BIs are needed before it is released."
     app.emit(data, msg)

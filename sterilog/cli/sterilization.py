@@ -256,20 +256,21 @@ def bi_read(app: App, bi_id: str, result: str, control: str, at_raw: str | None)
         }
     if not res.read.valid:
         lines = [
-            f"BI {number} read INVALID: the control did not grow. Recorded; it changes nothing. "
-            "Read it again with a valid control, or run a new BI."
+            f"BI {number} read INVALID (read {res.read.id}): the control did not grow. "
+            "Recorded; it changes nothing. Read it again with a valid control, or run a new BI."
         ]
     elif result == "positive":
         loads = ", ".join(str(i) for i in res.suspect_loads)
         lines = [
-            f"BI {number} read POSITIVE (valid): sterilizer {res.sterilizer} is LOCKED.",
+            f"BI {number} read POSITIVE (valid; read {res.read.id}): sterilizer "
+            f"{res.sterilizer} is LOCKED.",
             f"Suspect loads: {loads}. Their packs are blocked at the gate; reprocess them.",
             f"Sessions that already used their packs: {res.sessions_affected} "
             f"(`sterilog trace bi {number}` lists them).",
             f"Retest: {res.remaining} test cycle(s) (no packs) with --bi-lot must read negative.",
         ]
     else:
-        lines = [f"BI {number} read negative (valid)."]
+        lines = [f"BI {number} read negative (valid; read {res.read.id})."]
         if res.was_locked and not res.locked:
             lines.append(f"Sterilizer {res.sterilizer} is released: requalification complete.")
         elif res.locked:
@@ -277,6 +278,9 @@ def bi_read(app: App, bi_id: str, result: str, control: str, at_raw: str | None)
                 f"Sterilizer {res.sterilizer} stays locked: {res.remaining} more negative "
                 "valid BI(s) needed."
             )
+    lines.append(
+        f"A mistaken read is corrected with: sterilog void bi-read {res.read.id} --reason ..."
+    )
     app.emit(data, lines)
 
 
@@ -300,7 +304,7 @@ def bi_list(app: App, pending: bool) -> None:
     ]
     app.emit(
         {"bis": rows},
-        _table(shown, ["bi_id", "sterilizer", "load_id", "lot", "placed_at", "read"]),
+        _table(shown, ["bi_id", "sterilizer", "load_id", "lot", "placed_at", "read", "read_id"]),
     )
 
 

@@ -679,6 +679,7 @@ def list_bis(session: Session, *, pending: bool = False) -> list[dict[str, Any]]
                 "control": shown.control if shown else None,
                 "valid": shown.valid if shown else None,
                 "read_at": iso(shown.at) if shown else None,
+                "read_id": shown.id if shown else None,
                 "pending": valid is None,
             }
         )

@@ -245,21 +245,35 @@ def session_start(
         sys.exit(3)
 
 
-@session.command("end", epilog="Example: sterilog --operator ann session end 42 --note 'ok'")
+@session.command(
+    "end",
+    epilog="Examples:\n\n  sterilog --operator ann session end 42 --note 'ok'\n\n"
+    "  sterilog --operator ann session end 42 --at 2026-11-24T10:15   (ended earlier)",
+)
 @click.argument("session_id", type=RecordId("session"))
 @click.option("--note", help="Anything worth noting.")
+@click.option(
+    "--at",
+    "at_raw",
+    metavar="TIME",
+    help="When the client really left, if earlier than now (not before the session's start).",
+)
 @pass_app
-def session_end(app: App, session_id: int, note: str | None) -> None:
+def session_end(app: App, session_id: int, note: str | None, at_raw: str | None) -> None:
     """End a session: the room, the device and its packs then need reprocessing."""
-    from sterilog.clock import iso
+    from sterilog.clock import iso, parse_at
     from sterilog.services import gate
     from sterilog.services.people import DAILY
 
     with app.writing(DAILY, "end sessions") as ctx:
-        row = gate.end(ctx, session_id, note)
+        at = parse_at(at_raw, ctx.clinic.tz) if at_raw else None
+        row = gate.end(ctx, session_id, note, at)
         data = {"session_id": session_id, "ended_at": iso(row.at)}
+        when = zoned(row.at, ctx.clinic.tz)
     app.emit(
-        data, f"Ended session {session_id}. Clean the room and the device before the next client."
+        data,
+        f"Ended session {session_id} at {when}. Clean the room and the device before the next "
+        "client.",
     )
 
 

@@ -320,17 +320,25 @@ def session_list(app: App, day: str | None, room: str | None, only_open: bool) -
 
 @click.group()
 def incident() -> None:
-    """Adverse events and exposures, linked to a session."""
+    """Adverse events and exposures, of a client session or without one."""
 
 
 @incident.command(
     "record",
-    epilog="Example: sterilog --operator ann incident record --session 42 --kind infection "
-    "--severity moderate --note 'redness and pustules day 3'",
+    epilog="Examples:\n\n  sterilog --operator ann incident record --session 42 --kind infection "
+    "--severity moderate --note 'redness and pustules day 3'\n\n"
+    "  sterilog --operator ann incident record --kind exposure --staff bob --room R1 "
+    "--note 'needlestick while cleaning the pen'",
 )
 @click.option(
-    "--session", "session_id", type=RecordId("session"), required=True, help="Session ID."
+    "--session",
+    "session_id",
+    type=RecordId("session"),
+    help="The client session [none for an incident without a client, e.g. a staff exposure].",
 )
+@click.option("--room", help="Without --session: the room where it happened.")
+@click.option("--device", help="Without --session: the device (pen serial) involved.")
+@click.option("--staff", "staff_code", help="Without --session: the staff member affected.")
 @click.option(
     "--kind",
     required=True,
@@ -351,17 +359,39 @@ def incident() -> None:
 @click.option("--at", "at_raw", help="When it happened (ISO 8601) [default: now].")
 @pass_app
 def incident_record(
-    app: App, session_id: int, kind: str, severity: str | None, note: str, at_raw: str | None
+    app: App,
+    session_id: int | None,
+    room: str | None,
+    device: str | None,
+    staff_code: str | None,
+    kind: str,
+    severity: str | None,
+    note: str,
+    at_raw: str | None,
 ) -> None:
-    """Record an incident on a session (`sterilog trace session` shows what was behind it)."""
+    """Record an incident on a session (`sterilog trace session` shows what was behind it), or
+    without one (a staff needlestick during reprocessing) with --room/--device/--staff."""
     from sterilog.clock import parse_at
     from sterilog.services import incidents
     from sterilog.services.people import DAILY
 
     with app.writing(DAILY, "record incidents") as ctx:
         at = parse_at(at_raw, ctx.clinic.tz) if at_raw else None
-        row = incidents.record(ctx, session_id, kind=kind, severity=severity, note=note, at=at)
+        row = incidents.record(
+            ctx,
+            session_id,
+            kind=kind,
+            severity=severity,
+            note=note,
+            at=at,
+            room=room,
+            device=device,
+            staff=staff_code,
+        )
         data = {"incident_id": row.id, "session_id": session_id, "kind": kind}
+    if session_id is None:
+        app.emit(data, f"Recorded incident {row.id} ({kind}), without a client session.")
+        return
     app.emit(
         data,
         f"Recorded incident {data['incident_id']} ({kind}) on session {session_id}. "

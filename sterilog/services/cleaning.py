@@ -20,8 +20,11 @@ def _product(ctx: Ctx, name: str, contact_min: float | None) -> tuple[Disinfecta
     product_name = v.name(name, "--disinfectant")
     assert product_name is not None
     product = ctx.by_code(Disinfectant, product_name, "disinfectant")
+    from sterilog.services.corrections import in_force
+
+    label = float(in_force(ctx.session, "disinfectant", product).contact_min)  # in force now
     if contact_min is None:
-        return product, product.contact_min
+        return product, label
     minutes = v.number(
         contact_min,
         "--contact-min",
@@ -30,9 +33,9 @@ def _product(ctx: Ctx, name: str, contact_min: float | None) -> tuple[Disinfecta
         unit=" min",
         inclusive_low=True,
     )
-    if minutes < product.contact_min:
+    if minutes < label:
         raise UserError(
-            f"the surface was not disinfected: label contact time is {product.contact_min:g} "
+            f"the surface was not disinfected: label contact time is {label:g} "
             f"min for {product.code}, got {minutes:g} min; keep it wet for the full time and "
             "record the clean then"
         )

@@ -602,7 +602,7 @@ def _discards(env: Env) -> Iterator[Row]:
 def _incidents(env: Env) -> Iterator[Row]:
     stmt = (
         select(*_cols(Incident), Session.client)
-        .join(Session, Session.id == Incident.session_id)
+        .outerjoin(Session, Session.id == Incident.session_id)  # some have no session
         .where(env.in_period(Incident.at))
         .order_by(Incident.at, Incident.id)
     )

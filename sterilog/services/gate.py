@@ -207,10 +207,14 @@ def device_facts(ctx: Ctx, code: str) -> tuple[int, rules.DeviceFacts]:
         raise UnknownRecord("device", code)
     device_id = int(device[0])
     open_id, last_end, used = _last_session(ctx, "device_id", device_id)
+    from sterilog.services.corrections import overlay
+
+    # What is in force now: corrections (device update/reinstate) are dated records.
+    now = overlay(ctx.session, "device", device_id, {"model": None, "max_depth_mm": device[1]})
     return device_id, rules.DeviceFacts(
         code=code,
-        retired=_one(ctx, _RETIRED, id=device_id) is not None,
-        max_depth_mm=device[1],
+        retired=not now.active,
+        max_depth_mm=now.max_depth_mm,
         open_session=open_id,
         last_end=last_end,
         ever_used=used,
@@ -319,12 +323,23 @@ def _practitioner(ctx: Ctx, code: str) -> tuple[int, rules.PractitionerFacts]:
     if staff is None:
         raise UnknownRecord("staff", code)
     staff_id = int(staff[0])
+    from sterilog.services.corrections import overlay
+
+    # What is in force now: corrections (staff update/reinstate) are dated records.
+    recorded = {
+        "name": None,
+        "role": staff[1],
+        "license_no": None,
+        "license_expires": staff[2],
+        "max_depth_mm": staff[3],
+    }
+    now = overlay(ctx.session, "staff", staff_id, recorded)
     return staff_id, rules.PractitionerFacts(
         code=code,
-        role=staff[1],
-        active=_one(ctx, _DEACTIVATED, id=staff_id) is None,
-        license_expires=staff[2],
-        max_depth_mm=staff[3],
+        role=now.role,
+        active=now.active,
+        license_expires=now.license_expires,
+        max_depth_mm=now.max_depth_mm,
     )
 
 
@@ -477,9 +492,7 @@ def start(ctx: Ctx, req: GateRequest) -> tuple[Decision, Session | None, Refusal
     return decision, session, None
 
 
-def end(
-    ctx: Ctx, session_id: int, note: str | None, at: dt.datetime | None = None
-) -> SessionEnd:
+def end(ctx: Ctx, session_id: int, note: str | None, at: dt.datetime | None = None) -> SessionEnd:
     """End a session now, or at `at` (`--at`: when the client really left, entered late):
     never before its start, never in the future."""
     from sqlalchemy import select

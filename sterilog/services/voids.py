@@ -132,7 +132,8 @@ def what_it_was(session: Any, kind: str, record_id: int) -> str:
     if kind == "device-clean":
         return f"clean {row.id} of device {code(Device, row.device_id)}"
     if kind == "incident":
-        return f"{row.kind} incident {row.id} on session {row.session_id}"
+        where = f"on session {row.session_id}" if row.session_id is not None else "(no session)"
+        return f"{row.kind} incident {row.id} {where}"
     if kind == "recall":
         lot = session.get(CartridgeLot, row.lot_id)
         what = f"lot {lot.lot} of GTIN {lot.gtin}" if lot is not None else f"lot {row.lot_id}"

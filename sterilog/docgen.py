@@ -40,15 +40,31 @@ def cli_markdown() -> str:
     return "\n".join(parts)
 
 
+_SCOPE_TITLES = {
+    "gate": ("Gate rules (`check`, `session start`)", "Blocks when"),
+    "cycle": ("Cycle rules (`cycle record`)", "Blocks when"),
+    "gap": ("Monthly report gaps (`report monthly`)", "Gap when"),
+    "status": ("Status items (`status`)", "Listed when"),
+    "warning": ("Gate warnings (never block)", "Warns when"),
+}
+
+
 def gate_markdown() -> str:
-    from sterilog.rules import RULES
+    from sterilog.compliance.table import RULES, SCOPES
 
     parts = []
-    for r in RULES:
-        parts.append(
-            f"### `{r.code}`\n\n"
-            f"- **Blocks when:** {r.blocks_when}.\n"
-            f"- **Why:** {r.why}\n"
-            f"- **What to do:** {r.what_to_do}\n"
-        )
+    for scope in SCOPES:
+        title, when = _SCOPE_TITLES[scope]
+        parts.append(f"### {title}\n")
+        for r in RULES:
+            if r.scope != scope:
+                continue
+            same = f"- **Same test as:** `{r.same_as}`\n" if r.same_as else ""
+            parts.append(
+                f"#### `{r.code}`\n\n"
+                f"- **{when}:** {r.blocks_when}.\n"
+                f"{same}"
+                f"- **Why:** {r.why}\n"
+                f"- **What to do:** {r.what_to_do}\n"
+            )
     return "\n".join(parts)

@@ -30,6 +30,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from sterilog.compliance.vocab import ROLES, sql_in
 from sterilog.sqltypes import UTCDateTime
 
 NAMING = {
@@ -96,9 +97,7 @@ class Staff(Base):
     max_depth_mm: Mapped[float | None] = mapped_column(Float)
     pin_hash: Mapped[str | None] = mapped_column(String(300))
     recorded_at: Mapped[dt.datetime] = _recorded()
-    __table_args__ = (
-        CheckConstraint("role IN ('practitioner', 'manager', 'inspector')", name="role"),
-    )
+    __table_args__ = (CheckConstraint(f"role IN ({sql_in(ROLES)})", name="role"),)
 
 
 class PinEvent(Base):

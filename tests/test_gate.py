@@ -276,7 +276,8 @@ def test_status_lists_what_is_due_and_blocked(clinic: Cli) -> None:
     kinds = {(i["kind"], i["subject"], i["state"]) for i in items}
     assert ("room", "R1", "due") in kinds and ("device", "SN-1", "due") in kinds
     for i in items:
-        assert set(i) == {"kind", "subject", "state", "message"}
+        assert set(i) == {"kind", "subject", "state", "message", "code"}
+        assert i["code"].startswith("status-")
 
 
 def test_the_audit_chain_verifies_after_a_clinic_day(clinic: Cli) -> None:
@@ -319,13 +320,13 @@ def test_two_terminals_racing_for_one_unit_end_with_one_session_and_one_refusal(
 def test_the_gates_bi_due_time_agrees_with_the_sterilizer_state(
     clinic: Cli, read: tuple[str, str] | None
 ) -> None:
-    """The gate computes the BI-due warning in plain SQL; it must agree with the service."""
+    """The gate's BI-due warning and `cycle record`'s sterilizer-bi-overdue rule (through
+    status's sterilizer state) must agree."""
     from sterilog.clock import parse_instant
+    from sterilog.compliance import facts, history
     from sterilog.db import read_session
     from sterilog.models import Sterilizer
-    from sterilog.services import gate
-    from sterilog.services.base import Ctx, load_clinic
-    from sterilog.services.sterilization import sterilizer_state
+    from sterilog.services.base import load_clinic
 
     if read is not None:
         clinic.ok("bi", "read", "1", "--result", read[0], "--control", read[1])
@@ -334,13 +335,14 @@ def test_the_gates_bi_due_time_agrees_with_the_sterilizer_state(
         with read_session(engine) as session:
             clinic_ = load_clinic(session)
             now = parse_instant(clinic.now)
-            ctx = Ctx(session=session, now=now, clock="test", clinic=clinic_)
-            fast = dict(gate._bi_due(ctx))
+            fast = dict(facts.bi_due(session, now, clinic_.rules.bi_interval_days))
             st = session.query(Sterilizer).one()
-            state = sterilizer_state(session, st.id, now, clinic_.rules, clinic_.tz)
+            state = history.sterilizer_state(session, st.id, now, clinic_.rules, clinic_.tz)
     finally:
         engine.dispose()
-    assert fast.get("AC1") == state.bi_due_at
+    due = fast.get("AC1")
+    assert due == state.bi_due_at
+    assert state.bi_overdue is (due is None or now >= due)
 
 
 def test_verifys_fast_row_reader_agrees_with_what_append_records(clinic: Cli) -> None:

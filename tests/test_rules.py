@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from sterilog import rules
-from sterilog.rules import (
+from sterilog.compliance import rules
+from sterilog.compliance.rules import (
     CartridgeFacts,
     DeviceFacts,
     GateFacts,

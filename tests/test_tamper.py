@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 from conftest import Cli, fresh_url
-from sqlalchemy import Boolean, Date, Float, Integer, String, Table, Text, text
+from sqlalchemy import Boolean, Date, Float, Integer, LargeBinary, String, Table, Text, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.orm import Session
 
@@ -180,6 +180,24 @@ def record_days(cli: Cli) -> None:
         )
         cli.ok("void", "room-clean", str(2 * int(k)), "--reason", "wrong room", now=t("09:55"))
         cli.ok("sign", "2026-11", "--meaning", "reviewed", now=t("10:00"))
+    device_evidence(cli)
+
+
+def device_evidence(cli: Cli) -> None:
+    """Issue 15's tables: imported cycles with their files, later CI readings, serial updates
+    and attachments, two rows each."""
+    from autoclave_samples import DAC, sample
+
+    cli.ok("sterilizer", "add", "DAC", "--model", "DAC", "--type", "S", "--serial", "601362")
+    cli.ok("sterilizer", "program", "DAC", "universal", "--temp-c", "134", "--hold-min", "3")
+    out = cli.json("cycle", "import", "--sterilizer", "DAC", str(sample(f"{DAC}/DAC.Log")))
+    loads = [c["load_id"] for c in out["cycles"] if c["load_id"] is not None]
+    assert len(loads) >= 2, out
+    for load in loads[:2]:
+        cli.ok("cycle", "ci", str(load), "--ci", "pass", "--ci-type", "5")
+    cli.ok("sterilizer", "update", "AC1", "--serial", "S-1")
+    cli.ok("sterilizer", "update", "AC1", "--serial", "S-2")
+    cli.ok("attach", "sterilizer", "AC1", str(sample(f"{DAC}/LICENSE")), "--note", "licence")
 
 
 # --- the populated database, once per backend ------------------------------------------------
@@ -298,6 +316,9 @@ def mutate(table: Table, name: str, value: Any) -> Any:
         return (value or 0.0) + 0.1
     if isinstance(t, Integer):
         return (value or 0) + 1_000_000
+    if isinstance(t, LargeBinary):  # a document's bytes: one byte changed
+        data = bytes(value or b"")
+        return (data[:-1] + bytes([data[-1] ^ 1])) if data else b"\x00"
     assert isinstance(t, (String, Text)), (table.name, name, t)
     s = value or ""
     length = getattr(t, "length", None)

@@ -13,6 +13,7 @@ import click
 from sterilog.cli.app import App, pass_app
 from sterilog.cli.params import NUMBER, RecordId
 from sterilog.cli.verdict import headline, no_interrupt, reason_lines, use_color, zoned
+from sterilog.compliance.vocab import INCIDENT_KINDS, SEVERITIES
 from sterilog.errors import UserError
 
 
@@ -342,19 +343,9 @@ def incident() -> None:
 @click.option(
     "--kind",
     required=True,
-    type=click.Choice(
-        [
-            "infection",
-            "scarring",
-            "hyperpigmentation",
-            "pain",
-            "allergic-reaction",
-            "exposure",
-            "other",
-        ]
-    ),
+    type=click.Choice(list(INCIDENT_KINDS)),
 )
-@click.option("--severity", type=click.Choice(["mild", "moderate", "severe"]))
+@click.option("--severity", type=click.Choice(list(SEVERITIES)))
 @click.option("--note", required=True, help="What happened.")
 @click.option("--at", "at_raw", help="When it happened (ISO 8601) [default: now].")
 @pass_app

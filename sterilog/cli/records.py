@@ -12,11 +12,11 @@ import click
 from sterilog import db, output
 from sterilog.cli.app import App, pass_app
 from sterilog.clock import fmt_local, iso, parse_date
+from sterilog.compliance.vocab import VOIDABLE_KINDS as KINDS
 from sterilog.errors import IntegrityFailure, UnknownRecord, UserError
 from sterilog.services.base import Ctx
 from sterilog.services.people import MANAGER
 from sterilog.services.signoff import MEANINGS
-from sterilog.services.voids import KINDS
 
 MAX_RECORD_ID = 2**31 - 1
 

@@ -11,6 +11,7 @@ import click
 from sterilog.cli.app import App, pass_app
 from sterilog.cli.params import NUMBER
 from sterilog.clock import parse_at, parse_date
+from sterilog.compliance.vocab import ROLES
 from sterilog.errors import UserError
 from sterilog.services import registers as reg
 from sterilog.services import validate as v
@@ -56,7 +57,7 @@ def staff() -> None:
 )
 @click.argument("staff_id")
 @click.option("--name", required=True, help="Full name as printed on reports.")
-@click.option("--role", required=True, type=click.Choice(["practitioner", "manager", "inspector"]))
+@click.option("--role", required=True, type=click.Choice(list(ROLES)))
 @click.option("--license", "license_no", help="Licence number.")
 @click.option("--license-expires", help="Licence expiry date (YYYY-MM-DD).")
 @click.option("--max-depth-mm", type=NUMBER, help="Deepest needle depth this person may use.")

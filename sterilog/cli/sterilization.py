@@ -9,6 +9,7 @@ import click
 from sterilog.cli.app import App, pass_app
 from sterilog.cli.params import INTEGER, NUMBER, Integer, RecordId
 from sterilog.clock import fmt_local, iso, local_day_bounds, parse_at, parse_date
+from sterilog.compliance.vocab import BI_RESULTS, CONTROL_RESULTS, PASS_FAIL
 from sterilog.errors import UserError
 from sterilog.services import sterilization as svc
 from sterilog.services.people import DAILY
@@ -53,9 +54,7 @@ def cycle() -> None:
 @click.option("--program", required=True, metavar="NAME", help="Its program (profile).")
 @click.option("--temp-c", type=NUMBER, required=True, help="Temperature reached (°C).")
 @click.option("--hold-min", type=NUMBER, required=True, help="Holding time at it (minutes).")
-@click.option(
-    "--ci", type=click.Choice(["pass", "fail"]), required=True, help="Chemical indicator."
-)
+@click.option("--ci", type=click.Choice(list(PASS_FAIL)), required=True, help="Chemical indicator.")
 @click.option("--ci-type", type=Integer(1, 6), help="ISO 11140-1 indicator type (1-6).")
 @click.option("--pack", "packs", multiple=True, metavar="P", help="A pack in the load (repeat).")
 @click.option("--load-no", type=INTEGER, help="Load number (default: the sterilizer's next).")
@@ -196,7 +195,7 @@ def air_removal() -> None:
     epilog="Example: sterilog --operator ann air-removal record --sterilizer AC1 --result pass",
 )
 @click.option("--sterilizer", required=True, metavar="ID")
-@click.option("--result", type=click.Choice(["pass", "fail"]), required=True)
+@click.option("--result", type=click.Choice(list(PASS_FAIL)), required=True)
 @click.option("--at", "at_raw", metavar="TIME", help="When the test ran, if earlier than now.")
 @pass_app
 def air_removal_record(app: App, sterilizer: str, result: str, at_raw: str | None) -> None:
@@ -225,10 +224,10 @@ def bi() -> None:
     epilog="Example: sterilog --operator ann bi read 7 --result negative --control positive",
 )
 @click.argument("bi_id")
-@click.option("--result", type=click.Choice(["negative", "positive"]), required=True)
+@click.option("--result", type=click.Choice(list(BI_RESULTS)), required=True)
 @click.option(
     "--control",
-    type=click.Choice(["positive", "negative"]),
+    type=click.Choice(list(CONTROL_RESULTS)),
     required=True,
     help="The same-lot control; it must grow (positive) for the read to be valid.",
 )
@@ -344,7 +343,7 @@ def _range(low: float | None, high: float | None, unit: str, digits: int = 1) ->
 )
 @click.option("--pack", "packs", multiple=True, metavar="P", help="A pack in the load (one FILE).")
 @click.option(
-    "--ci", type=click.Choice(["pass", "fail"]), help="Chemical indicator read (one FILE)."
+    "--ci", type=click.Choice(PASS_FAIL), help="Chemical indicator read (one FILE)."
 )
 @click.option("--ci-type", type=Integer(1, 6), help="ISO 11140-1 indicator type (1-6).")
 @click.option("--bi-lot", metavar="L", help="A biological indicator of this lot is in the load.")
@@ -461,7 +460,7 @@ def cycle_import(
 )
 @click.argument("load_id", type=RecordId("load"))
 @click.option(
-    "--ci", type=click.Choice(["pass", "fail"]), required=True, help="Chemical indicator."
+    "--ci", type=click.Choice(PASS_FAIL), required=True, help="Chemical indicator."
 )
 @click.option("--ci-type", type=Integer(1, 6), help="ISO 11140-1 indicator type (1-6).")
 @pass_app

@@ -36,6 +36,10 @@ def _session_lines(d: dict[str, Any], tz: Any) -> list[str]:
         f"  Cartridge GTIN {c['gtin']} lot {c['lot']} serial {c['serial'] or '-'} "
         f"expiry {c['expiry']}",
     ]
+    from sterilog.services.trace import clean_warning, recall_text
+
+    if recall_text(c):
+        lines.append(f"    {recall_text(c)}")
     if c["receipt"]:
         r = c["receipt"]
         lines.append(
@@ -53,6 +57,8 @@ def _session_lines(d: dict[str, Any], tz: Any) -> list[str]:
             else "NONE"
         )
     )
+    if clean_warning(dev):
+        lines.append(f"    {clean_warning(dev)}")
     rc = d["room_detail"]["last_clean"]
     lines.append(
         "  Room's last clean before: "
@@ -63,6 +69,8 @@ def _session_lines(d: dict[str, Any], tz: Any) -> list[str]:
             else "NONE"
         )
     )
+    if clean_warning(d["room_detail"]):
+        lines.append(f"    {clean_warning(d['room_detail'])}")
     for p in d["packs"]:
         ld = p["load"]
         bi_b, bi_a = ld["bi_before"], ld["bi_after"]
@@ -76,6 +84,13 @@ def _session_lines(d: dict[str, Any], tz: Any) -> list[str]:
             + (f"{bi_b['bi_id']} {bi_b['result'] or 'pending'}" if bi_b else "-")
             + "; BI after: "
             + (f"{bi_a['bi_id']} {bi_a['result'] or 'pending'}" if bi_a else "-")
+            + "; air-removal test that day: "
+            + (
+                f"{ld['air_removal_before']['result']} at "
+                f"{fmt_local(parse_instant(ld['air_removal_before']['at']), tz)}"
+                if ld["air_removal_before"]
+                else "none"
+            )
         )
     for i in d["incidents"]:
         lines.append(
@@ -131,10 +146,14 @@ def trace_lot(app: App, gtin: str, lot: str) -> None:
 
     with app.reading() as ctx:
         rows = svc.by_lot(ctx.session, gtin, lot)
+        recalled = svc.lot_recalled(ctx.session, gtin, lot)
         tz = ctx.clinic.tz
+    title = f"Lot {lot} of GTIN {gtin}" + (
+        f" (RECALLED: recall {recalled['recall_id']}, {recalled['reason']})" if recalled else ""
+    )
     app.emit(
-        {"gtin": gtin, "lot": lot, "sessions": rows},
-        _sessions_lines(app, rows, tz, f"Lot {lot} of GTIN {gtin}"),
+        {"gtin": gtin, "lot": lot, "recalled": recalled, "sessions": rows},
+        _sessions_lines(app, rows, tz, title),
     )
 
 

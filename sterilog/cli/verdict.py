@@ -34,12 +34,10 @@ def headline(text: str, go: bool, color: bool) -> str:
 
 def what_to_do(code: str) -> str | None:
     """The remedy line of a rule code (docs/gate.md is generated from the same table)."""
-    from sterilog import rules
+    from sterilog.compliance.table import BY_CODE
 
-    for spec in rules.RULES:
-        if spec.code == code:
-            return spec.what_to_do
-    return None
+    spec = BY_CODE.get(code)
+    return spec.what_to_do if spec is not None else None
 
 
 def reason_lines(reasons: Iterable[Any], *, bullet: str = "") -> list[str]:

@@ -54,13 +54,12 @@ class LabelData:
 
 def rows(db: DbSession, load_id: int, *, tz: ZoneInfo, rules: RulePack) -> LabelData:
     """The load's packs, or UserError when its packs must not be labelled as sterile."""
-    from sterilog.services.sterilization import is_load_suspect
-    from sterilog.services.voids import is_voided
+    from sterilog.compliance.facts import is_load_suspect, is_voided
 
     cycle = db.get(Cycle, load_id)
     if cycle is None:
         raise UnknownRecord("load", load_id)
-    if is_voided(db, Cycle, cycle.id):
+    if is_voided(db, "cycle", cycle.id):
         raise UserError(f"load {load_id} has been voided; there is nothing to label")
     if not cycle.passed:
         raise UserError(
@@ -86,7 +85,7 @@ def rows(db: DbSession, load_id: int, *, tz: ZoneInfo, rules: RulePack) -> Label
             f"load {load_id} failed its chemical indicator reading: its packs are not sterile "
             "and must not be labelled; reprocess them in a new load"
         )
-    if is_load_suspect(db, cycle):
+    if is_load_suspect(db, cycle.id):
         raise UserError(
             f"load {load_id} is suspect after a positive spore test: its packs are not "
             "sterile and must not be labelled; reprocess them in a new load"

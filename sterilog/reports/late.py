@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session as DbSession
 
+from sterilog.compliance.voids import voided_map
 from sterilog.lateness import is_late
 from sterilog.models import (
     AirRemovalTest,
@@ -31,7 +32,6 @@ from sterilog.models import (
     Session,
     SessionEnd,
     SterilizerService,
-    Void,
 )
 
 # (model, event-time column, area on the monthly summary, void kind)
@@ -106,7 +106,7 @@ def gap_closers(
         wanted = [e for (t, _), e in late.items() if t == table]
         if not wanted:
             continue
-        voided = set(db.execute(select(Void.record_id).where(Void.kind == kind)).scalars())
+        voided = set(voided_map(db, kind))
         cleans: dict[int, list[tuple[dt.datetime, dt.datetime, int]]] = {}
         for rid, at, recorded, key in db.execute(
             select(model.id, model.at, model.recorded_at, target).where(

@@ -5,17 +5,16 @@ cycles with their packs aggregated, one for all sessions joined to room, practit
 device, one for the clean gaps of every session, ...), never one query per row of a big
 section. `render` is pure ReportLab over the plain data.
 
-Gaps (each one stamps every page INCOMPLETE):
+Gaps (each one stamps every page INCOMPLETE) are the `gap` rows of the one rule table
+(`sterilog/compliance/table.py`, listed in docs/gate.md): each applies the gate's or
+`cycle record`'s own rule function to the facts as of the record's own time, read through
+`sterilog/compliance/history.py` (the same plumbing and void filter as the gate's queries,
+batched per month):
 
-- a sterilizer week without a valid negative BI: an ISO week (Monday to Sunday in the clinic's
-  zone) overlapping the month, that has ended, in which the sterilizer ran at least one load
-  (a cycle with packs) and no cycle of that week carries a BI read negative with a valid
-  control. A week in which a sterilizer processed nothing needs no spore test;
-- a day on which a sterilizer of an air-removal type (rule pack) ran loads with no passing
-  air-removal test that day at or before its first load;
+- a cycle that `sterilizer-bi-overdue` blocks (no BI in the rule pack's interval before it);
+- a cycle that `air-removal-test-missing` / `-failed` blocks (one line per sterilizer and day);
 - a cycle without a chemical-indicator result;
-- a session with no room clean (between-clients or end-of-day) or no device clean between the
-  end of the previous session in that room / on that device and its start;
+- a session that `room-not-cleaned` or `device-not-reprocessed` blocks as of its start;
 - a session started in the month that is still open.
 
 Voided records (SPEC §7) do not count for anything here; they are printed struck through.
@@ -24,6 +23,7 @@ Voided records (SPEC §7) do not count for anything here; they are printed struc
 from __future__ import annotations
 
 import calendar
+import dataclasses
 import datetime as dt
 import json
 from collections import Counter, defaultdict
@@ -38,6 +38,10 @@ from sqlalchemy.orm import Session as DbSession
 from sterilog import audit
 from sterilog.audit import ClockAnomaly
 from sterilog.clock import local_day_bounds
+from sterilog.compliance import cycle_rules as cyc
+from sterilog.compliance import facts, history
+from sterilog.compliance import rules as crules
+from sterilog.compliance.voids import counts, voids_touching
 from sterilog.models import (
     AirRemovalTest,
     AuditEntry,
@@ -65,13 +69,10 @@ from sterilog.models import (
     Signature,
     Staff,
     Sterilizer,
-    Void,
 )
 from sterilog.reports.late import LateEntry
 from sterilog.rulepack import RulePack
-from sterilog.services.voids import KINDS, counts
 
-READY_KINDS = ("between-clients", "end-of-day")
 DASH = "\u2014"
 
 # --- plain data -------------------------------------------------------------------------------
@@ -372,7 +373,7 @@ def _in(column: Any, period: Period) -> Any:
 
 
 def _voided_ids(db: DbSession, kind: str) -> set[int]:
-    return {int(i) for i in db.execute(select(Void.record_id).where(Void.kind == kind)).scalars()}
+    return facts.voided_ids(db, kind)
 
 
 def rows(
@@ -385,8 +386,6 @@ def rows(
     rules: RulePack,
 ) -> MonthlyData:
     """Everything the monthly report prints, as plain data, as the database says at `now`."""
-    from sterilog.services.sterilization import suspect_load_ids
-
     period = month_period(year, month, tz)
     names = staff_names(db)
 
@@ -403,7 +402,7 @@ def rows(
         .order_by(CyclePack.id)
     ).all():
         packs_of[int(cycle_id)].append(str(code))
-    suspects = suspect_load_ids(db)
+    suspects = facts.suspect_load_ids(db)
     voided_cycles = _voided_ids(db, "cycle")
     voided_reads = _voided_ids(db, "bi-read")
     bi_text: dict[int, str] = {}
@@ -779,8 +778,7 @@ def rows(
 
     # -- gaps and verdicts ------------------------------------------------------------------------
     gaps: list[GapRow] = []
-    gaps += _bi_week_gaps(db, period, tz, now)
-    gaps += _air_removal_gaps(db, period, tz, rules)
+    gaps += _cycle_gaps(db, period, tz, rules)
     gaps += _continuity_gaps(db, period, tz)
     gaps += [
         GapRow(
@@ -791,7 +789,7 @@ def rows(
         for row in cycles
         if (row.ci is None or (row.ci_pending and row.packs)) and not row.voided
     ]
-    gaps += _clean_gaps(db, period)
+    gaps += _clean_gaps(db, period, tz)
     gaps += [
         GapRow("sessions", f"session {s.session_id} (room {s.room}) was never ended")
         for s in sessions
@@ -811,11 +809,11 @@ def rows(
     for week_start in _weeks(period):
         iso_year, iso_week, _ = week_start.isocalendar()
         per_week[f"{iso_year}-W{iso_week:02d}"] = [0, 0]
-    for cyc in cycles:
-        if cyc.voided:
+    for one in cycles:
+        if one.voided:
             continue
-        iso_year, iso_week, _ = cyc.at.astimezone(tz).date().isocalendar()
-        per_week[f"{iso_year}-W{iso_week:02d}"][0 if cyc.passed else 1] += 1
+        iso_year, iso_week, _ = one.at.astimezone(tz).date().isocalendar()
+        per_week[f"{iso_year}-W{iso_week:02d}"][0 if one.passed else 1] += 1
 
     data = MonthlyData(
         period=period,
@@ -914,167 +912,134 @@ def _weeks(period: Period) -> list[dt.date]:
     return out
 
 
-def _bi_week_gaps(db: DbSession, period: Period, tz: ZoneInfo, now: dt.datetime) -> list[GapRow]:
-    weeks = _weeks(period)
-    span_start = local_day_bounds(weeks[0], tz)[0]
-    span_end = local_day_bounds(weeks[-1] + dt.timedelta(days=6), tz)[1]
-    good_bi = exists().where(
-        BiologicalIndicator.cycle_id == Cycle.id,
-        BiRead.bi_id == BiologicalIndicator.id,
-        BiRead.valid.is_(True),
-        BiRead.result == "negative",
-        counts(BiRead),
-    )
-    has_packs = exists().where(CyclePack.cycle_id == Cycle.id)
-    with_loads: set[tuple[int, dt.date]] = set()  # (sterilizer, Monday): a real load ran
-    covered: set[tuple[int, dt.date]] = set()  # (sterilizer, Monday): a good BI ran
-    for st_id, at, packed, good in db.execute(
-        select(Cycle.sterilizer_id, Cycle.at, has_packs, good_bi).where(
-            Cycle.at >= span_start, Cycle.at < span_end, counts(Cycle)
-        )
-    ).all():
-        local = at.astimezone(tz).date()
-        key = (int(st_id), local - dt.timedelta(days=local.weekday()))
-        if packed:
-            with_loads.add(key)
-        if good:
-            covered.add(key)
-    codes = dict(db.execute(select(Sterilizer.id, Sterilizer.code)).all())
-    gaps = []
-    for st_id, monday in sorted(with_loads, key=lambda k: (k[1], codes[k[0]])):
-        week_end = local_day_bounds(monday + dt.timedelta(days=6), tz)[1]
-        if week_end > now or (st_id, monday) in covered:
-            continue
-        iso_year, iso_week, _ = monday.isocalendar()
-        gaps.append(
-            GapRow(
-                "spore testing",
-                f"sterilizer {codes[st_id]}, week {iso_year}-W{iso_week:02d} "
-                f"({monday.isoformat()} to {(monday + dt.timedelta(days=6)).isoformat()}): "
-                "loads ran but no BI read negative with a valid control",
-            )
-        )
-    return gaps
+def _cycle_gaps(db: DbSession, period: Period, tz: ZoneInfo, pack: RulePack) -> list[GapRow]:
+    """`gap-bi-overdue` and `gap-air-removal` (compliance.rules.GAP_RULES): every cycle of the
+    month (not voided) judged by `cycle record`'s own rules as of its own time.
 
-
-def _air_removal_gaps(db: DbSession, period: Period, tz: ZoneInfo, rules: RulePack) -> list[GapRow]:
-    types = tuple(rules.air_removal_types)
-    if not types:
+    Batch reads: per sterilizer, the BIs from one interval before the month to its end and the
+    month's air-removal tests, each once; then the rule functions per cycle in memory.
+    """
+    cycles = db.execute(
+        select(
+            Cycle.id,
+            Cycle.at,
+            Cycle.load_no,
+            Cycle.sterilizer_id,
+            exists().where(BiologicalIndicator.cycle_id == Cycle.id),
+            exists().where(CyclePack.cycle_id == Cycle.id),
+        )
+        .where(_in(Cycle.at, period), counts(Cycle))
+        .order_by(Cycle.at, Cycle.id)
+    ).all()
+    if not cycles:
         return []
-    has_packs = exists().where(CyclePack.cycle_id == Cycle.id)
-    first_load: dict[tuple[str, dt.date], dt.datetime] = {}
-    for code, at in db.execute(
-        select(Sterilizer.code, Cycle.at)
-        .join(Sterilizer, Sterilizer.id == Cycle.sterilizer_id)
-        .where(_in(Cycle.at, period), Sterilizer.type.in_(types), has_packs, counts(Cycle))
-        .order_by(Cycle.at)
-    ).all():
-        first_load.setdefault((str(code), at.astimezone(tz).date()), at)
-    passes: dict[tuple[str, dt.date], dt.datetime] = {}
-    for code, at in db.execute(
-        select(Sterilizer.code, AirRemovalTest.at)
-        .join(Sterilizer, Sterilizer.id == AirRemovalTest.sterilizer_id)
-        .where(
-            _in(AirRemovalTest.at, period),
-            AirRemovalTest.result == "pass",
-            counts(AirRemovalTest),
+    info = {sid: (code, kind) for sid, code, kind in facts.sterilizers(db)}
+    lo = cyc.bi_window_start(period.start, pack.bi_interval_days)
+    day_lo = local_day_bounds(period.first_day, tz)[0]
+    evidence: dict[int, tuple[cyc.BiEvidence, ...]] = {}
+    tests: dict[int, tuple[cyc.AirTest, ...]] = {}
+    bi_gaps: list[GapRow] = []
+    air_days: dict[tuple[str, dt.date], list[int]] = {}
+    for cid, at, load_no, st_id, has_bi, has_packs in cycles:
+        st_id = int(st_id)
+        code, kind = info[st_id]
+        if st_id not in evidence:
+            evidence[st_id] = history.bi_evidence(db, st_id, lo, period.end)
+            tests[st_id] = history.air_tests(db, st_id, day_lo, period.end)
+        f = history.cycle_facts(
+            db,
+            sterilizer_id=st_id,
+            sterilizer=code,
+            sterilizer_type=kind,
+            at=at,
+            tz=tz,
+            pack=pack,
+            is_test=not has_packs,
+            carries_bi=bool(has_bi),
+            bis=evidence[st_id],
+            air=tests[st_id],
+            with_lock=False,
         )
-        .order_by(AirRemovalTest.at)
-    ).all():
-        passes.setdefault((str(code), at.astimezone(tz).date()), at)
-    gaps = []
-    for (code, day), at in sorted(first_load.items(), key=lambda kv: (kv[0][1], kv[0][0])):
-        test = passes.get((code, day))
-        if test is None or test > at:
-            gaps.append(
+        if cyc.bi_overdue(f):
+            bi_gaps.append(
                 GapRow(
-                    "air-removal tests",
-                    f"sterilizer {code}, {day.isoformat()}: loads ran without a passing "
-                    "air-removal test before the first load",
+                    "spore testing",
+                    f"sterilizer {code}, load {cid} (#{load_no}, "
+                    f"{at.astimezone(tz).strftime('%Y-%m-%d %H:%M')}): no BI incubating or read "
+                    f"negative with a valid control in the {pack.bi_interval_days} day(s) "
+                    "before it",
                 )
             )
-    return gaps
+        if cyc.air_removal_missing(f) or cyc.air_removal_failed(f):
+            air_days.setdefault((code, at.astimezone(tz).date()), []).append(int(cid))
+    air_gaps = [
+        GapRow(
+            "air-removal tests",
+            f"sterilizer {code}, {day.isoformat()}: "
+            f"{_plural(len(loads), 'load')} ({', '.join(str(x) for x in loads)}) ran without a "
+            "passing air-removal test that day before them",
+        )
+        for (code, day), loads in sorted(air_days.items(), key=lambda kv: (kv[0][1], kv[0][0]))
+    ]
+    return bi_gaps + air_gaps
 
 
-def _clean_gaps(db: DbSession, period: Period) -> list[GapRow]:
-    """Sessions with no clean between the end of the previous session in that room / on that
-    device and their own start.
-
-    Linear in the month: the month's sessions and cleans are read once each and merged per room
-    and per device in memory; only the boundary (the last session and the last clean before the
-    month, per room and per device) costs one indexed lookup per room or device.
-    """
-    import bisect
-
+def _clean_gaps(db: DbSession, period: Period, tz: ZoneInfo) -> list[GapRow]:
+    """`gap-room-not-cleaned` and `gap-device-not-reprocessed`: every session of the month
+    judged by the gate's own rules over the facts as of its start (compliance.history.clean_states:
+    linear in the month's sessions and cleans, one boundary lookup per room and device)."""
     sessions = db.execute(
         select(
             Session.id,
             Session.started_at,
+            Session.recorded_at,
             Session.room_id,
             Session.device_id,
-            func.coalesce(SessionEnd.at, Session.started_at),
         )
-        .outerjoin(SessionEnd, SessionEnd.session_id == Session.id)
         .where(_in(Session.started_at, period))
         .order_by(Session.started_at, Session.id)
     ).all()
     if not sessions:
         return []
-    found: list[tuple[dt.datetime, int, str]] = []
-    for what, owner_col, clean_model, extra, code_model in (
-        ("room", Session.room_id, RoomClean, RoomClean.kind.in_(READY_KINDS), Room),
-        ("device", Session.device_id, DeviceClean, None, Device),
-    ):
-        clean_owner = RoomClean.room_id if what == "room" else DeviceClean.device_id
-        by_owner: dict[int, list[Any]] = defaultdict(list)
-        for row in sessions:
-            by_owner[int(row[2] if what == "room" else row[3])].append(row)
-        conds = [counts(clean_model)] + ([extra] if extra is not None else [])
-        times: dict[int, list[dt.datetime]] = defaultdict(list)
-        for owner, at in db.execute(
-            select(clean_owner, clean_model.at)
-            .where(_in(clean_model.at, period), clean_owner.in_(list(by_owner)), *conds)
-            .order_by(clean_model.at)
-        ).all():
-            times[int(owner)].append(at)
-        codes = dict(
-            db.execute(
-                select(code_model.id, code_model.code).where(code_model.id.in_(list(by_owner)))
-            ).all()
-        )
-        for owner, rows_ in by_owner.items():
-            before_clean = db.execute(
-                select(clean_model.at)
-                .where(clean_owner == owner, clean_model.at < period.start, *conds)
-                .order_by(clean_model.at.desc())
-                .limit(1)
-            ).scalar_one_or_none()
-            previous = db.execute(
-                select(func.coalesce(SessionEnd.at, Session.started_at))
-                .select_from(Session)
-                .outerjoin(SessionEnd, SessionEnd.session_id == Session.id)
-                .where(owner_col == owner, Session.started_at < period.start)
-                .order_by(Session.started_at.desc(), Session.id.desc())
-                .limit(1)
-            ).scalar_one_or_none()
-            mine = times.get(owner, [])
-            for sid, started, _, _, ended in rows_:
-                i = bisect.bisect_left(mine, previous) if previous is not None else 0
-                cleaned = (i < len(mine) and mine[i] <= started) or (
-                    before_clean is not None and (previous is None or before_clean >= previous)
-                )
-                if not cleaned:
-                    text = (
-                        f"session {sid}: room {codes[owner]} has no between-clients or "
-                        "end-of-day clean recorded before it (after the previous session)"
-                        if what == "room"
-                        else f"session {sid}: device {codes[owner]} has no clean recorded "
-                        "before it (after its previous session)"
-                    )
-                    found.append((started, int(sid), text))
-                previous = ended
-    found.sort()
-    return [GapRow("cleaning", text) for _, _, text in found]
+    rooms = dict(db.execute(select(Room.id, Room.code)).all())
+    devices = dict(db.execute(select(Device.id, Device.code)).all())
+    room_states = history.clean_states(
+        db,
+        "room",
+        [
+            history.SessionStart(int(i), int(rm), crules.Moment(at, rec))
+            for i, at, rec, rm, _ in sessions
+        ],
+    )
+    device_states = history.clean_states(
+        db,
+        "device",
+        [
+            history.SessionStart(int(i), int(dv), crules.Moment(at, rec))
+            for i, at, rec, _, dv in sessions
+        ],
+    )
+    found: list[GapRow] = []
+    for sid, at, _, room_id, device_id in sessions:
+        bare = _bare_gate(at, tz)
+        room = history.room_facts_at(rooms[room_id], room_states[int(sid)])
+        device = history.device_facts_at(devices[device_id], device_states[int(sid)])
+        for msg in crules.room_cleaned(dataclasses.replace(bare, room=room)):
+            found.append(GapRow("cleaning", f"session {sid}: {msg}"))
+        for msg in crules.device_reprocessed(dataclasses.replace(bare, device=device)):
+            found.append(GapRow("cleaning", f"session {sid}: {msg}"))
+    return found
+
+
+def _bare_gate(at: dt.datetime, tz: ZoneInfo) -> crules.GateFacts:
+    return crules.GateFacts(
+        now=at,
+        today=at.astimezone(tz).date(),
+        cartridge=crules.CartridgeFacts(raw="", gtin="", lot="", serial=None),
+        device=crules.DeviceFacts(code=""),
+        room=crules.RoomFacts(code=""),
+        practitioner=crules.PractitionerFacts(code="", role="practitioner"),
+    )
 
 
 def _stock(db: DbSession, period: Period, tz: ZoneInfo) -> list[StockRow]:
@@ -1185,28 +1150,18 @@ _VOID_SUMMARY: dict[str, Callable[[Any], str]] = {
 
 def _voids(db: DbSession, period: Period, who: Callable[[int | None], str]) -> list[VoidRow]:
     """Voids made in the month, and voids of records whose event is in the month."""
-    out: list[VoidRow] = []
-    for kind, model in KINDS.items():
-        for void, record in db.execute(
-            select(Void, model)
-            .join(model, model.id == Void.record_id)  # type: ignore[attr-defined]
-            .where(
-                Void.kind == kind,
-                or_(_in(Void.at, period), _in(model.at, period)),  # type: ignore[attr-defined]
-            )
-        ).all():
-            describe = _VOID_SUMMARY[kind]
-            out.append(
-                VoidRow(
-                    kind=kind,
-                    record_id=void.record_id,
-                    record_at=record.at,  # type: ignore[attr-defined]
-                    summary=describe(record),
-                    reason=void.reason,
-                    by=who(void.operator_id),
-                    at=void.at,
-                )
-            )
+    out = [
+        VoidRow(
+            kind=kind,
+            record_id=void.record_id,
+            record_at=record.at,
+            summary=_VOID_SUMMARY[kind](record),
+            reason=void.reason,
+            by=who(void.operator_id),
+            at=void.at,
+        )
+        for kind, void, record in voids_touching(db, period.start, period.end)
+    ]
     out.sort(key=lambda r: (r.at, r.kind, r.record_id))
     return out
 

@@ -73,8 +73,8 @@ def client_rows(db: DbSession, client: str) -> TraceData:
 
 
 def lot_rows(db: DbSession, gtin: str, lot: str) -> TraceData:
+    from sterilog.compliance.voids import counts
     from sterilog.services import trace
-    from sterilog.services.voids import counts
 
     rows = trace.by_lot(db, gtin, lot)
     lot_row = db.execute(
@@ -259,7 +259,12 @@ def _load_items(ld: dict[str, Any], t: Callable[[Any], str]) -> list[tuple[str, 
         ("BI in this load", _bi_text(ld["bi"], t)),
         ("Nearest BI before", _bi_text(ld["bi_before"], t)),
         ("Nearest BI after", _bi_text(ld["bi_after"], t)),
-        ("Air-removal test before", f"{air['result']} at {t(air['at'])}" if air else DASH),
+        (
+            "Air-removal test that day",
+            f"{air['result']} at {t(air['at'])} (the day's latest before the load)"
+            if air
+            else "none that day before the load",
+        ),
         (
             "Documents",
             "; ".join(
@@ -448,6 +453,7 @@ def _back(data: TraceData, t: Callable[[Any], str]) -> list[Any]:
     from reportlab.lib.units import mm
 
     from sterilog.reports import pdf
+    from sterilog.services import trace
 
     width = pdf.CONTENT_WIDTH
     story: list[Any] = []
@@ -477,7 +483,8 @@ def _back(data: TraceData, t: Callable[[Any], str]) -> list[Any]:
                     (
                         "Cartridge",
                         f"GTIN {c['gtin']}, lot {c['lot']}, serial {c['serial'] or DASH}, "
-                        f"expiry {c['expiry']}",
+                        f"expiry {c['expiry']}"
+                        + (f"; {trace.recall_text(c)}" if trace.recall_text(c) else ""),
                     ),
                     (
                         "Receipt",
@@ -496,7 +503,8 @@ def _back(data: TraceData, t: Callable[[Any], str]) -> list[Any]:
                             + _late(lc, t)
                             if lc
                             else "NONE RECORDED"
-                        ),
+                        )
+                        + (f". {trace.clean_warning(dev)}" if trace.clean_warning(dev) else ""),
                     ),
                     (
                         "Room",
@@ -509,7 +517,8 @@ def _back(data: TraceData, t: Callable[[Any], str]) -> list[Any]:
                             + (f"; note: {rc['note']}" if rc["note"] else "")
                             if rc
                             else "NONE RECORDED"
-                        ),
+                        )
+                        + (f". {trace.clean_warning(room)}" if trace.clean_warning(room) else ""),
                     ),
                 ]
             )

@@ -16,6 +16,8 @@ from sqlalchemy import and_, case, func, literal, select
 from sqlalchemy.orm import Session as DbSession
 
 from sterilog.clock import end_of_day, iso, local_date
+from sterilog.compliance.facts import is_voided, lot_recall
+from sterilog.compliance.voids import counts
 from sterilog.errors import UserError
 from sterilog.models import (
     Base,
@@ -29,7 +31,6 @@ from sterilog.models import (
 from sterilog.scan import Scan, ScanError, parse_scan
 from sterilog.services import validate as v
 from sterilog.services.base import Ctx
-from sterilog.services.voids import counts, is_voided
 
 STATUSES = ("in-stock", "used", "recalled", "expired", "discarded")
 
@@ -49,12 +50,6 @@ def _lot_name(gtin: str, lot: str) -> str:
 def _unit_name(gtin: str, lot: str, serial: str | None) -> str:
     tail = f" serial {serial}" if serial is not None else ""
     return f"cartridge GTIN {gtin} lot {lot}{tail}"
-
-
-def _recalled(session: DbSession, lot_id: int) -> Recall | None:
-    return session.execute(
-        select(Recall).where(Recall.lot_id == lot_id, counts(Recall)).order_by(Recall.id).limit(1)
-    ).scalar_one_or_none()
 
 
 def find_lot(session: DbSession, gtin: str, lot: str) -> CartridgeLot | None:
@@ -161,7 +156,7 @@ def receive(
             lots[key] = row
             if row is not None:
                 expiry_seen[key] = row.expiry
-                recall = _recalled(ctx.session, row.id)
+                recall = lot_recall(ctx.session, row.id)
                 if recall is not None:
                     raise UserError(
                         f"{name} is under recall (since"
@@ -374,7 +369,7 @@ def recall(
     row = find_lot(ctx.session, gtin, lot)
     if row is None:
         raise _unknown_lot(gtin, lot)
-    earlier = _recalled(ctx.session, row.id)
+    earlier = lot_recall(ctx.session, row.id)
     if earlier is not None:
         raise UserError(
             f"{_lot_name(gtin, lot)} is already recalled (recall {earlier.id},"
@@ -448,7 +443,7 @@ def discard(ctx: Ctx, raw: str, *, reason: str, at: dt.datetime | None = None) -
         done = ctx.session.execute(
             select(Discard).where(Discard.unit_id == unit.id)
         ).scalar_one_or_none()
-        if done is not None and is_voided(ctx.session, Discard, done.id):
+        if done is not None and is_voided(ctx.session, "discard", done.id):
             # One discard per unit (a unique constraint): a voided discard cannot be redone.
             raise UserError(
                 f"{unit_name} had its discard {done.id} voided; a unit's discard cannot be "

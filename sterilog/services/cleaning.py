@@ -8,19 +8,20 @@ from __future__ import annotations
 
 import datetime as dt
 
+from sterilog.compliance import vocab
 from sterilog.errors import UserError
 from sterilog.models import Device, DeviceClean, Disinfectant, Room, RoomClean
 from sterilog.services import validate as v
 from sterilog.services.base import Ctx
 
-ROOM_KINDS = ("between-clients", "end-of-day", "spill")
+ROOM_KINDS = vocab.ROOM_CLEAN_KINDS
 
 
 def _product(ctx: Ctx, name: str, contact_min: float | None) -> tuple[Disinfectant, float]:
     product_name = v.name(name, "--disinfectant")
     assert product_name is not None
     product = ctx.by_code(Disinfectant, product_name, "disinfectant")
-    from sterilog.services.corrections import in_force
+    from sterilog.compliance.registers import in_force
 
     label = float(in_force(ctx.session, "disinfectant", product).contact_min)  # in force now
     if contact_min is None:

@@ -22,7 +22,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from sterilog import importers
-from sterilog import sterilization as rules
+from sterilog.compliance import cycle_rules, history, vocab
 from sterilog.errors import Blocked, UnknownRecord, UserError
 from sterilog.importers import DeviceCycle, hold_stats
 from sterilog.models import (
@@ -41,7 +41,6 @@ from sterilog.models import (
 from sterilog.services import attachments as att
 from sterilog.services import validate as v
 from sterilog.services.base import Ctx
-from sterilog.services.sterilization import _air_tests, _bi_evidence, lock_facts
 
 NO_CI = "none"  # cycles.ci of an imported load whose CI has not been read yet
 TEMP_TOLERANCE_C = 0.5  # a program "fits" a record within this of its temperature ...
@@ -164,7 +163,7 @@ def import_cycles(
     if ci_type is not None and ci is None:
         raise UserError("--ci-type goes with --ci")
     if ci is not None:
-        ci = v.choice(ci, "--ci", ("pass", "fail"))
+        ci = v.choice(ci, "--ci", vocab.PASS_FAIL)
     if ci_type is not None and not 1 <= ci_type <= 6:
         raise UserError(f"--ci-type must be an ISO 11140-1 type from 1 to 6, got {ci_type}")
     lot = v.text(bi_lot, "--bi-lot", required=False, limit=100)
@@ -283,22 +282,20 @@ def _check_rules(
     put on a load the sterilizer was not allowed to run."""
     s = ctx.session
     pack_rules = ctx.clinic.rules
-    facts = rules.CycleFacts(
+    facts = history.cycle_facts(
+        s,
+        sterilizer_id=st.id,
         sterilizer=st.code,
         sterilizer_type=st.type,
         at=at,
         tz=ctx.clinic.tz,
+        pack=pack_rules,
         is_test=False,
         carries_bi=lot is not None,
-        lock=rules.lock_state(lock_facts(s, st.id, at, pack_rules)),
-        air_tests=_air_tests(s, st.id, at, ctx.clinic.tz),
-        bis=_bi_evidence(s, st.id, at, pack_rules.bi_interval_days),
-        air_removal_types=pack_rules.air_removal_types,
-        bi_interval_days=pack_rules.bi_interval_days,
     )
     # The cycle being imported is already flushed: its own BI must not count for itself twice,
     # which `carries_bi` already expresses.
-    reasons = rules.check_cycle(facts)
+    reasons = cycle_rules.check_cycle(facts)
     if reasons:
         raise Blocked(reasons, f"load with packs on {st.code} blocked")
 
@@ -319,11 +316,11 @@ def _record(
     s = ctx.session
     tz = ctx.clinic.tz
     h = hold_stats(c.samples, prog.temp_c)
-    failures = rules.imported_cycle_failures(
+    failures = cycle_rules.imported_cycle_failures(
         device_ok=c.device_ok,
         device_reason=c.device_reason,
         hold_s=h.hold_s,
-        program=rules.ProgramSpec(prog.name, prog.temp_c, prog.hold_min),
+        program=cycle_rules.ProgramSpec(prog.name, prog.temp_c, prog.hold_min),
         ci=ci,
         ci_type=ci_type,
         min_ci_type=ctx.clinic.rules.min_ci_type,
@@ -442,7 +439,7 @@ def _record(
 
 def record_ci(ctx: Ctx, load_id: int, *, ci: str, ci_type: int | None) -> tuple[CycleCi, Cycle]:
     s = ctx.session
-    value = v.choice(ci, "--ci", ("pass", "fail"))
+    value = v.choice(ci, "--ci", vocab.PASS_FAIL)
     if ci_type is not None and not 1 <= ci_type <= 6:
         raise UserError(f"--ci-type must be an ISO 11140-1 type from 1 to 6, got {ci_type}")
     cycle = s.get(Cycle, load_id)
@@ -458,7 +455,7 @@ def record_ci(ctx: Ctx, load_id: int, *, ci: str, ci_type: int | None) -> tuple[
         raise UserError(
             f"load {load_id}'s chemical indicator was already read {done.ci}; a CI reading is final"
         )
-    failures = rules.ci_failures(value, ci_type, ctx.clinic.rules.min_ci_type)
+    failures = cycle_rules.ci_failures(value, ci_type, ctx.clinic.rules.min_ci_type)
     row = CycleCi(
         cycle_id=load_id,
         ci=value,

@@ -41,6 +41,7 @@ from sqlalchemy.orm import Session as DbSession
 
 from sterilog import audit, output, tempfiles
 from sterilog.clock import iso, local_day_bounds
+from sterilog.compliance.voids import void_ids, voids_stmt
 from sterilog.errors import IntegrityFailure, UserError
 from sterilog.models import (
     AirRemovalTest,
@@ -75,7 +76,6 @@ from sterilog.models import (
     StaffDeactivation,
     Sterilizer,
     SterilizerService,
-    Void,
 )
 from sterilog.services.base import Clinic
 from sterilog.services.device_import import current_serial, load_status
@@ -155,11 +155,7 @@ class Env:
         """record id -> void id, for the voided ones among `ids`."""
         if not ids:
             return {}
-        return _pairs(
-            self.session.execute(
-                select(Void.record_id, Void.id).where(Void.kind == kind, Void.record_id.in_(ids))
-            )
-        )
+        return void_ids(self.session, kind, ids)
 
 
 def _pairs(result: Any) -> dict[Any, Any]:
@@ -643,7 +639,8 @@ def _services(env: Env) -> Iterator[Row]:
 
 
 def _voids(env: Env) -> Iterator[Row]:
-    stmt = select(*_cols(Void)).where(env.in_period(Void.at)).order_by(Void.at, Void.id)
+    model = voids_stmt()
+    stmt = select(*_cols(model)).where(env.in_period(model.at)).order_by(model.at, model.id)
     for batch in env.batches(stmt):
         for r in batch:
             yield {

@@ -4,21 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 
+from sterilog.compliance import vocab
 from sterilog.errors import UnknownRecord, UserError
 from sterilog.models import Device, Incident, Room, Session, Staff
 from sterilog.services import validate as v
 from sterilog.services.base import Ctx
 
-KINDS = (
-    "infection",
-    "scarring",
-    "hyperpigmentation",
-    "pain",
-    "allergic-reaction",
-    "exposure",
-    "other",
-)
-SEVERITIES = ("mild", "moderate", "severe")
+KINDS = vocab.INCIDENT_KINDS
+SEVERITIES = vocab.SEVERITIES
 
 
 def record(

@@ -10,13 +10,15 @@ import os
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from sterilog.compliance import vocab
 from sterilog.errors import PermissionDenied, UnknownRecord, UserError
 from sterilog.models import PinEvent, Staff, StaffDeactivation
 from sterilog.services.base import Actor, Ctx
 
-ROLES = ("practitioner", "manager", "inspector")
-MANAGER = frozenset({"manager"})
-DAILY = frozenset({"manager", "practitioner"})
+ROLES = vocab.ROLES
+MANAGER = vocab.MANAGER_ROLES
+DAILY = vocab.DAILY_ROLES
+
 
 # scrypt cost: ~50 ms on a clinic PC; slow enough that a stolen database does not give up a
 # 4-6 digit PIN instantly, fast enough for every write at a terminal.
@@ -59,7 +61,7 @@ def is_deactivated(session: Session, staff_id: int, at: dt.datetime | None = Non
         q = q.where(StaffDeactivation.at <= at)
     if session.execute(q.limit(1)).first() is None:
         return False
-    from sterilog.services.corrections import staff_active
+    from sterilog.compliance.registers import staff_active
 
     return not staff_active(session, staff_id, at)
 

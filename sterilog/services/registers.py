@@ -83,7 +83,7 @@ def add_staff(
 
 def deactivate_staff(ctx: Ctx, code: str, *, reason: str) -> StaffDeactivation:
     staff = ctx.by_code(Staff, v.ident(code, "staff ID"), "staff")
-    from sterilog.services.corrections import staff_active
+    from sterilog.compliance.registers import staff_active
 
     if not staff_active(ctx.session, staff.id):
         raise UserError(f"staff {code!r} is already deactivated")
@@ -103,7 +103,7 @@ def deactivate_staff(ctx: Ctx, code: str, *, reason: str) -> StaffDeactivation:
 
 def list_staff(session: Session) -> list[dict[str, Any]]:
     """Staff as in force now (corrections applied, sterilog.services.corrections)."""
-    from sterilog.services.corrections import in_force
+    from sterilog.compliance.registers import in_force
 
     out = []
     for s in session.execute(select(Staff).order_by(Staff.code)).scalars():
@@ -158,7 +158,7 @@ def add_device(ctx: Ctx, serial: str, *, model: str, max_depth_mm: float | None 
 
 def retire_device(ctx: Ctx, serial: str, *, reason: str) -> DeviceRetirement:
     device = ctx.by_code(Device, v.ident(serial, "device serial"), "device")
-    from sterilog.services.corrections import device_active
+    from sterilog.compliance.registers import device_active
 
     if not device_active(ctx.session, device.id):
         raise UserError(f"device {serial!r} is already retired")
@@ -176,7 +176,7 @@ def retire_device(ctx: Ctx, serial: str, *, reason: str) -> DeviceRetirement:
 
 def list_devices(session: Session) -> list[dict[str, Any]]:
     """Devices as in force now (corrections applied, sterilog.services.corrections)."""
-    from sterilog.services.corrections import in_force
+    from sterilog.compliance.registers import in_force
 
     out = []
     for d in session.execute(select(Device).order_by(Device.code)).scalars():
@@ -330,7 +330,7 @@ def add_disinfectant(
 
 def list_disinfectants(session: Session) -> list[dict[str, Any]]:
     """Products as in force now (corrections applied, sterilog.services.corrections)."""
-    from sterilog.services.corrections import in_force
+    from sterilog.compliance.registers import in_force
 
     out = []
     for d in session.execute(select(Disinfectant).order_by(Disinfectant.code)).scalars():

@@ -22,11 +22,13 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from sterilog import audit
 from sterilog.clock import fmt_local, iso, local_day_bounds, parse_month
+from sterilog.compliance.voids import TABLE as VOIDS_TABLE
+from sterilog.compliance.voids import latest_void_id, voided_map
 from sterilog.errors import UserError
 from sterilog.models import (
     AirRemovalTest,
@@ -44,7 +46,6 @@ from sterilog.models import (
     Signature,
     Staff,
     SterilizerService,
-    Void,
 )
 from sterilog.models import Session as SessionRow
 from sterilog.services.base import Ctx
@@ -149,13 +150,10 @@ def listed(session: Session, month: str, tz: ZoneInfo) -> list[Listed]:
         when = getattr(model, column)
         table = model.__tablename__
         ident = model.id  # type: ignore[attr-defined]
-        void_id = Void.id if kind is not None else None
-        q: Any = select(ident, when, void_id if void_id is not None else ident)
-        if kind is not None:
-            q = q.outerjoin(Void, and_(Void.kind == kind, Void.record_id == ident))
-        for rid, at, vid in session.execute(q.where(when >= start, when < end)).all():
-            voided = int(vid) if kind is not None and vid is not None else None
-            out.append(Listed(table, int(rid), at, voided))
+        voids = voided_map(session, kind) if kind is not None else {}
+        for rid, at in session.execute(select(ident, when).where(when >= start, when < end)).all():
+            void = voids.get(int(rid))
+            out.append(Listed(table, int(rid), at, int(void.id) if void is not None else None))
     out.sort(key=lambda r: (r.table, r.record_id))
     return out
 
@@ -166,11 +164,11 @@ def digest_of(items: list[Listed]) -> str:
 
 
 def _marks(session: Session) -> dict[str, int]:
-    tables = [m for m, _, _ in LISTED] + [Void]
     out: dict[str, int] = {}
-    for model in tables:
+    for model, _, _ in LISTED:
         top = session.execute(select(func.max(model.id))).scalar()  # type: ignore[attr-defined]
         out[model.__tablename__] = int(top or 0)
+    out[VOIDS_TABLE] = latest_void_id(session)
     return out
 
 
@@ -226,7 +224,7 @@ def bindings(session: Session, month: str, tz: ZoneInfo) -> dict[int, Binding]:
             i
             for i in items
             if i.voided_by is not None
-            and i.voided_by > int(marks.get("voids", 0))
+            and i.voided_by > int(marks.get(VOIDS_TABLE, 0))
             and i not in added
         ]
         out[sig.id] = Binding(sig.id, sig.digest == now_digest, added, voided)

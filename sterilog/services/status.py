@@ -8,23 +8,21 @@ from typing import Any
 
 from sqlalchemy import and_, exists, func, select
 
-from sterilog import rules
 from sterilog.clock import end_of_day, local_date
+from sterilog.compliance import cycle_rules, facts, history, rules
+from sterilog.compliance.voids import counts
 from sterilog.models import (
     CartridgeLot,
     CartridgeUnit,
     Device,
     DeviceRetirement,
     Discard,
-    Recall,
     Room,
     Session,
     Staff,
     StaffDeactivation,
-    Sterilizer,
 )
 from sterilog.services.base import Ctx
-from sterilog.services.voids import counts
 
 
 @dataclass(frozen=True)
@@ -33,6 +31,7 @@ class Item:
     subject: str
     state: str  # due | overdue | blocked | check (device cycle counter anomalies)
     message: str
+    code: str = ""  # the status rule (compliance.rules.STATUS_RULES)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -40,78 +39,84 @@ class Item:
             "subject": self.subject,
             "state": self.state,
             "message": self.message,
+            "code": self.code,
         }
 
 
 def _sterilizers(ctx: Ctx) -> list[Item]:
-    from sterilog.services.sterilization import sterilizer_state
-
+    """What `cycle record` would say of a load without a BI now (the same facts and rules)."""
     out = []
     pack = ctx.clinic.rules
-    for st in ctx.session.execute(select(Sterilizer).order_by(Sterilizer.code)).scalars():
-        s = sterilizer_state(ctx.session, st.id, ctx.now, pack, ctx.clinic.tz)
-        if s.locked:
+    for sid, code, _ in facts.sterilizers(ctx.session):
+        s = history.sterilizer_state(ctx.session, sid, ctx.now, pack, ctx.clinic.tz)
+        if cycle_rules.sterilizer_locked(s.facts):
             out.append(
                 Item(
                     "sterilizer",
-                    st.code,
+                    code,
                     "blocked",
                     s.lock_reason or "locked: run test cycles with a BI",
+                    "status-sterilizer-locked",
                 )
             )
-        if s.bi_due_at is None or s.bi_due_at <= ctx.now:
+        if s.bi_overdue:
             out.append(
                 Item(
                     "bi",
-                    st.code,
+                    code,
                     "overdue",
                     "weekly spore test (BI) overdue: the next cycle must carry a BI",
+                    "status-bi-overdue",
                 )
             )
-        elif s.bi_due_at <= ctx.now + dt.timedelta(hours=pack.bi_due_warning_hours):
-            out.append(Item("bi", st.code, "due", f"spore test (BI) due by {s.bi_due_at}"))
-        if st.type in pack.air_removal_types:
-            if s.air_removal_today is None:
-                out.append(
-                    Item(
-                        "air-removal",
-                        st.code,
-                        "due",
-                        "today's air-removal test (Bowie-Dick/Helix) is not recorded",
-                    )
+        elif s.bi_due_at is not None and s.bi_due_at <= ctx.now + dt.timedelta(
+            hours=pack.bi_due_warning_hours
+        ):
+            out.append(
+                Item(
+                    "bi", code, "due", f"spore test (BI) due by {s.bi_due_at}", "status-bi-overdue"
                 )
-            elif s.air_removal_today == "fail":
-                out.append(
-                    Item(
-                        "air-removal",
-                        st.code,
-                        "blocked",
-                        "today's latest air-removal test failed: no loads until one passes",
-                    )
+            )
+        if cycle_rules.air_removal_failed(s.facts):
+            out.append(
+                Item(
+                    "air-removal",
+                    code,
+                    "blocked",
+                    "today's latest air-removal test failed: no loads until one passes",
+                    "status-air-removal",
                 )
+            )
+        elif cycle_rules.air_removal_missing(s.facts):
+            out.append(
+                Item(
+                    "air-removal",
+                    code,
+                    "due",
+                    "today's air-removal test (Bowie-Dick/Helix) is not recorded",
+                    "status-air-removal",
+                )
+            )
     return out
 
 
 def _rooms_and_devices(ctx: Ctx) -> list[Item]:
-    from sterilog.services.gate import device_facts, room_facts
-
     out: list[Item] = []
     for (code,) in ctx.session.execute(select(Room.code).order_by(Room.code)).all():
-        _, facts = room_facts(ctx, code)
-        if facts.open_session is not None:
+        _, room = facts.room_facts(ctx.session, code)
+        if room.open_session is not None:
             continue  # listed with the open sessions
-        dummy = _bare(ctx, room=facts)
-        for msg in rules.room_cleaned(dummy):
-            out.append(Item("room", code, "due", msg))
+        for msg in rules.room_cleaned(_bare(ctx, room=room)):
+            out.append(Item("room", code, "due", msg, "status-room-not-cleaned"))
     retired = select(DeviceRetirement.id).where(DeviceRetirement.device_id == Device.id)
     for (code,) in ctx.session.execute(
         select(Device.code).where(~exists(retired)).order_by(Device.code)
     ).all():
-        _, dfacts = device_facts(ctx, code)
-        if dfacts.open_session is not None:
+        _, device = facts.device_facts(ctx.session, code)
+        if device.open_session is not None:
             continue
-        for msg in rules.device_reprocessed(_bare(ctx, device=dfacts)):
-            out.append(Item("device", code, "due", msg))
+        for msg in rules.device_reprocessed(_bare(ctx, device=device)):
+            out.append(Item("device", code, "due", msg, "status-device-not-reprocessed"))
     return out
 
 
@@ -131,8 +136,6 @@ def _bare(ctx: Ctx, **parts: Any) -> rules.GateFacts:
 
 
 def _open_sessions(ctx: Ctx) -> list[Item]:
-    from sterilog.services.gate import open_sessions as open_ones
-
     limit = dt.timedelta(hours=ctx.clinic.rules.open_session_warning_hours)
     return [
         Item(
@@ -141,8 +144,9 @@ def _open_sessions(ctx: Ctx) -> list[Item]:
             "overdue" if ctx.now - started > limit else "due",
             f"open in room {room} since {started.isoformat()}: end it with "
             f"`sterilog session end {sid}`",
+            "status-session-open",
         )
-        for sid, room, started in open_ones(ctx)
+        for sid, room, started in facts.open_sessions(ctx.session)
     ]
 
 
@@ -160,7 +164,7 @@ def _stock(ctx: Ctx) -> list[Item]:
         .group_by(CartridgeLot.id)
         .order_by(CartridgeLot.expiry, CartridgeLot.id)
     )
-    recalled = {r[0] for r in s.execute(select(Recall.lot_id).where(counts(Recall))).all()}
+    recalled = facts.recalled_lot_ids(s)
     warn = dt.timedelta(days=ctx.clinic.rules.cartridge_expiry_warning_days)
     out = []
     for lot, n in s.execute(q).all():
@@ -173,6 +177,7 @@ def _stock(ctx: Ctx) -> list[Item]:
                     name,
                     "blocked",
                     f"{n} recalled unit(s) still on the shelf: quarantine or return them",
+                    "status-stock",
                 )
             )
         elif ctx.now >= until:
@@ -182,12 +187,17 @@ def _stock(ctx: Ctx) -> list[Item]:
                     name,
                     "overdue",
                     f"{n} expired unit(s) (expiry {lot.expiry}) still on the shelf: discard them",
+                    "status-stock",
                 )
             )
         elif until - ctx.now <= warn:
             out.append(
                 Item(
-                    "stock", name, "due", f"{n} unit(s) expire on {lot.expiry}: use or replace them"
+                    "stock",
+                    name,
+                    "due",
+                    f"{n} unit(s) expire on {lot.expiry}: use or replace them",
+                    "status-stock",
                 )
             )
     return out
@@ -208,10 +218,19 @@ def _licences(ctx: Ctx) -> list[Item]:
                     st.code,
                     "blocked",
                     f"licence expired on {st.license_expires}: may not treat",
+                    "status-licence",
                 )
             )
         elif st.license_expires - today <= dt.timedelta(days=30):
-            out.append(Item("licence", st.code, "due", f"licence expires on {st.license_expires}"))
+            out.append(
+                Item(
+                    "licence",
+                    st.code,
+                    "due",
+                    f"licence expires on {st.license_expires}",
+                    "status-licence",
+                )
+            )
     return out
 
 
@@ -220,12 +239,18 @@ def _device_evidence(ctx: Ctx) -> list[Item]:
     whose chemical indicator nobody has read."""
     from sqlalchemy import exists
 
+    from sterilog.compliance.voids import counts
     from sterilog.models import Cycle, CycleCi, CyclePack
     from sterilog.services.device_import import NO_CI, continuity
-    from sterilog.services.voids import counts
 
     out = [
-        Item("counter", a.sterilizer, "check", a.message(ctx.clinic.tz))
+        Item(
+            "counter",
+            a.sterilizer,
+            "check",
+            a.message(ctx.clinic.tz),
+            "status-device-counter",
+        )
         for a in continuity(ctx.session)
     ]
     pending = ctx.session.execute(
@@ -246,6 +271,7 @@ def _device_evidence(ctx: Ctx) -> list[Item]:
             "due",
             f"imported load {i}: read its chemical indicator (`sterilog cycle ci {i} --ci "
             "pass|fail`); its packs are blocked until then",
+            "status-pack-ci-missing",
         )
         for i in pending
     ]

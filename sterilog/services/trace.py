@@ -8,16 +8,15 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session as DbSession
 
 from sterilog.clock import iso
+from sterilog.compliance import cycle_rules, facts, history, rules
 from sterilog.errors import UnknownRecord, UserError
 from sterilog.models import (
-    AirRemovalTest,
-    BiologicalIndicator,
-    BiRead,
     CartridgeLot,
     CartridgeReceipt,
     CartridgeUnit,
@@ -36,8 +35,8 @@ from sterilog.models import (
     Staff,
     Sterilizer,
 )
-from sterilog.services.gate import READY_KINDS, session_rows
-from sterilog.services.voids import counts
+from sterilog.services.base import load_clinic
+from sterilog.services.gate import session_rows
 
 
 def _staff_code(db: DbSession, staff_id: int | None) -> str | None:
@@ -47,56 +46,33 @@ def _staff_code(db: DbSession, staff_id: int | None) -> str | None:
     return row.code if row else None
 
 
-def _bi_of(db: DbSession, cycle_id: int) -> dict[str, Any] | None:
-    bi = db.execute(
-        select(BiologicalIndicator).where(BiologicalIndicator.cycle_id == cycle_id)
-    ).scalar_one_or_none()
-    if bi is None:
+def bi_dict(b: history.BiResult | None) -> dict[str, Any] | None:
+    """A BI as it counts (compliance.history.BiResult: voided reads never show)."""
+    if b is None:
         return None
-    read = db.execute(
-        select(BiRead)
-        .where(BiRead.bi_id == bi.id)
-        .order_by(BiRead.at.desc(), BiRead.id.desc())
-        .limit(1)
-    ).scalar_one_or_none()
     return {
-        "bi_id": bi.id,
-        "load_id": cycle_id,
-        "lot": bi.lot,
-        "result": read.result if read else None,
-        "control": read.control if read else None,
-        "valid": read.valid if read else None,
-        "read_at": iso(read.at) if read else None,
+        "bi_id": b.bi_id,
+        "load_id": b.cycle_id,
+        "lot": b.lot,
+        "result": b.result,
+        "control": b.control,
+        "valid": b.valid,
+        "read_at": iso(b.read_at),
+        "pending": b.pending,
     }
 
 
-def _nearest_bi(db: DbSession, cycle: Cycle, before: bool) -> dict[str, Any] | None:
-    q = (
-        select(Cycle.id)
-        .join(BiologicalIndicator, BiologicalIndicator.cycle_id == Cycle.id)
-        .where(Cycle.sterilizer_id == cycle.sterilizer_id)
-    )
-    if before:
-        q = q.where(Cycle.at <= cycle.at).order_by(Cycle.at.desc(), Cycle.id.desc())
-    else:
-        q = q.where(Cycle.at > cycle.at).order_by(Cycle.at, Cycle.id)
-    row = db.execute(q.limit(1)).first()
-    return _bi_of(db, int(row[0])) if row else None
-
-
-def load_detail(db: DbSession, cycle: Cycle) -> dict[str, Any]:
+def load_detail(db: DbSession, cycle: Cycle, tz: ZoneInfo | None = None) -> dict[str, Any]:
     st = db.get(Sterilizer, cycle.sterilizer_id)
     program = db.get(Program, cycle.program_id)
     assert st is not None and program is not None
-    air = db.execute(
-        select(AirRemovalTest)
-        .where(AirRemovalTest.sterilizer_id == st.id, AirRemovalTest.at <= cycle.at)
-        .order_by(AirRemovalTest.at.desc(), AirRemovalTest.id.desc())
-        .limit(1)
-    ).scalar_one_or_none()
+    if tz is None:
+        tz = load_clinic(db).tz
+    day = history.air_tests_of_day(db, st.id, cycle.at, tz)
+    done = cycle_rules.air_tests_of_day(day, cycle.at, tz)  # that day, at or before the load
+    air = done[-1] if done else None
     from sterilog.services.attachments import list_attachments
     from sterilog.services.device_import import evidence_of_load, load_status
-    from sterilog.services.sterilization import is_load_suspect
 
     ci_read = db.execute(select(CycleCi).where(CycleCi.cycle_id == cycle.id)).scalar_one_or_none()
     return {
@@ -120,17 +96,63 @@ def load_detail(db: DbSession, cycle: Cycle) -> dict[str, Any]:
         "source": "imported" if (evidence := evidence_of_load(db, cycle.id)) else "typed",
         "attachments": [a.as_dict() for a in list_attachments(db, "load", cycle.id)],
         "device": evidence,
-        "suspect": is_load_suspect(db, cycle),
+        "suspect": facts.is_load_suspect(db, cycle.id),
+        "voided": facts.is_voided(db, "cycle", cycle.id),
         "at": iso(cycle.at),
         "operator": _staff_code(db, cycle.operator_id),
         **_entered(db, cycle.at, cycle.recorded_at),
-        "bi": _bi_of(db, cycle.id),
-        "bi_before": _nearest_bi(db, cycle, before=True),
-        "bi_after": _nearest_bi(db, cycle, before=False),
+        "bi": bi_dict(history.bi_of_load(db, cycle.id)),
+        "bi_before": bi_dict(history.nearest_bi(db, st.id, cycle.id, cycle.at, before=True)),
+        "bi_after": bi_dict(history.nearest_bi(db, st.id, cycle.id, cycle.at, before=False)),
+        # the latest air-removal test (not voided) of the load's clinic day, at or before it
         "air_removal_before": (
-            {"result": air.result, "at": iso(air.at)} if air is not None else None
+            {"result": air.result, "at": iso(air.at), "test_id": air.id}
+            if air is not None
+            else None
         ),
     }
+
+
+def _clean_story(
+    db: DbSession, what: str, owner_id: int, code: str, start: history.SessionStart
+) -> dict[str, Any]:
+    """How the room / device was when the session started, judged by the gate's own rule."""
+    state = history.clean_states(db, what, [start])[start.session_id]
+    if what == "room":
+        problems = rules.room_cleaned(_bare(start, room=history.room_facts_at(code, state)))
+    else:
+        problems = rules.device_reprocessed(
+            _bare(start, device=history.device_facts_at(code, state))
+        )
+    between = (
+        history.sessions_since_clean(db, what, owner_id, start, state.last_clean)
+        if problems
+        else []
+    )
+    return {
+        "cleaned_since_previous_session": not problems,
+        "problem": problems[0] if problems else None,
+        "previous_session_id": state.previous_session,
+        "sessions_since_last_clean": [
+            {"session_id": sid, "started_at": iso(at), "client": client}
+            for sid, at, client in between
+        ],
+        "clean_id": state.last_clean_id,
+    }
+
+
+def _bare(start: history.SessionStart, **parts: Any) -> rules.GateFacts:
+    import dataclasses
+
+    base = rules.GateFacts(
+        now=start.started.at,
+        today=start.started.at.date(),
+        cartridge=rules.CartridgeFacts(raw="", gtin="", lot="", serial=None),
+        device=rules.DeviceFacts(code=""),
+        room=rules.RoomFacts(code=""),
+        practitioner=rules.PractitionerFacts(code="", role="practitioner"),
+    )
+    return dataclasses.replace(base, **parts)
 
 
 def session_detail(db: DbSession, session_id: int) -> dict[str, Any]:
@@ -142,31 +164,38 @@ def session_detail(db: DbSession, session_id: int) -> dict[str, Any]:
     assert unit is not None
     receipt = db.get(CartridgeReceipt, unit.receipt_id)
     lot = db.get(CartridgeLot, unit.lot_id)
-    device_clean = db.execute(
-        select(DeviceClean, Disinfectant.code)
-        .join(Disinfectant, Disinfectant.id == DeviceClean.disinfectant_id)
-        .where(
-            DeviceClean.device_id == s.device_id,
-            DeviceClean.at <= s.started_at,
-            counts(DeviceClean),
-        )
-        .order_by(DeviceClean.at.desc(), DeviceClean.id.desc())
-        .limit(1)
-    ).first()
-    room_clean = db.execute(
-        select(RoomClean, Disinfectant.code)
-        .join(Disinfectant, Disinfectant.id == RoomClean.disinfectant_id)
-        .where(
-            RoomClean.room_id == s.room_id,
-            RoomClean.at <= s.started_at,
-            counts(RoomClean),
-            RoomClean.kind.in_(READY_KINDS),
-        )
-        .order_by(RoomClean.at.desc(), RoomClean.id.desc())
-        .limit(1)
-    ).first()
+    tz = load_clinic(db).tz
+    device = db.get(Device, s.device_id)
+    room = db.get(Room, s.room_id)
+    assert device is not None and room is not None and lot is not None
+    moment = rules.Moment(s.started_at, s.recorded_at)
+    device_story = _clean_story(
+        db, "device", s.device_id, device.code, history.SessionStart(s.id, s.device_id, moment)
+    )
+    room_story = _clean_story(
+        db, "room", s.room_id, room.code, history.SessionStart(s.id, s.room_id, moment)
+    )
+    device_clean = (
+        db.execute(
+            select(DeviceClean, Disinfectant.code)
+            .join(Disinfectant, Disinfectant.id == DeviceClean.disinfectant_id)
+            .where(DeviceClean.id == device_story["clean_id"])
+        ).first()
+        if device_story["clean_id"] is not None
+        else None
+    )
+    room_clean = (
+        db.execute(
+            select(RoomClean, Disinfectant.code)
+            .join(Disinfectant, Disinfectant.id == RoomClean.disinfectant_id)
+            .where(RoomClean.id == room_story["clean_id"])
+        ).first()
+        if room_story["clean_id"] is not None
+        else None
+    )
+    recall = facts.lot_recall(db, lot.id)
     practitioner = db.get(Staff, s.practitioner_id)
-    from sterilog.services.corrections import in_force
+    from sterilog.compliance.registers import in_force
 
     # The practitioner's entry as in force at the session's start (a later licence renewal
     # does not rewrite what was true then).
@@ -181,7 +210,9 @@ def session_detail(db: DbSession, session_id: int) -> dict[str, Any]:
     ).all():
         cycle = db.get(Cycle, link.cycle_id)
         assert cycle is not None
-        packs.append({"pack": pack_code, "contents": pack_contents, "load": load_detail(db, cycle)})
+        packs.append(
+            {"pack": pack_code, "contents": pack_contents, "load": load_detail(db, cycle, tz)}
+        )
     incidents = [
         {
             "incident_id": i.id,
@@ -195,9 +226,6 @@ def session_detail(db: DbSession, session_id: int) -> dict[str, Any]:
             select(Incident).where(Incident.session_id == session_id).order_by(Incident.at)
         ).scalars()
     ]
-    device = db.get(Device, s.device_id)
-    room = db.get(Room, s.room_id)
-    assert device is not None and room is not None and lot is not None
     return {
         **row,
         "operator": _staff_code(db, s.operator_id),
@@ -207,6 +235,11 @@ def session_detail(db: DbSession, session_id: int) -> dict[str, Any]:
             "serial": s.serial,
             "expiry": s.expiry.isoformat(),
             "unit_id": s.unit_id,
+            "recalled": (
+                {"recall_id": recall.id, "at": iso(recall.at), "reason": recall.reason}
+                if recall is not None
+                else None
+            ),
             "production_date": lot.production_date.isoformat() if lot.production_date else None,
             "receipt": {
                 "receipt_id": receipt.id,
@@ -231,6 +264,10 @@ def session_detail(db: DbSession, session_id: int) -> dict[str, Any]:
             }
             if device_clean
             else None,
+            "cleaned_since_previous_session": device_story["cleaned_since_previous_session"],
+            "problem": device_story["problem"],
+            "previous_session_id": device_story["previous_session_id"],
+            "sessions_since_last_clean": device_story["sessions_since_last_clean"],
         },
         "room_detail": {
             "room": room.code,
@@ -246,6 +283,10 @@ def session_detail(db: DbSession, session_id: int) -> dict[str, Any]:
             }
             if room_clean
             else None,
+            "cleaned_since_previous_session": room_story["cleaned_since_previous_session"],
+            "problem": room_story["problem"],
+            "previous_session_id": room_story["previous_session_id"],
+            "sessions_since_last_clean": room_story["sessions_since_last_clean"],
         },
         "practitioner_detail": {
             "id": practitioner.code,
@@ -306,20 +347,16 @@ def by_load(db: DbSession, load_id: int) -> tuple[dict[str, Any], list[dict[str,
 
 
 def by_bi(db: DbSession, bi_id: int) -> tuple[dict[str, Any], list[int], list[dict[str, Any]]]:
-    """A positive BI: every session that used a pack from a suspect load. Otherwise: the
-    sessions that used packs of the BI's own load."""
-    bi = db.get(BiologicalIndicator, bi_id)
+    """A positive BI (valid read, not voided): every session that used a pack from a load it
+    made suspect (that BI's loads only). Otherwise: the sessions that used packs of the BI's own
+    load."""
+    bi = history.bi_result(db, bi_id)
     if bi is None:
         raise UnknownRecord("BI", bi_id)
-    info = _bi_of(db, bi.cycle_id)
+    info = bi_dict(bi)
     assert info is not None
-    cycle = db.get(Cycle, bi.cycle_id)
-    assert cycle is not None
-    loads = [bi.cycle_id]
-    if info["result"] == "positive" and info["valid"]:
-        from sterilog.services.sterilization import suspect_load_ids
-
-        loads = sorted(suspect_load_ids(db, cycle.sterilizer_id))
+    loads = facts.suspect_loads_of_bi(db, bi_id) if bi.positive else [bi.cycle_id]
+    info["suspect_loads"] = loads if bi.positive else []
     return info, loads, loads_sessions(db, loads)
 
 
@@ -339,3 +376,36 @@ def _entered(db: DbSession, at: Any, recorded_at: Any) -> dict[str, Any]:
 
     minutes = load_clinic(db).rules.late_entry_minutes
     return {"recorded_at": iso(recorded_at), "late": is_late(at, recorded_at, minutes)}
+
+
+def clean_warning(part: dict[str, Any]) -> str | None:
+    """For a session's `device` or `room_detail`: what the gate's rule says was missing, and
+    who used it in between (None: it was cleaned after its previous session)."""
+    if part["cleaned_since_previous_session"]:
+        return None
+    between = part["sessions_since_last_clean"]
+    used = (
+        "; used since its last clean by session(s) "
+        + ", ".join(f"{b['session_id']} (client {b['client']})" for b in between)
+        if between
+        else ""
+    )
+    return f"NOT CLEANED: {part['problem']}{used}"
+
+
+def recall_text(cartridge: dict[str, Any]) -> str | None:
+    rc = cartridge.get("recalled")
+    if rc is None:
+        return None
+    return f"LOT RECALLED (recall {rc['recall_id']}: {rc['reason']})"
+
+
+def lot_recalled(db: DbSession, gtin: str, lot: str) -> dict[str, Any] | None:
+    """The lot's recall that counts (not voided), or None."""
+    row = db.execute(
+        select(CartridgeLot.id).where(CartridgeLot.gtin == gtin, CartridgeLot.lot == lot)
+    ).first()
+    recall = facts.lot_recall(db, int(row[0])) if row is not None else None
+    if recall is None:
+        return None
+    return {"recall_id": recall.id, "at": iso(recall.at), "reason": recall.reason}

@@ -1,7 +1,8 @@
 """Corrections (SPEC §7): a void makes a mistaken record stop counting; nothing is erased.
 
-Queries that decide anything (gate, sterilizer state, status, report gaps) filter with
-`counts(Model)`. A void is itself an audited record, shown next to the original in reports.
+Every query that decides anything is in the compliance core (`sterilog/compliance/`), which
+filters voided rows by construction. A void is itself an audited record, shown next to the
+original in reports.
 
 Sessions, refusals and receipts cannot be voided: they record physical acts (a cartridge was
 opened, a client was turned away, stock arrived). Correct them with an incident note or a
@@ -12,79 +13,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import exists, select
-
+from sterilog.compliance.voids import KINDS, new_void, void_of
 from sterilog.errors import UnknownRecord, UserError
-from sterilog.models import (
-    AirRemovalTest,
-    Base,
-    BiRead,
-    Cycle,
-    DeviceClean,
-    Discard,
-    Incident,
-    Recall,
-    RoomClean,
-    SterilizerService,
-    Void,
-)
 from sterilog.services import validate as v
 from sterilog.services.base import Ctx
 
-KINDS: dict[str, type[Base]] = {
-    "cycle": Cycle,
-    "bi-read": BiRead,
-    "air-removal": AirRemovalTest,
-    "room-clean": RoomClean,
-    "device-clean": DeviceClean,
-    "incident": Incident,
-    "recall": Recall,
-    "discard": Discard,
-    "service": SterilizerService,
-}
-KIND_OF: dict[type[Base], str] = {model: kind for kind, model in KINDS.items()}
 
-
-def counts(model: type[Base]) -> Any:
-    """SQL condition: this row of `model` has not been voided."""
-    kind = KIND_OF[model]
-    return ~exists().where(Void.kind == kind, Void.record_id == model.id)  # type: ignore[attr-defined]
-
-
-def is_voided(session: Any, model: type[Base], record_id: int) -> bool:
-    kind = KIND_OF[model]
-    row = session.execute(
-        select(Void.id).where(Void.kind == kind, Void.record_id == record_id)
-    ).first()
-    return row is not None
-
-
-def void(ctx: Ctx, kind: str, record_id: int, *, reason: str) -> Void:
+def void(ctx: Ctx, kind: str, record_id: int, *, reason: str) -> Any:
     if kind not in KINDS:
         raise UserError(f"cannot void a {kind!r}; voidable kinds: {', '.join(KINDS)}")
     model = KINDS[kind]
     if ctx.session.get(model, record_id) is None:
         raise UnknownRecord(kind, record_id)
-    if is_voided(ctx.session, model, record_id):
+    if void_of(ctx.session, kind, record_id) is not None:
         raise UserError(f"{kind} {record_id} is already voided")
-    row = Void(
-        kind=kind,
-        record_id=record_id,
-        reason=v.text(reason, "--reason"),
-        at=ctx.now,
-        recorded_at=ctx.now,
-        operator_id=ctx.actor_id,
-    )
+    row = new_void(kind, record_id, v.text(reason, "--reason"), ctx.now, ctx.actor_id)
     ctx.add(row)
     ctx.audit("void", [row])
     return row
-
-
-def voided_map(session: Any, kind: str) -> dict[int, Void]:
-    """Every void of one kind, by record id (for reports)."""
-    return {
-        v_.record_id: v_ for v_ in session.execute(select(Void).where(Void.kind == kind)).scalars()
-    }
 
 
 def _ranges(ids: list[int]) -> str:
@@ -145,9 +91,9 @@ def what_it_was(session: Any, kind: str, record_id: int) -> str:
     return f"service {row.id} of {code(Sterilizer, row.sterilizer_id)} ({row.note})"
 
 
-def void_in_words(ctx: Ctx, kind: str, record_id: int, *, reason: str) -> tuple[Void, str]:
+def void_in_words(ctx: Ctx, kind: str, record_id: int, *, reason: str) -> tuple[Any, str]:
     """Void, and say in words what was voided and what that changes."""
-    from sterilog.services.sterilization import suspect_load_ids
+    from sterilog.compliance.facts import suspect_load_ids
 
     words = what_it_was(ctx.session, kind, record_id)
     suspect_before = suspect_load_ids(ctx.session) if kind in ("bi-read", "cycle") else set()

@@ -1,8 +1,6 @@
-"""Sterilization rules (SPEC §6.3): pure functions over frozen facts. No database, no clock.
-
-Each `cycle record` check is a named condition that returns a message when it blocks; the table
-`CYCLE_RULES` gives it its stable code and `check_cycle` collects *every* reason. The services
-gather the facts (services/sterilization.py); these functions decide.
+"""The sterilizer's rules (SPEC §6.3): `cycle record`'s rules and the facts they judge, pure.
+No database, no clock, no I/O. The rows are `CYCLE_RULES`; the one table of every rule is
+`compliance/table.py`.
 
 Time semantics (docs/daily.md says the same for users):
 
@@ -12,16 +10,18 @@ Time semantics (docs/daily.md says the same for users):
   or shrink the week.
 - "Today" for the air-removal test is the clinic's local calendar day (23 or 25 hours long on a
   daylight-saving change day), and the test must be at or before the cycle.
-- Ties in time are broken by record order (`seq`, the row id).
+- Ties in time are broken by record order (`recorded_at`, then the row id).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
+from sterilog.compliance.rules import RuleSpec, run
+from sterilog.compliance.vocab import FAIL, NEGATIVE, PASS
 from sterilog.errors import Reason
 
 # --- mechanical and chemical monitoring --------------------------------------------------------
@@ -53,7 +53,7 @@ def cycle_failures(r: Readings, program: ProgramSpec, min_ci_type: int | None) -
         out.append(
             f"holding time {r.hold_min:g} min is below the program's {program.hold_min:g} min"
         )
-    if r.ci != "pass":
+    if r.ci != PASS:
         out.append("the chemical indicator failed")
     if min_ci_type is not None:
         if r.ci_type is None:
@@ -181,7 +181,7 @@ class BiEvidence:
 
 def bi_counts_at(b: BiEvidence, at: dt.datetime) -> bool:
     """Still incubating at `at` (no valid read yet) or read negative with a valid control."""
-    return b.result is None or b.read_at is None or b.read_at > at or b.result == "negative"
+    return b.result is None or b.read_at is None or b.read_at > at or b.result == NEGATIVE
 
 
 def bi_window_start(at: dt.datetime, interval_days: int) -> dt.datetime:
@@ -191,15 +191,6 @@ def bi_window_start(at: dt.datetime, interval_days: int) -> dt.datetime:
 
 def in_bi_window(cycle_at: dt.datetime, at: dt.datetime, interval_days: int) -> bool:
     return bi_window_start(at, interval_days) < cycle_at <= at
-
-
-def bi_due_at(
-    latest_qualifying_cycle_at: dt.datetime | None, interval_days: int
-) -> dt.datetime | None:
-    """The first instant at which a cycle without a BI is blocked (None: already, no BI yet)."""
-    if latest_qualifying_cycle_at is None:
-        return None
-    return latest_qualifying_cycle_at + dt.timedelta(days=interval_days)
 
 
 # --- air-removal tests -------------------------------------------------------------------------
@@ -243,70 +234,102 @@ class CycleFacts:
     bi_interval_days: int
 
 
-def sterilizer_locked(f: CycleFacts) -> str | None:
+def sterilizer_locked(f: CycleFacts) -> list[str]:
     if not f.lock.locked or (f.is_test and f.carries_bi):
-        return None
-    return (
+        return []
+    return [
         f"sterilizer {f.sterilizer} is locked ({f.lock.reason}); "
         f"{f.lock.remaining} more negative BI(s) with a valid control are needed. Only test "
         "cycles (no packs) with --bi-lot may run until then"
-    )
+    ]
 
 
 def _needs_air_test(f: CycleFacts) -> bool:
     return f.sterilizer_type in f.air_removal_types
 
 
-def air_removal_missing(f: CycleFacts) -> str | None:
+def air_removal_missing(f: CycleFacts) -> list[str]:
     """No passing test today at or before the cycle. A day whose latest test failed is
     reported as `air-removal-test-failed` only, not twice."""
     if not _needs_air_test(f):
-        return None
+        return []
     day = air_tests_of_day(f.air_tests, f.at, f.tz)
-    if any(t.result == "pass" for t in day) or (day and day[-1].result == "fail"):
-        return None
-    return (
+    if any(t.result == PASS for t in day) or (day and day[-1].result == FAIL):
+        return []
+    return [
         f"type {f.sterilizer_type} sterilizer {f.sterilizer} has no passing air-removal test "
         "today before this cycle; run a Bowie-Dick/Helix test in the empty chamber and record "
         "it with `sterilog air-removal record`"
-    )
+    ]
 
 
-def air_removal_failed(f: CycleFacts) -> str | None:
+def air_removal_failed(f: CycleFacts) -> list[str]:
     if not _needs_air_test(f):
-        return None
-    if air_removal_today(f.air_tests, f.at, f.tz) != "fail":
-        return None
-    return (
+        return []
+    if air_removal_today(f.air_tests, f.at, f.tz) != FAIL:
+        return []
+    return [
         f"the latest air-removal test of {f.sterilizer} today failed; find the cause, repeat "
         "the test and record a pass before any load"
-    )
+    ]
 
 
-def bi_overdue(f: CycleFacts) -> str | None:
+def bi_overdue(f: CycleFacts) -> list[str]:
     if f.carries_bi:
-        return None
+        return []
     if any(
         in_bi_window(b.cycle_at, f.at, f.bi_interval_days) and bi_counts_at(b, f.at) for b in f.bis
     ):
-        return None
-    return (
+        return []
+    return [
         f"sterilizer {f.sterilizer} has had no BI (incubating, or negative with a valid "
         f"control) in the last {f.bi_interval_days} day(s); put one in this load with --bi-lot"
-    )
+    ]
 
 
-CYCLE_RULES: tuple[tuple[str, Callable[[CycleFacts], str | None]], ...] = (
-    ("sterilizer-locked", sterilizer_locked),
-    ("air-removal-test-missing", air_removal_missing),
-    ("air-removal-test-failed", air_removal_failed),
-    ("sterilizer-bi-overdue", bi_overdue),
+CYCLE_RULES: tuple[RuleSpec, ...] = (
+    RuleSpec(
+        "sterilizer-locked",
+        sterilizer_locked,
+        "a valid positive BI, or a repair, put the sterilizer in requalification and it has not "
+        "yet had the rule pack's number of consecutive negative BIs on later cycles",
+        "Loads run after a failed spore test may not be sterile (CDC 2008).",
+        "Run test cycles (no packs) with `--bi-lot` until enough read negative.",
+        scope="cycle",
+    ),
+    RuleSpec(
+        "air-removal-test-missing",
+        air_removal_missing,
+        "the sterilizer's type needs a daily air-removal test (rule pack) and none passed on the "
+        "cycle's clinic-local day at or before it",
+        "A pre-vacuum sterilizer that does not remove air does not sterilize (Bowie-Dick/Helix).",
+        "Run the test in the empty chamber and record it: `sterilog air-removal record`.",
+        scope="cycle",
+    ),
+    RuleSpec(
+        "air-removal-test-failed",
+        air_removal_failed,
+        "the latest air-removal test of that day, at or before the cycle, failed",
+        "A failed test means the chamber does not remove air.",
+        "Find the cause, repeat the test, record a pass before any load.",
+        scope="cycle",
+    ),
+    RuleSpec(
+        "sterilizer-bi-overdue",
+        bi_overdue,
+        "the cycle carries no BI and no cycle of the sterilizer in the previous `bi_interval_days` "
+        "(rule pack; elapsed time, half-open) carries a BI that was, at the cycle's time, still "
+        "incubating or read negative with a valid control",
+        "Biological monitoring at least weekly is the only direct proof of sterilization.",
+        "Put a BI in this load with `--bi-lot`.",
+        scope="cycle",
+    ),
 )
 
 
 def check_cycle(f: CycleFacts) -> list[Reason]:
     """Every reason the cycle may not be recorded (empty: allowed)."""
-    return [Reason(code, msg) for code, rule in CYCLE_RULES if (msg := rule(f)) is not None]
+    return [Reason(spec.code, msg) for spec in CYCLE_RULES for msg in run(spec, f)]
 
 
 # --- imported cycles (issue 15): the device's verdict and the computed one ---------------------

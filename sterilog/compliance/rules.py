@@ -1,8 +1,21 @@
-"""The gate (SPEC §6.5): pure functions over frozen facts. No database, no clock, no I/O.
+"""The gate's rules (SPEC §6.5) and the rule row type: pure functions over frozen facts. No
+database, no clock, no I/O.
 
-Each rule is a named condition returning the messages of what blocks (empty: passes). The table
-`RULES` maps each to its stable code, a plain-language explanation and what to do; `evaluate`
-runs all of them and collects every reason. `docs/gate.md` is generated from `RULES`.
+Every rule of sterilog is a `RuleSpec` row with a stable code and a scope; the one table of all
+of them is `compliance/table.py` (`RULES`). The rows live next to their functions:
+
+- `gate`: `check` / `session start` (SPEC §6.5), over `GateFacts` (here: `GATE_RULES`);
+- `cycle`: `cycle record` (SPEC §6.3), over `CycleFacts` (`compliance/cycle_rules.py`);
+- `gap`: the monthly report's gaps (SPEC §8). A gap rule names the gate or cycle rule it
+  applies (`same_as`) and runs that very function over the facts as of the record's time;
+- `status`: the items `sterilog status` lists (gap and status rows: `compliance/table.py`);
+- `warning`: what `check` warns about (here: `WARNING_RULES`).
+
+The split is for speed only: `sterilog check` imports this module, not the cycle rules.
+Each check returns the messages of what blocks (empty: passes). `evaluate` runs the gate rules,
+`cycle_rules.check_cycle` the cycle rules. `docs/gate.md` is generated from `table.RULES`.
+To add a rule: write its check next to its scope's others, add one `RuleSpec` row, regenerate
+docs/gate.md.
 """
 
 from __future__ import annotations
@@ -10,6 +23,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from sterilog.errors import Reason
 
@@ -104,9 +118,6 @@ class GateFacts:
     packs: tuple[PackFacts, ...] = ()
     depth_mm: float | None = None
     pack_shelf_life_days: int | None = None
-
-
-Rule = Callable[[GateFacts], list[str]]
 
 
 # --- cartridge ---------------------------------------------------------------------------------
@@ -307,16 +318,31 @@ def practitioner_depth(f: GateFacts) -> list[str]:
     return []
 
 
+def bi_due_at(
+    latest_qualifying_cycle_at: dt.datetime | None, interval_days: int
+) -> dt.datetime | None:
+    """The first instant at which a cycle without a BI is blocked (None: already, no BI yet)."""
+    if latest_qualifying_cycle_at is None:
+        return None
+    return latest_qualifying_cycle_at + dt.timedelta(days=interval_days)
+
+
 @dataclass(frozen=True)
 class RuleSpec:
+    """One rule. `check` takes the scope's facts (gate: `GateFacts`, cycle and gap:
+    `CycleFacts`, `RoomFacts`, ...; status: see `services/status.py`) and returns what blocks;
+    `same_as` names the gate or cycle rule a gap rule applies."""
+
     code: str
-    check: Rule
+    check: Callable[[Any], list[str]] | None
     blocks_when: str
     why: str
     what_to_do: str
+    scope: str = "gate"
+    same_as: str | None = None
 
 
-RULES: tuple[RuleSpec, ...] = (
+GATE_RULES: tuple[RuleSpec, ...] = (
     RuleSpec(
         "cartridge-unknown",
         cartridge_known,
@@ -465,12 +491,45 @@ RULES: tuple[RuleSpec, ...] = (
     ),
 )
 
-CODES = tuple(r.code for r in RULES)
+# Warnings printed by `check` / `session start` (they never block).
+WARNING_RULES: tuple[RuleSpec, ...] = (
+    RuleSpec(
+        "cartridge-expiring",
+        None,
+        "the cartridge's last usable day is within `cartridge_expiry_warning_days`",
+        "Use older stock first.",
+        "Nothing; use it today or plan a replacement.",
+        scope="warning",
+    ),
+    RuleSpec(
+        "bi-due",
+        None,
+        "a sterilizer's next BI falls due within `bi_due_warning_hours` (the same due time as "
+        "`status-bi-overdue`)",
+        "The next load without a BI would then be blocked.",
+        "Put a BI in the next load.",
+        scope="warning",
+    ),
+    RuleSpec(
+        "session-open-long",
+        None,
+        "a session has been open longer than `open_session_warning_hours`",
+        "It was probably not ended.",
+        "End it with `sterilog session end`.",
+        scope="warning",
+    ),
+)
+CODES = tuple(r.code for r in GATE_RULES)
 
 
 def evaluate(facts: GateFacts) -> list[Reason]:
-    """Run every rule; return every reason that blocks (empty list: go)."""
-    return [Reason(spec.code, msg) for spec in RULES for msg in spec.check(facts)]
+    """Run every gate rule; return every reason that blocks (empty list: go)."""
+    return [Reason(spec.code, msg) for spec in GATE_RULES for msg in run(spec, facts)]
+
+
+def run(spec: RuleSpec, facts: Any) -> list[str]:
+    assert spec.check is not None
+    return spec.check(facts)
 
 
 @dataclass(frozen=True)

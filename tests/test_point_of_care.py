@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from conftest import Cli
-from test_gate import GTIN, hri, setup_clinic, start
+from test_gate import GTIN, clean, hri, setup_clinic, start
 
 
 @pytest.fixture
@@ -262,3 +262,19 @@ def test_ctrl_c_just_after_the_decision_still_prints_it_and_exits_0(
     assert r.exit_code == 0, r.output
     assert r.stdout.startswith("GO: session 1 started")
     assert len(clinic.json("session", "list")["sessions"]) == 1
+
+
+def test_a_recall_catches_units_whose_lot_hides_a_serial(clinic: Cli) -> None:
+    # Received before scans without GS were refused: lot A1B3 + serial 0002 read as one lot.
+    clinic.ok("cartridge", "receive", hri("A1B3", "0001"), hri("A1B3210002"),
+              hri("A1B3210003"), "--supplier", "Acme")
+    sid = start(clinic, scan=hri("A1B3210002"), client="C-77")["session_id"]
+    recall = clinic.json("cartridge", "recall", "--gtin", GTIN, "--lot", "A1B3",
+                         "--reason", "sterility breach")
+    assert sid in [s["session_id"] for s in recall["sessions"]]
+    traced = clinic.json("trace", "lot", "--gtin", GTIN, "--lot", "A1B3")["sessions"]
+    assert [s["session_id"] for s in traced] == [sid]
+    clinic.ok("session", "end", str(sid), operator="ann")
+    clean(clinic, "R1", "SN-1")
+    out = start(clinic, scan=hri("A1B3210003"), client="C-78", expect=3)
+    assert "cartridge-recalled" in [r["code"] for r in out["reasons"]]

@@ -251,6 +251,42 @@ def lot_recall(db: Any, lot_id: int) -> RecallFact | None:
     return None if row is None else RecallFact(int(row[0]), row[1], str(row[2]))
 
 
+_RECALLED_OF_GTIN = _q(
+    "SELECT DISTINCT l.lot FROM recalls r JOIN cartridge_lots l ON l.id = r.lot_id "
+    f"WHERE l.gtin = :gtin AND {not_voided('recall', 'r')}"
+)
+_LOTS_OF_GTIN = _q("SELECT lot FROM cartridge_lots WHERE gtin = :gtin")
+
+
+def is_smuggled(lot: str, recalled: str) -> bool:
+    """`lot` is `recalled` followed by what parses as an AI (21) serial: what a scanner that
+    dropped the GS separator made of a unit of the recalled lot (lot A1B3 + serial 0002 read
+    as lot A1B3210002), before such scans were refused (issue 14)."""
+    from sterilog.scan import smuggled_ai
+
+    if not lot.startswith(recalled + "21") or len(lot) <= len(recalled) + 2:
+        return False
+    found = smuggled_ai(lot)
+    return found is not None and found[1] == "21" and found[0] == len(recalled)
+
+
+def recalled_by_smuggling(db: Any, gtin: str, lot: str) -> str | None:
+    """The recalled lot this lot hides (see `is_smuggled`), or None."""
+    for (recalled,) in _all(db, _RECALLED_OF_GTIN, gtin=gtin):
+        if is_smuggled(lot, str(recalled)):
+            return str(recalled)
+    return None
+
+
+def smuggled_lots(db: Any, gtin: str, lot: str) -> list[str]:
+    """The lots on file of this GTIN that are `lot` followed by an AI (21) serial."""
+    return sorted(
+        str(other)
+        for (other,) in _all(db, _LOTS_OF_GTIN, gtin=gtin)
+        if is_smuggled(str(other), lot)
+    )
+
+
 def recalled_lot_ids(db: Any) -> set[int]:
     return {int(row[0]) for row in _all(db, _RECALLED_LOTS)}
 
@@ -268,7 +304,8 @@ def cartridge_facts(
         "lot_known": True,
         "expiry": expiry,
         "usable_until": end_of_day(expiry, tz),
-        "recalled": lot_recall(db, lot_id) is not None,
+        "recalled": lot_recall(db, lot_id) is not None
+        or recalled_by_smuggling(db, gtin, lot) is not None,
     }
     if serial is not None:
         unit = _one(db, _UNIT, lot=lot_id, serial=serial)

@@ -168,6 +168,15 @@ def fmt_local(instant: dt.datetime | None, tz: ZoneInfo) -> str:
     return instant.astimezone(tz).strftime("%Y-%m-%d %H:%M")
 
 
+def fmt_zoned(instant: dt.datetime | None, tz: ZoneInfo) -> str:
+    """A time as the clinic reads it: local, with its UTC offset (2026-07-10 08:05-04:00)."""
+    if instant is None:
+        return "-"
+    local = instant.astimezone(tz)
+    offset = local.strftime("%z")
+    return local.strftime("%Y-%m-%d %H:%M") + f"{offset[:3]}:{offset[3:]}"
+
+
 def iso(instant: dt.datetime | None) -> str | None:
     if instant is None:
         return None

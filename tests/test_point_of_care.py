@@ -278,3 +278,16 @@ def test_a_recall_catches_units_whose_lot_hides_a_serial(clinic: Cli) -> None:
     clean(clinic, "R1", "SN-1")
     out = start(clinic, scan=hri("A1B3210003"), client="C-78", expect=3)
     assert "cartridge-recalled" in [r["code"] for r in out["reasons"]]
+
+
+def test_open_session_times_are_in_the_clinic_zone_with_offset(clinic: Cli) -> None:
+    start(clinic)  # 09:00 London
+    later = "2026-11-24T14:30:00+00:00"
+    text = clinic.ok("status", now=later).stdout
+    assert "since 2026-11-24 09:00+00:00" in text, text
+    assert "T09:00:00+00:00" not in text
+    clinic.ok("room", "add", "R3")
+    out = start(clinic, room="R3", device="SN-2", scan=hri("LOTA", "0002"), now=later,
+                client="C-2", expect=3)
+    warn = [w["message"] for w in out["warnings"] if w["code"] == "session-open-long"]
+    assert warn and "since 2026-11-24 09:00+00:00" in warn[0]

@@ -56,11 +56,9 @@ def reason_lines(reasons: Iterable[Any], *, bullet: str = "") -> list[str]:
 
 def zoned(instant: dt.datetime | None, tz: ZoneInfo) -> str:
     """A time as a clinic reads it: local, with its UTC offset (2026-07-10 08:05-04:00)."""
-    if instant is None:
-        return "-"
-    local = instant.astimezone(tz)
-    offset = local.strftime("%z")
-    return local.strftime("%Y-%m-%d %H:%M") + f"{offset[:3]}:{offset[3:]}"
+    from sterilog.clock import fmt_zoned
+
+    return fmt_zoned(instant, tz)
 
 
 @contextmanager

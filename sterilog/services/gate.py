@@ -109,6 +109,7 @@ def decide(ctx: Ctx, req: GateRequest) -> Decision:
             bi_warning_hours=pack_rules.bi_due_warning_hours,
             open_sessions=tuple(facts.open_sessions(db)),
             open_warning_hours=pack_rules.open_session_warning_hours,
+            tz=ctx.clinic.tz,
         )
     )
     return Decision(

@@ -177,7 +177,7 @@ def staff_deactivate(app: App, staff_id: str, reason: str) -> None:
 @click.option("--license", "license_no", help="Licence number.")
 @click.option("--license-expires", help="Licence expiry date (YYYY-MM-DD).")
 @click.option("--max-depth-mm", type=NUMBER, help="Deepest needle depth this person may use.")
-@click.option("--role", type=click.Choice(["practitioner", "manager", "inspector"]))
+@click.option("--role", type=click.Choice(list(ROLES)))
 @pass_app
 def staff_update(
     app: App,

@@ -92,7 +92,7 @@ def what_it_was(session: Any, kind: str, record_id: int) -> str:
 
 
 def void_in_words(ctx: Ctx, kind: str, record_id: int, *, reason: str) -> tuple[Any, str]:
-    """Void, and say in words what was voided and what that changes."""
+    """Void a record, and say in words what was voided and what that changes."""
     from sterilog.compliance.facts import suspect_load_ids
 
     words = what_it_was(ctx.session, kind, record_id)

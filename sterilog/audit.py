@@ -433,6 +433,9 @@ ADDED_COLUMNS: dict[tuple[str, str], Any] = {
     ("settings", "training"): False,
     ("signatures", "digest"): None,
     ("signatures", "marks"): None,
+    ("incidents", "room_id"): None,
+    ("incidents", "device_id"): None,
+    ("incidents", "staff_id"): None,
 }
 
 

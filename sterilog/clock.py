@@ -51,6 +51,10 @@ def parse_instant(raw: str, what: str = "time") -> dt.datetime:
 def parse_at(raw: str, tz: ZoneInfo, what: str = "--at") -> dt.datetime:
     """`--at`: ISO 8601; a time without offset is taken in the clinic's zone."""
     text = raw.strip()
+    if not text.isascii():
+        raise UserError(f"{what} {raw!r} must be written with ASCII digits, e.g. 2026-11-24T09:30")
+    if "T" not in text.upper() and " " not in text:
+        raise UserError(f"{what} {raw!r} is a date without a time; add a time, e.g. {text}T09:30")
     try:
         value = dt.datetime.fromisoformat(text)
     except ValueError:
@@ -61,8 +65,35 @@ def parse_at(raw: str, tz: ZoneInfo, what: str = "--at") -> dt.datetime:
     if not (1970 <= value.year <= 2999):
         raise UserError(f"{what} {raw!r} is out of range")
     if value.tzinfo is None:
-        value = value.replace(tzinfo=tz)
+        value = _local(value, tz, raw, what)
     return value.astimezone(UTC)
+
+
+def _local(value: dt.datetime, tz: ZoneInfo, raw: str, what: str) -> dt.datetime:
+    """A wall-clock time in the clinic's zone: refused when the clocks skip it (spring
+    forward) or pass it twice (fall back) -- then an offset says which one."""
+    early = value.replace(tzinfo=tz, fold=0)
+    late = value.replace(tzinfo=tz, fold=1)
+    roundtrip = early.astimezone(UTC).astimezone(tz).replace(tzinfo=None)
+    if roundtrip != value:
+        raise UserError(
+            f"{what} {raw!r} does not exist in {tz.key}: the clocks skipped that hour "
+            "(daylight saving); check the time"
+        )
+    if early.utcoffset() != late.utcoffset():
+        a, b = _offset(early), _offset(late)
+        raise UserError(
+            f"{what} {raw!r} happened twice in {tz.key} (the clocks went back); add the "
+            f"offset: {value.isoformat()}{a} or {value.isoformat()}{b}"
+        )
+    return early
+
+
+def _offset(value: dt.datetime) -> str:
+    off = value.utcoffset() or dt.timedelta(0)
+    minutes = int(off.total_seconds() // 60)
+    sign = "+" if minutes >= 0 else "-"
+    return f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
 
 
 def parse_date(raw: str, what: str = "date") -> dt.date:
@@ -135,6 +166,15 @@ def fmt_local(instant: dt.datetime | None, tz: ZoneInfo) -> str:
     if instant is None:
         return "-"
     return instant.astimezone(tz).strftime("%Y-%m-%d %H:%M")
+
+
+def fmt_zoned(instant: dt.datetime | None, tz: ZoneInfo) -> str:
+    """A time as the clinic reads it: local, with its UTC offset (2026-07-10 08:05-04:00)."""
+    if instant is None:
+        return "-"
+    local = instant.astimezone(tz)
+    offset = local.strftime("%z")
+    return local.strftime("%Y-%m-%d %H:%M") + f"{offset[:3]}:{offset[3:]}"
 
 
 def iso(instant: dt.datetime | None) -> str | None:

@@ -583,15 +583,54 @@ class Refusal(Base):
 
 
 class Incident(Base):
+    """An adverse event or exposure: of a client session, or (session None) with no client,
+    such as a staff needlestick during reprocessing, then with room/device/staff as known."""
+
     __tablename__ = "incidents"
     id: Mapped[int] = _id()
-    session_id: Mapped[int] = mapped_column(ForeignKey("sessions.id"), index=True)
+    session_id: Mapped[int | None] = mapped_column(
+        ForeignKey("sessions.id"), index=True, nullable=True
+    )
     kind: Mapped[str] = mapped_column(String(30))
     severity: Mapped[str | None] = mapped_column(String(10))
     note: Mapped[str] = mapped_column(Text)
     at: Mapped[dt.datetime] = _at()
     recorded_at: Mapped[dt.datetime] = _recorded()
     operator_id: Mapped[int | None] = _operator()
+    room_id: Mapped[int | None] = mapped_column(ForeignKey("rooms.id"), nullable=True)
+    device_id: Mapped[int | None] = mapped_column(ForeignKey("devices.id"), nullable=True)
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"), nullable=True)
+
+
+class RegisterChange(Base):
+    """A manager's correction of a register entry, dated: the entry itself is never
+    overwritten. `kind` names the register (staff, device, disinfectant) and `record_id` its
+    row; each non-null column is the new value from `at` on (null: unchanged). `reinstate`
+    undoes a staff deactivation or a device retirement from `at` on. What is in force at a
+    time is the entry with every change dated at or before it applied in order
+    (sterilog.compliance)."""
+
+    __tablename__ = "register_changes"
+    id: Mapped[int] = _id()
+    kind: Mapped[str] = mapped_column(String(20))
+    record_id: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str | None] = mapped_column(String(200))
+    role: Mapped[str | None] = mapped_column(String(20))
+    license_no: Mapped[str | None] = mapped_column(String(100))
+    license_expires: Mapped[dt.date | None] = mapped_column(Date)
+    max_depth_mm: Mapped[float | None] = mapped_column(Float)
+    model: Mapped[str | None] = mapped_column(String(200))
+    contact_min: Mapped[float | None] = mapped_column(Float)
+    reg_no: Mapped[str | None] = mapped_column(String(100))
+    level: Mapped[str | None] = mapped_column(String(20))
+    reinstate: Mapped[bool] = mapped_column(Boolean, default=False)
+    at: Mapped[dt.datetime] = _at()
+    recorded_at: Mapped[dt.datetime] = _recorded()
+    operator_id: Mapped[int | None] = _operator()
+    __table_args__ = (
+        CheckConstraint("kind IN ('staff', 'device', 'disinfectant')", name="kind"),
+        Index("ix_register_changes_kind_record", "kind", "record_id"),
+    )
 
 
 class Exposure(Base):
@@ -763,6 +802,7 @@ AUDITED: tuple[type[Base], ...] = (
     SessionEnd,
     Refusal,
     Incident,
+    RegisterChange,
     Void,
     Signature,
     CycleCi,

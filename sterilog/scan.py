@@ -113,7 +113,66 @@ def _element_strings(
         return _from_hri(body), False
     if gs_substitute:
         body = body.replace(gs_substitute, GS)
-    return _from_raw(body), GS not in body
+    elements = _from_raw(body)
+    _refuse_smuggled(body.strip(), elements)
+    return elements, GS not in body
+
+
+SCANNER_FIX = (
+    "The scanner is not sending the GS separator: set it to send GS, or a substitute character "
+    "and tell sterilog which (`sterilog settings scanner-gs '~'`); check with "
+    "`sterilog scanner test`. Until then, type the label's human-readable text, e.g. "
+    "(01)...(17)...(10)...(21)..."
+)
+
+
+def smuggled_ai(value: str, present: Iterable[str] = ()) -> tuple[int, str, str] | None:
+    """Where a lot or serial holds what parses as a further element string (a scanner that
+    dropped GS turns lot `A1B3` + serial `0002` into lot `A1B3210002`): (offset, AI, value)
+    of the first such element, or None. Only the AIs a unit carries, and not already in the
+    scan (`present`), are looked for."""
+    from biip import ParseError
+    from biip.gs1_messages import GS1Message
+
+    # Fixed-length AIs first (a real date or a GTIN with its check digit is strong evidence),
+    # then a lot or serial, which any text after the AI would make.
+    have = set(present)
+    for wanted in (("01", "11", "17"), ("10", "21")):
+        for i in range(1, len(value) - 2):
+            ai = value[i : i + 2]
+            if ai not in wanted or ai in have:
+                continue
+            try:
+                elements = GS1Message.parse(value[i:]).element_strings
+            except (ParseError, ArithmeticError, LookupError, TypeError, ValueError):
+                continue
+            if elements and all(_problem(e.ai.ai, e.value, exact=True) is None for e in elements):
+                return i, elements[0].ai.ai, elements[0].value
+    return None
+
+
+def _refuse_smuggled(body: str, elements: Sequence[GS1ElementString]) -> None:
+    """A raw scan's variable-length field that is not ended by GS and holds a further AI."""
+    rest = body
+    present = {e.ai.ai for e in elements}
+    for element in elements:
+        chunk = element.ai.ai + element.value
+        if not rest.startswith(chunk):
+            return  # biip normalised something; nothing sure to say
+        rest = rest[len(chunk) :]
+        terminated = rest.startswith(GS)
+        rest = rest.lstrip(GS)
+        if not element.ai.separator_required or terminated:
+            continue
+        found = smuggled_ai(element.value, present)
+        if found is not None:
+            at, ai, data = found
+            name = _NAMES.get(element.ai.ai, "field")
+            raise ScanError(
+                f"{name} ({element.ai.ai}) {_show(element.value)} is not ended by a GS separator"
+                f" and contains what reads as {_NAMES[ai]} ({ai}) {_show(data)}: refused, as"
+                f" the lot may really be {_show(element.value[:at])}. {SCANNER_FIX}"
+            )
 
 
 def _from_raw(body: str) -> Sequence[GS1ElementString]:

@@ -117,14 +117,14 @@ BAD = [
     ),
     (
         ("room", "R1", "--kind", "spill", "--disinfectant", "Clinell", "--contact-min", "-2"),
-        "--contact-min must be more than 0",
+        "--contact-min must be at least 0.5",
     ),
     (
         ("room", "R1", "--kind", "spill", "--disinfectant", "Clinell", "--contact-min", "1e6"),
-        "--contact-min must be more than 0",
+        "--contact-min must be at least 0.5",
     ),
     (
-        ("room", "R1", "--kind", "spill", "--disinfectant", "Clinell", "--at", "2026-11-25"),
+        ("room", "R1", "--kind", "spill", "--disinfectant", "Clinell", "--at", "2026-11-25T09:00"),
         "--at is in the future",
     ),
     (

@@ -37,6 +37,7 @@ RANK = {
     "importers": 0,  # pure: a device's bytes in, dataclasses out
     "lateness": 0,
     "tempfiles": 0,
+    "output": 1,  # every file written for a person (issue 14): tempfiles, errors, click
     "schema": 1,
     "privileges": 1,
     "compliance.vocab": 0,

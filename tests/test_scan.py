@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sterilog.scan import Scan, ScanError, parse_scan
+from sterilog.scan import Scan, ScanError, parse_scan, smuggled_ai
 
 GS = "\x1d"
 GTIN = "09506000134352"
@@ -119,8 +119,9 @@ def test_the_substitute_is_not_needed_when_the_scanner_sends_gs() -> None:
         ),
         pytest.param(
             f"01{GTIN}" + "10A1B217271231",
-            "missing expiry date (17); is the scanner sending the GS separator?"
-            " lot (10) was read as 'A1B217271231'",
+            # issue 14: refused for what the lot smuggles, with how to fix the scanner
+            "lot (10) 'A1B217271231' is not ended by a GS separator and contains what reads as"
+            " expiry date (17) '271231'",
             id="scanner-drops-gs",
         ),
         pytest.param(
@@ -359,5 +360,12 @@ def test_hri_raw_and_digital_link_forms_of_a_unit_agree(
     )
     link += f"?17={yymmdd}"
     expected = Scan(gtin=gtin, lot=lot, serial=serial, expiry=expiry, production_date=None, raw="")
-    for text in (hri, raw, link):
+    forms = [hri, raw, link]
+    if serial is None and smuggled_ai(lot, ("01", "17", "10")) is not None:
+        # issue 14: a raw lot not ended by GS that reads as lot + serial is refused (it may be
+        # a scanner that dropped GS); the human-readable and URI forms are unambiguous.
+        with pytest.raises(ScanError, match="not ended by a GS separator"):
+            parse_scan(raw)
+        forms.remove(raw)
+    for text in forms:
         assert without_raw(parse_scan(text)) == expected

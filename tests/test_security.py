@@ -752,9 +752,14 @@ WRITES: list[tuple[tuple[str, ...], str]] = [
     (("staff", "pin", "zed"), MANAGER_ONLY),  # another's PIN: a manager's reset
     (("staff", "unlock", "zed"), MANAGER_ONLY),
     (("staff", "deactivate", "zed", "--reason", "left"), MANAGER_ONLY),
+    (("staff", "reinstate", "zed"), MANAGER_ONLY),  # issue 14
+    (("staff", "update", "zed", "--license-expires", "2030-01-01"), MANAGER_ONLY),
+    (("settings", "scanner-gs", "~"), MANAGER_ONLY),
     (("room", "add", "R2"), MANAGER_ONLY),
     (("device", "add", "SN-2", "--model", "Pen 4"), MANAGER_ONLY),
     (("device", "retire", "SN-2", "--reason", "motor noise"), MANAGER_ONLY),
+    (("device", "reinstate", "SN-2"), MANAGER_ONLY),  # issue 14
+    (("device", "update", "SN-2", "--max-depth-mm", "2"), MANAGER_ONLY),
     (("sterilizer", "add", "AC2", "--model", "Little", "--type", "N"), MANAGER_ONLY),
     (("sterilizer", "program", "AC2", "fast", "--temp-c", "134", "--hold-min", "4"), MANAGER_ONLY),
     (("sterilizer", "service", "AC2", "--note", "door seal"), DAILY),
@@ -763,6 +768,7 @@ WRITES: list[tuple[tuple[str, ...], str]] = [
     (("attach", "sterilizer", "AC2", "dac-universal/LICENSE"), DAILY),
     (("pack", "add", "P3", "--contents", "x"), DAILY),
     (("disinfectant", "add", "Wipes", "--contact-min", "2"), DAILY),
+    (("disinfectant", "update", "Wipes", "--contact-min", "3"), MANAGER_ONLY),  # issue 14
     (("cartridge", "receive", hri("LOTC", "0001"), hri("LOTC", "0002")), DAILY),
     (("cartridge", "discard", hri("LOTC", "0002"), "--reason", "dropped"), DAILY),
     (("cartridge", "recall", "--gtin", GTIN, "--lot", "LOTC", "--reason", "FSN-1"), MANAGER_ONLY),

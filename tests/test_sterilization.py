@@ -349,14 +349,15 @@ def test_bi_reads_are_checked_and_an_invalid_control_changes_nothing(clinic: Cli
         "control": "positive",
         "valid": True,
         "read_at": f"{DAY2}T08:30:00Z",
+        "read_id": row["read_id"],  # issue 14: the ID `void bi-read` takes
         "pending": False,
         "state": "negative",
         "lab": None,
-        "read_id": 2,  # read 1 was the one with the invalid control
         "late": False,
         "recorded_at": f"{DAY2}T09:00:00Z",
         "entered_by": "boss",
     }
+    assert isinstance(row["read_id"], int)
 
 
 def test_a_positive_bi_locks_marks_suspect_loads_and_a_negative_retest_releases(

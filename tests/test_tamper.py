@@ -57,6 +57,9 @@ def record_days(cli: Cli) -> None:
         cli.ok("device", "add", f"SN-{k}", "--model", "Pen 4")
         cli.ok("device", "add", f"OLD-{k}", "--model", "Pen 3")
         cli.ok("device", "retire", f"OLD-{k}", "--reason", "motor failure")
+        # register_changes (issue 14): a correction, dated, never an overwrite
+        cli.ok("staff", "update", p, "--license", f"LIC-{k}", "--license-expires", "2030-01-01")
+        cli.ok("device", "update", f"OLD-{k}", "--max-depth-mm", "2")
         cli.ok("sterilizer", "add", f"AC{k}", "--model", "Vacuklav", "--type", "B")
         cli.ok("sterilizer", "service", f"AC{k}", "--note", "door seal", "--at", t("06:00"))
         cli.ok("pack", "add", f"P{k}", "--contents", "tweezers")
@@ -189,6 +192,10 @@ def record_days(cli: Cli) -> None:
         cli.ok("exposure", "notify", str(exp), "--client", f"C-00{k}", "--how", "phone",
                now=t("09:20"))
         cli.ok("session", "end", str(sid), operator=p, now=t("09:30"))
+        cli.ok(  # an incident without a client session (issue 14): a staff exposure
+            "incident", "record", "--kind", "exposure", "--staff", p, "--room", f"R{k}",
+            "--note", "needlestick", operator=p, now=t("09:35"),
+        )  # fmt: skip
         cli.ok(
             "clean",
             "room",

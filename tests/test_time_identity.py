@@ -280,7 +280,7 @@ def test_a_record_added_or_voided_after_sign_shows_on_the_report(cli: Cli, tmp_p
     out = tmp_path / "m.pdf"
 
     def report() -> str:
-        cli.ok("report", "monthly", "--month", "2026-11", "-o", str(out))
+        cli.ok("report", "monthly", "--month", "2026-11", "-o", str(out), "--force")
         return pdf_text(out)
 
     assert "month unchanged since this signature" in report()

@@ -19,6 +19,8 @@ from sterilog.errors import Blocked, SterilogError
 # name -> "module:attribute". A module that does not exist (yet) is simply not offered.
 COMMANDS: dict[str, str] = {
     "init": "sterilog.cli.setup:init_cmd",
+    "settings": "sterilog.cli.settings:settings",
+    "scanner": "sterilog.cli.scanner:scanner",
     "db": "sterilog.cli.setup:db_group",
     "staff": "sterilog.cli.registers:staff",
     "room": "sterilog.cli.registers:room",
@@ -49,7 +51,6 @@ COMMANDS: dict[str, str] = {
     "attach": "sterilog.cli.attachments:attach",
     "attachment": "sterilog.cli.attachments:attachment",
     "notify": "sterilog.cli.notify:notify",
-    "settings": "sterilog.cli.notify:settings",
 }
 
 
@@ -84,7 +85,38 @@ def fail(message: str, code: int = 1) -> None:
     sys.exit(code)
 
 
+def _has_undecodable(value: str) -> bool:
+    """Bytes that were not UTF-8 arrive as lone surrogates (Python's surrogateescape)."""
+    return any("\udc80" <= c <= "\udcff" for c in value)
+
+
+def _nfc_arg(value: str) -> str:
+    """An argument in NFC (`Zoe` + combining diaeresis and `Zoë` are one client), except the
+    name of a file that exists on disk exactly as typed (it must still be found)."""
+    import os
+    import unicodedata
+
+    normal = unicodedata.normalize("NFC", value)
+    if normal != value and os.path.lexists(value):
+        return value
+    return normal
+
+
+def clean_args(args: list[str]) -> list[str]:
+    """Refuse non-UTF-8 arguments (exit 1, no traceback) and NFC-normalise the rest."""
+    for n, arg in enumerate(args, 1):
+        if _has_undecodable(arg):
+            fail(
+                f"argument {n} is not valid UTF-8 text (a Latin-1 terminal or scanner?); "
+                "set the terminal or scanner to UTF-8 and type it again"
+            )
+    return [_nfc_arg(a) for a in args]
+
+
 class Root(click.Group):
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, clean_args(list(args)))
+
     def list_commands(self, ctx: click.Context) -> list[str]:
         return [name for name in COMMANDS if _available(name)]
 
@@ -128,14 +160,20 @@ class Root(click.Group):
 
 
 def _print_blocked(ctx: click.Context, blocked: Blocked) -> None:
+    from sterilog.cli.verdict import headline, reason_lines, use_color
+
     reasons = [{"code": r.code, "message": r.message} for r in blocked.reasons]
     if ctx.params.get("json_output"):
         click.echo(json.dumps({"decision": "blocked", "reasons": reasons, "warnings": []}))
-    else:
-        click.echo("BLOCKED")
-        for r in blocked.reasons:
-            click.echo(f"  {r.code:<28} {r.message}")
-    click.echo(f"Error: {blocked.message}", err=True)
+        click.echo(f"Error: {blocked.message}", err=True)
+        return
+    click.echo(headline("BLOCKED", False, use_color()))
+    for line in reason_lines(blocked.reasons):
+        click.echo(line)
+    n = len(blocked.reasons)
+    # The reasons are printed once, above; the error line only says so.
+    what = blocked.message.split(":", 1)[0]
+    click.echo(f"Error: {what}: {n} reason{'s' if n != 1 else ''} (listed above)", err=True)
 
 
 @click.group(

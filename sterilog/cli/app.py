@@ -31,6 +31,10 @@ class App:
         self.last_write: Ctx | None = None
         self.db_option = db
         self.json = json
+        if operator:
+            from sterilog.cli import clean_args
+
+            operator = clean_args([operator])[0]  # --operator or STERILOG_OPERATOR
         self.operator = operator.strip() if operator else None
         self._url: URL | None = None
         self._engine: Engine | None = None

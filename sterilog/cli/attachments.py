@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from sterilog import output
 from sterilog.cli.app import App, pass_app
 from sterilog.clock import fmt_local
 from sterilog.errors import UserError
@@ -95,25 +96,31 @@ def attachment_list(app: App, kind: str | None, record_id: str | None) -> None:
 @attachment.command("get", epilog="Example: sterilog attachment get 3 -o /tmp/spore-lab-report.pdf")
 @click.argument("att_id", metavar="ATT_ID")
 @click.option(
-    "-o", "--output", "output", required=True, metavar="PATH", help="Where to write the file."
+    "-o",
+    "--output",
+    "output_",
+    required=True,
+    metavar="PATH",
+    help="Where to write the file (- for standard output).",
 )
+@output.force_option
 @pass_app
-def attachment_get(app: App, att_id: str, output: str) -> None:
-    """Write an attachment's original bytes to PATH (refused if PATH exists, or if the stored
-    bytes no longer match their recorded SHA-256: exit 4)."""
+def attachment_get(app: App, att_id: str, output_: str, force: bool) -> None:
+    """Write an attachment's original bytes to PATH (refused if PATH exists, unless --force, or
+    if the stored bytes no longer match their recorded SHA-256: exit 4)."""
     ident = svc.parse_attachment_id(att_id)
-    target = Path(output)
-    if target.exists():
-        raise UserError(f"{output} already exists; choose a new file name")
+    if output_ == output.STDOUT and app.json:
+        raise UserError(
+            "-o - writes the file to standard output; it cannot be combined with --json"
+        )
+    target = output.check(output_, force=force, stdout_ok=True)
     with app.reading() as ctx:
         info, data = svc.get_attachment(ctx.session, ident)
-    try:
-        with target.open("xb") as fh:
-            fh.write(data)
-    except OSError as exc:
-        raise UserError(f"cannot write {output}: {exc.strerror or exc}") from None
-    app.emit(
+    output.write_bytes(target, data)
+    output.say(
+        app,
         {**info.as_dict(), "output": str(target)},
-        f"Wrote attachment {ident} ({info.filename}, {info.size} bytes) to {output}; "
+        f"Wrote attachment {ident} ({info.filename}, {info.size} bytes) to {target}; "
         f"SHA-256 {info.sha256} checked.",
+        target,
     )

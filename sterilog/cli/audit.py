@@ -10,6 +10,7 @@ import click
 from sqlalchemy import select
 
 from sterilog.cli.app import App, pass_app
+from sterilog.cli.params import INTEGER
 from sterilog.clock import fmt_local, iso, parse_at
 from sterilog.errors import IntegrityFailure, UserError
 from sterilog.services import validate as v
@@ -119,7 +120,7 @@ def _settings_missing(session: object) -> bool:
 @audit_group.command("log", epilog="Example: sterilog audit log --since 2026-11-01 --limit 50")
 @click.option("--since", help="Only entries at or after this time (ISO 8601; a date works).")
 @click.option(
-    "--limit", type=int, default=100, show_default=True, help="At most this many, newest last."
+    "--limit", type=INTEGER, default=100, show_default=True, help="At most this many, newest last."
 )
 @pass_app
 def log(app: App, since: str | None, limit: int) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from sterilog.cli.app import App, pass_app
+from sterilog.cli.params import INTEGER
 from sterilog.cli.registers import _table
 from sterilog.clock import fmt_local, parse_at
 from sterilog.lateness import text_mark
@@ -30,7 +31,7 @@ def cartridge() -> None:
 @click.argument("scans", metavar="SCAN [SCAN ...]", nargs=-1, required=True)
 @click.option(
     "--quantity",
-    type=int,
+    type=INTEGER,
     help="Units per unserialized scan (default 1). A serialized scan is always one unit.",
 )
 @click.option("--supplier", help="Who delivered.")
@@ -182,4 +183,8 @@ def discard(app: App, scan: str, reason: str, at_raw: str | None) -> None:
         "serial": result.serial,
     }
     what = f"serial {result.serial}" if result.serial else f"unit {result.unit_id} (unserialized)"
-    app.emit(data, f"Discarded cartridge GTIN {result.gtin} lot {result.lot} {what}.")
+    app.emit(
+        data,
+        f"Discarded cartridge GTIN {result.gtin} lot {result.lot} {what} "
+        f"(discard {result.discard_id}).",
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from sterilog.cli.app import App, pass_app
+from sterilog.cli.params import NUMBER
 from sterilog.clock import fmt_local, iso, parse_at
 from sterilog.services import cleaning as svc
 from sterilog.services.people import DAILY
@@ -29,7 +30,7 @@ def clean() -> None:
 )
 @click.option("--disinfectant", required=True, metavar="NAME", help="The product used.")
 @click.option(
-    "--contact-min", type=float, help="Wet contact time (min); default: the product's label time."
+    "--contact-min", type=NUMBER, help="Wet contact time (min); default: the product's label time."
 )
 @click.option("--note", help="Free text.")
 @click.option("--at", "at_raw", metavar="TIME", help="When it was done, if earlier than now.")
@@ -80,7 +81,7 @@ def clean_room(
 @click.argument("serial")
 @click.option("--disinfectant", required=True, metavar="NAME", help="The product used.")
 @click.option(
-    "--contact-min", type=float, help="Wet contact time (min); default: the product's label time."
+    "--contact-min", type=NUMBER, help="Wet contact time (min); default: the product's label time."
 )
 @click.option("--barrier-lot", metavar="L", help="Lot of the new single-use barrier sleeve.")
 @click.option("--at", "at_raw", metavar="TIME", help="When it was done, if earlier than now.")

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from sterilog import output
 from sterilog.cli.app import App, pass_app
 from sterilog.errors import UserError
 
@@ -82,16 +83,18 @@ def _write_monthly_pdf(
         data = monthly.rows(
             session, year, month, tz=clinic.tz, now=generated_at, rules=clinic.rules
         )
-    monthly.render(
+    pdf = monthly.render(
         data,
         generated_at=generated_at,
         clinic=clinic.name,
         tz_name=clinic.tz_name,
         author="sterilog",
-        target=path,
+        target=None,
         progress=progress,
         training=clinic.training,
     )
+    # The demo's own report is replaced on a re-run; the rename replaces a link, never follows it.
+    output.write_bytes(output.Target(path, force=True, shown=str(path)), pdf)
 
 
 @click.command(

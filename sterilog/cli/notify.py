@@ -60,12 +60,7 @@ def notify(app: App, dry_run: bool) -> None:
     app.emit(data, f"Sent {len(messages)} item(s) by {' and '.join(channels)}.")
 
 
-@click.group("settings")
-def settings() -> None:
-    """Clinic settings kept as new audited rows (never changed in place)."""
-
-
-@settings.command(
+@click.command(
     "notify",
     epilog="Example: sterilog --operator margaret settings notify --smtp mail.example.org:587 "
     "--starttls --user studio --from sterilog@example.org --to margaret@example.org",

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import click
 
-from sterilog import db
+from sterilog import db, output
 from sterilog.cli.app import App, pass_app
 from sterilog.clock import fmt_local, iso, parse_date
 from sterilog.compliance.vocab import VOIDABLE_KINDS as KINDS
-from sterilog.errors import IntegrityFailure, UserError
+from sterilog.errors import IntegrityFailure, UnknownRecord, UserError
 from sterilog.services.base import Ctx
 from sterilog.services.people import MANAGER
 from sterilog.services.signoff import MEANINGS
@@ -21,9 +21,11 @@ from sterilog.services.signoff import MEANINGS
 MAX_RECORD_ID = 2**31 - 1
 
 
-def _record_id(raw: str) -> int:
+def _record_id(raw: str, kind: str = "record") -> int:
     text = raw.strip()
-    if not text.isascii() or not text.isdigit() or not (1 <= int(text) <= MAX_RECORD_ID):
+    if text.isascii() and text.isdigit() and int(text) > MAX_RECORD_ID:
+        raise UnknownRecord(kind, int(text))  # as SQLite says, on PostgreSQL too
+    if not text.isascii() or not text.isdigit() or int(text) < 1:
         raise UserError(
             f"ID {raw!r} is not a record number; use the number the record was given "
             "(e.g. `clean 12`, `load_id`, `bi_id`)"
@@ -43,7 +45,9 @@ def _progress_wanted(app: App) -> bool:
     help="Void a mistaken record (managers only): it stops counting everywhere but is never "
     "erased.\n\nReports show it struck through next to its void. KIND is one of: "
     + ", ".join(KINDS)
-    + ". ID is the record's number as recorded (e.g. the clean ID, load ID or BI ID). "
+    + ". ID is the record's number as printed when it was recorded and in lists: the clean, "
+    "load, discard, service, incident or recall ID; for bi-read the READ ID shown by `bi read` "
+    "and `bi list` (not the BI ID). "
     "Sessions, refusals and cartridge receipts record physical acts and cannot be voided.",
     epilog="Example: sterilog --operator boss void room-clean 12 "
     "--reason 'entered for the wrong room'",
@@ -55,22 +59,23 @@ def _progress_wanted(app: App) -> bool:
 def void(app: App, kind: str, record_id: str, reason: str) -> None:
     from sterilog.services import voids
 
-    rid = _record_id(record_id)
+    rid = _record_id(record_id, kind)
     with app.writing(MANAGER, "void records") as ctx:
-        row = voids.void(ctx, kind, rid, reason=reason)
+        row, words = voids.void_in_words(ctx, kind, rid, reason=reason)
         data = {
             "void_id": row.id,
             "kind": row.kind,
             "record_id": row.record_id,
             "reason": row.reason,
             "at": iso(row.at),
+            "voided": words,
         }
         when = fmt_local(row.at, ctx.clinic.tz)
     app.emit(
         data,
         [
-            f"Voided {kind} {rid} (void {data['void_id']}, {when}): it no longer counts; "
-            "the original stays in the log.",
+            f"Voided {words} (void {data['void_id']}, {when}).",
+            "It no longer counts; the original stays in the log.",
             f"Reason: {data['reason']}",
         ],
     )
@@ -150,13 +155,15 @@ def _snapshot(app: App) -> Iterator[Ctx]:
 @click.option(
     "-o",
     "--output",
-    "output",
+    "output_",
     required=True,
     metavar="PATH",
-    help="json: the file to write. csv: a new or empty folder (its parent must exist).",
+    help="json: the file to write (- for standard output). csv: a new or empty folder (its "
+    "parent must exist).",
 )
+@output.force_option
 @pass_app
-def export(app: App, date_from: str, date_to: str, fmt: str, output: str) -> None:
+def export(app: App, date_from: str, date_to: str, fmt: str, output_: str, force: bool) -> None:
     """Export every record of a period (clinic days, both included) for an inspector.
 
     json: one file with a list per record type and a `meta` object. csv: one CSV per record
@@ -169,6 +176,14 @@ def export(app: App, date_from: str, date_to: str, fmt: str, output: str) -> Non
     start = parse_date(date_from, "--from")
     end = parse_date(date_to, "--to")
     svc.check_period(start, end)
+    if fmt == "json":
+        out: Path | output.Target = output.check(
+            output_, force=force, stdout_ok=True, json_mode=app.json
+        )
+    else:
+        if force:
+            raise UserError("--force applies to --format json; a CSV export needs a new folder")
+        out = Path(output_)
     progress = None
     if _progress_wanted(app):
 
@@ -183,7 +198,7 @@ def export(app: App, date_from: str, date_to: str, fmt: str, output: str) -> Non
             start,
             end,
             fmt,
-            Path(output),
+            out,
             progress=progress,
             version=__version__,
         )
@@ -207,7 +222,10 @@ def export(app: App, date_from: str, date_to: str, fmt: str, output: str) -> Non
     else:
         lines.append(f"  {len(result.files)} CSV files; SHA-256 of each in manifest.json")
     lines.append(f"  audit chain head {result.head}")
-    app.emit(data, lines)
+    if isinstance(out, output.Target):
+        output.say(app, data, lines, out)
+    else:
+        app.emit(data, lines)
 
 
 # --- backup ------------------------------------------------------------------------------------
@@ -215,12 +233,13 @@ def export(app: App, date_from: str, date_to: str, fmt: str, output: str) -> Non
 
 @click.command("backup", epilog="Example: sterilog backup /mnt/usb/sterilog-2026-11-24.db")
 @click.argument("path", metavar="PATH")
+@output.force_option
 @pass_app
-def backup(app: App, path: str) -> None:
+def backup(app: App, path: str, force: bool) -> None:
     """Copy a live SQLite database consistently, while other terminals keep writing.
 
-    The copy (mode 0600, never over an existing file) is checked with SQLite's integrity
-    check and `audit verify`; exit 4 when either fails (the copy is kept). PostgreSQL: use
+    The copy (mode 0600, never over an existing file unless --force) is checked with SQLite's
+    integrity check and `audit verify`; exit 4 when either fails (the copy is kept). PostgreSQL: use
     pg_dump (docs/operations.md).
     """
     from sterilog.services import backup as svc
@@ -233,7 +252,7 @@ def backup(app: App, path: str) -> None:
         def progress(done: int, total: int) -> None:
             click.echo(f"\r  copied {done:,} of {total:,} pages...", err=True, nl=False)
 
-    result = svc.backup(app.engine(), path, progress=progress)
+    result = svc.backup(app.engine(), path, progress=progress, force=force)
     if progress is not None:
         click.echo("", err=True)
     data = {

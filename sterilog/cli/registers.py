@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from sterilog.cli.app import App, pass_app
+from sterilog.cli.params import NUMBER
 from sterilog.clock import parse_at, parse_date
 from sterilog.compliance.vocab import ROLES
 from sterilog.errors import UserError
@@ -59,7 +60,7 @@ def staff() -> None:
 @click.option("--role", required=True, type=click.Choice(list(ROLES)))
 @click.option("--license", "license_no", help="Licence number.")
 @click.option("--license-expires", help="Licence expiry date (YYYY-MM-DD).")
-@click.option("--max-depth-mm", type=float, help="Deepest needle depth this person may use.")
+@click.option("--max-depth-mm", type=NUMBER, help="Deepest needle depth this person may use.")
 @click.option(
     "--pin", is_flag=True, help="Set a PIN: asked at a terminal, else read from STERILOG_NEW_PIN."
 )
@@ -165,6 +166,69 @@ def staff_deactivate(app: App, staff_id: str, reason: str) -> None:
     app.emit({"id": staff_id, "active": False}, f"Deactivated {staff_id}.")
 
 
+@staff.command(
+    "update",
+    epilog="Examples:\n\n  sterilog --operator alice staff update bob --license PR-1234 "
+    "--license-expires 2028-06-30   (a renewed licence)\n\n"
+    "  sterilog --operator alice staff update bob --name 'Bob Smith' --max-depth-mm 2.0",
+)
+@click.argument("staff_id")
+@click.option("--name", help="Full name as printed on reports.")
+@click.option("--license", "license_no", help="Licence number.")
+@click.option("--license-expires", help="Licence expiry date (YYYY-MM-DD).")
+@click.option("--max-depth-mm", type=NUMBER, help="Deepest needle depth this person may use.")
+@click.option("--role", type=click.Choice(list(ROLES)))
+@pass_app
+def staff_update(
+    app: App,
+    staff_id: str,
+    name: str | None,
+    license_no: str | None,
+    license_expires: str | None,
+    max_depth_mm: float | None,
+    role: str | None,
+) -> None:
+    """Correct or renew a staff member's entry (managers only): recorded as a new dated
+    change; the gate uses it from now on, while reports and trace-back show what was in force
+    at each session's time. A PIN is changed with `staff pin`."""
+    from sterilog.services import corrections
+
+    expires = parse_date(license_expires, "--license-expires") if license_expires else None
+    with app.writing(MANAGER, "correct staff") as ctx:
+        change = corrections.update_staff(
+            ctx,
+            staff_id,
+            name=name,
+            role=role,
+            license_no=license_no,
+            license_expires=expires,
+            max_depth_mm=max_depth_mm,
+        )
+        row = next(r for r in reg.list_staff(ctx.session) if r["id"] == staff_id)
+    app.emit(
+        {**row, "change_id": change.id},
+        f"Updated {staff_id} (change {change.id}): licence {row['license'] or '-'} until "
+        f"{row['license_expires'] or '-'}, max depth {row['max_depth_mm'] or '-'} mm, "
+        f"role {row['role']}.",
+    )
+
+
+@staff.command("reinstate", epilog="Example: sterilog --operator alice staff reinstate bob")
+@click.argument("staff_id")
+@pass_app
+def staff_reinstate(app: App, staff_id: str) -> None:
+    """Undo a deactivation (managers only): they may act again from now on; the deactivation
+    stays on record."""
+    from sterilog.services import corrections
+
+    with app.writing(MANAGER, "reinstate staff") as ctx:
+        change = corrections.reinstate_staff(ctx, staff_id)
+    app.emit(
+        {"id": staff_id, "active": True, "change_id": change.id},
+        f"Reinstated {staff_id} (change {change.id}).",
+    )
+
+
 @staff.command("list", epilog="Example: sterilog --json staff list")
 @pass_app
 def staff_list(app: App) -> None:
@@ -223,7 +287,7 @@ def device() -> None:
 )
 @click.argument("serial")
 @click.option("--model", required=True, help="Make and model.")
-@click.option("--max-depth-mm", type=float, help="Labelled maximum needle depth.")
+@click.option("--max-depth-mm", type=NUMBER, help="Labelled maximum needle depth.")
 @pass_app
 def device_add(app: App, serial: str, model: str, max_depth_mm: float | None) -> None:
     """Add a device (managers only)."""
@@ -245,6 +309,44 @@ def device_retire(app: App, serial: str, reason: str) -> None:
     with app.writing(MANAGER, "retire devices") as ctx:
         reg.retire_device(ctx, serial, reason=reason)
     app.emit({"id": serial, "retired": True}, f"Retired device {serial}.")
+
+
+@device.command(
+    "update",
+    epilog="Example: sterilog --operator alice device update SN-001 --max-depth-mm 2.0",
+)
+@click.argument("serial")
+@click.option("--max-depth-mm", type=NUMBER, help="Labelled maximum needle depth.")
+@click.option("--model", help="Make and model.")
+@pass_app
+def device_update(app: App, serial: str, max_depth_mm: float | None, model: str | None) -> None:
+    """Correct a device's entry (managers only), as a new dated change in force from now."""
+    from sterilog.services import corrections
+
+    with app.writing(MANAGER, "correct devices") as ctx:
+        change = corrections.update_device(ctx, serial, model=model, max_depth_mm=max_depth_mm)
+        row = next(r for r in reg.list_devices(ctx.session) if r["id"] == serial)
+    app.emit(
+        {**row, "change_id": change.id},
+        f"Updated device {serial} (change {change.id}): {row['model']}, max depth "
+        f"{row['max_depth_mm'] or '-'} mm.",
+    )
+
+
+@device.command("reinstate", epilog="Example: sterilog --operator alice device reinstate SN-001")
+@click.argument("serial")
+@pass_app
+def device_reinstate(app: App, serial: str) -> None:
+    """Put a retired device back in service (managers only): the gate accepts it again from
+    now on; the retirement stays on record."""
+    from sterilog.services import corrections
+
+    with app.writing(MANAGER, "reinstate devices") as ctx:
+        change = corrections.reinstate_device(ctx, serial)
+    app.emit(
+        {"id": serial, "retired": False, "change_id": change.id},
+        f"Reinstated device {serial} (change {change.id}); clean it before its next client.",
+    )
 
 
 @device.command("list", epilog="Example: sterilog device list")
@@ -320,8 +422,8 @@ def sterilizer_update(app: App, sterilizer_id: str, serial: str) -> None:
 )
 @click.argument("sterilizer_id")
 @click.argument("name")
-@click.option("--temp-c", type=float, required=True, help="Minimum temperature (°C).")
-@click.option("--hold-min", type=float, required=True, help="Minimum holding time (minutes).")
+@click.option("--temp-c", type=NUMBER, required=True, help="Minimum temperature (°C).")
+@click.option("--hold-min", type=NUMBER, required=True, help="Minimum holding time (minutes).")
 @pass_app
 def sterilizer_program(
     app: App, sterilizer_id: str, name: str, temp_c: float, hold_min: float
@@ -361,8 +463,8 @@ def sterilizer_service(
     with app.writing(DAILY, "log sterilizer service") as ctx:
         at = parse_at(at_raw, ctx.clinic.tz) if at_raw else None
         row = reg.service_sterilizer(ctx, sterilizer_id, note=note, repair=repair, at=at)
-        data = {"id": row.id, "sterilizer": sterilizer_id, "repair": repair}
-    msg = f"Logged service of {sterilizer_id}."
+        data = {"id": row.id, "service_id": row.id, "sterilizer": sterilizer_id, "repair": repair}
+    msg = f"Logged service {row.id} of {sterilizer_id}."
     if repair:
         msg += " Repair: requalification BIs are needed before it is released."
     app.emit(data, msg)
@@ -431,7 +533,7 @@ def disinfectant() -> None:
     "'Clinell Universal' --contact-min 1 --reg-no 12345 --level intermediate",
 )
 @click.argument("name")
-@click.option("--contact-min", type=float, required=True, help="Label contact (wet) time, min.")
+@click.option("--contact-min", type=NUMBER, required=True, help="Label contact (wet) time, min.")
 @click.option("--reg-no", help="Registration number (e.g. EPA Reg. No.).")
 @click.option("--level", type=click.Choice(["low", "intermediate", "high"]))
 @pass_app
@@ -443,6 +545,32 @@ def disinfectant_add(
         row = reg.add_disinfectant(ctx, name, contact_min=contact_min, reg_no=reg_no, level=level)
         data = {"id": row.code, "name": row.code, "contact_min": row.contact_min}
     app.emit(data, f"Added disinfectant {data['name']} ({data['contact_min']:g} min contact).")
+
+
+@disinfectant.command(
+    "update",
+    epilog="Example: sterilog --operator alice disinfectant update 'Clinell Universal' "
+    "--contact-min 2",
+)
+@click.argument("name")
+@click.option("--contact-min", type=NUMBER, help="Label contact (wet) time, min.")
+@click.option("--reg-no", help="Registration number.")
+@click.option("--level", type=click.Choice(["low", "intermediate", "high"]))
+@pass_app
+def disinfectant_update(
+    app: App, name: str, contact_min: float | None, reg_no: str | None, level: str | None
+) -> None:
+    """Correct a product's entry (managers only), as a new dated change in force from now."""
+    from sterilog.services import corrections
+
+    with app.writing(MANAGER, "correct disinfectants") as ctx:
+        change = corrections.update_disinfectant(
+            ctx, name, contact_min=contact_min, reg_no=reg_no, level=level
+        )
+    app.emit(
+        {"name": name, "change_id": change.id, "contact_min": change.contact_min},
+        f"Updated disinfectant {name} (change {change.id}).",
+    )
 
 
 @disinfectant.command("list", epilog="Example: sterilog disinfectant list")

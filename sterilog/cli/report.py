@@ -8,30 +8,21 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from pathlib import Path
 
 import click
 
+from sterilog import output
 from sterilog.cli.app import App, pass_app
+from sterilog.cli.params import RecordId
 from sterilog.clock import parse_date, parse_month
 from sterilog.errors import UserError
 
-_OUTPUT_HELP = "The PDF file to write (its directory must exist)."
+_OUTPUT_HELP = "The PDF file to write (its directory must exist); - for standard output."
 
 
-def _target(raw: str) -> Path:
-    """Check `-o` before any work: an existing directory, or a file in one that is missing."""
-    if not raw.strip():
-        raise UserError("-o must name a file")
-    path = Path(raw)
-    if path.is_dir():
-        raise UserError(f"{raw} is a directory; give a file name such as {path / 'report.pdf'}")
-    parent = path.parent
-    if not parent.is_dir():
-        raise UserError(
-            f"directory {str(parent)!r} does not exist; create it first (it is never created)"
-        )
-    return path
+def _target(app: App, raw: str, force: bool) -> output.Target:
+    """Check `-o` before any work (sterilog.output: refuse an existing file unless --force)."""
+    return output.check(raw, force=force, stdout_ok=True, json_mode=app.json)
 
 
 def _progress(app: App, what: str) -> Callable[[int], None] | None:
@@ -47,10 +38,17 @@ def _progress(app: App, what: str) -> Callable[[int], None] | None:
     return show
 
 
-def _done(app: App, path: Path, progress: Callable[[int], None] | None, what: str) -> None:
+def _done(
+    app: App,
+    target: output.Target,
+    data: bytes,
+    progress: Callable[[int], None] | None,
+    what: str,
+) -> None:
     if progress is not None:
         click.echo("", err=True)
-    app.emit({"path": str(path)}, f"{what} written to {path}")
+    output.write_bytes(target, data)
+    output.say(app, {"path": str(target)}, f"{what} written to {target}", target)
 
 
 def _author(app: App, ctx_actor: object) -> str:
@@ -67,13 +65,14 @@ def report() -> None:
     "monthly", epilog="Example: sterilog report monthly --month 2026-11 -o november.pdf"
 )
 @click.option("--month", required=True, metavar="YYYY-MM", help="The month to report.")
-@click.option("-o", "--output", "output", required=True, metavar="FILE", help=_OUTPUT_HELP)
+@click.option("-o", "--output", "output_", required=True, metavar="FILE", help=_OUTPUT_HELP)
+@output.force_option
 @pass_app
-def monthly_cmd(app: App, month: str, output: str) -> None:
+def monthly_cmd(app: App, month: str, output_: str, force: bool) -> None:
     """The monthly compliance report: summary and gaps, charts, every log, integrity proof and
     sign-off. Any gap stamps every page INCOMPLETE."""
     year, number = parse_month(month)
-    path = _target(output)
+    target = _target(app, output_, force)
     from sterilog.reports import monthly
 
     with app.reading() as ctx:
@@ -84,17 +83,19 @@ def monthly_cmd(app: App, month: str, output: str) -> None:
         training = ctx.clinic.training
         author = _author(app, ctx.actor)
     progress = _progress(app, "monthly report")
-    monthly.render(
+    pdf = monthly.render(
         data,
         generated_at=now,
         clinic=clinic,
         tz_name=tz_name,
         author=author,
-        target=path,
+        target=None,
         progress=progress,
         training=training,
     )
-    _done(app, path, progress, "Monthly report" + (" (INCOMPLETE)" if data.incomplete else ""))
+    _done(
+        app, target, pdf, progress, "Monthly report" + (" (INCOMPLETE)" if data.incomplete else "")
+    )
 
 
 @report.command(
@@ -103,16 +104,17 @@ def monthly_cmd(app: App, month: str, output: str) -> None:
 )
 @click.option("--from", "start", required=True, metavar="DATE", help="First clinic day.")
 @click.option("--to", "stop", required=True, metavar="DATE", help="Last clinic day (inclusive).")
-@click.option("-o", "--output", "output", required=True, metavar="FILE", help=_OUTPUT_HELP)
+@click.option("-o", "--output", "output_", required=True, metavar="FILE", help=_OUTPUT_HELP)
+@output.force_option
 @pass_app
-def audit_cmd(app: App, start: str, stop: str, output: str) -> None:
+def audit_cmd(app: App, start: str, stop: str, output_: str, force: bool) -> None:
     """Every audit entry in the period with its full hash, and the verification of the whole
     chain."""
     first = parse_date(start, "--from")
     last = parse_date(stop, "--to")
     if first > last:
         raise UserError("--from is after --to")
-    path = _target(output)
+    target = _target(app, output_, force)
     from sterilog.reports import audit_report
 
     with app.reading() as ctx:
@@ -121,17 +123,17 @@ def audit_cmd(app: App, start: str, stop: str, output: str) -> None:
         training = ctx.clinic.training
         author = _author(app, ctx.actor)
     progress = _progress(app, "audit report")
-    audit_report.render(
+    pdf = audit_report.render(
         data,
         generated_at=now,
         clinic=clinic,
         tz_name=tz_name,
         author=author,
-        target=path,
+        target=None,
         progress=progress,
         training=training,
     )
-    _done(app, path, progress, "Audit report")
+    _done(app, target, pdf, progress, "Audit report")
 
 
 @report.group("trace")
@@ -139,8 +141,8 @@ def trace_group() -> None:
     """Trace reports: back from a session or client, forward from a lot, load or BI."""
 
 
-def _trace(app: App, output: str, gather: Callable[..., object]) -> None:
-    path = _target(output)
+def _trace(app: App, output_: str, force: bool, gather: Callable[..., object]) -> None:
+    target = _target(app, output_, force)
     from sterilog.reports import trace_report
 
     with app.reading() as ctx:
@@ -149,42 +151,44 @@ def _trace(app: App, output: str, gather: Callable[..., object]) -> None:
         training = ctx.clinic.training
         author = _author(app, ctx.actor)
     progress = _progress(app, "trace report")
-    trace_report.render(
+    pdf = trace_report.render(
         data,  # type: ignore[arg-type]
         generated_at=now,
         clinic=clinic,
         tz_name=tz_name,
         author=author,
-        target=path,
+        target=None,
         progress=progress,
         training=training,
     )
-    _done(app, path, progress, "Trace report")
+    _done(app, target, pdf, progress, "Trace report")
 
 
-_OUT = click.option("-o", "--output", "output", required=True, metavar="FILE", help=_OUTPUT_HELP)
+_OUT = click.option("-o", "--output", "output_", required=True, metavar="FILE", help=_OUTPUT_HELP)
 
 
 @trace_group.command("session", epilog="Example: sterilog report trace session 42 -o s42.pdf")
-@click.argument("session_id", type=int)
+@click.argument("session_id", type=RecordId("session"))
 @_OUT
+@output.force_option
 @pass_app
-def trace_session(app: App, session_id: int, output: str) -> None:
+def trace_session(app: App, session_id: int, output_: str, force: bool) -> None:
     """Everything behind one session."""
     from sterilog.reports import trace_report
 
-    _trace(app, output, lambda db: trace_report.session_rows(db, session_id))
+    _trace(app, output_, force, lambda db: trace_report.session_rows(db, session_id))
 
 
 @trace_group.command("client", epilog="Example: sterilog report trace client C-0042 -o c.pdf")
 @click.argument("client")
 @_OUT
+@output.force_option
 @pass_app
-def trace_client(app: App, client: str, output: str) -> None:
+def trace_client(app: App, client: str, output_: str, force: bool) -> None:
     """Everything behind every session of one client."""
     from sterilog.reports import trace_report
 
-    _trace(app, output, lambda db: trace_report.client_rows(db, client))
+    _trace(app, output_, force, lambda db: trace_report.client_rows(db, client))
 
 
 @trace_group.command(
@@ -193,34 +197,37 @@ def trace_client(app: App, client: str, output: str) -> None:
 @click.option("--gtin", required=True)
 @click.option("--lot", required=True)
 @_OUT
+@output.force_option
 @pass_app
-def trace_lot(app: App, gtin: str, lot: str, output: str) -> None:
+def trace_lot(app: App, gtin: str, lot: str, output_: str, force: bool) -> None:
     """Every client treated with a cartridge lot (the notification list), then the lot."""
     from sterilog.reports import trace_report
 
-    _trace(app, output, lambda db: trace_report.lot_rows(db, gtin, lot))
+    _trace(app, output_, force, lambda db: trace_report.lot_rows(db, gtin, lot))
 
 
 @trace_group.command("load", epilog="Example: sterilog report trace load 17 -o load17.pdf")
-@click.argument("load_id", type=int)
+@click.argument("load_id", type=RecordId("load"))
 @_OUT
+@output.force_option
 @pass_app
-def trace_load(app: App, load_id: int, output: str) -> None:
+def trace_load(app: App, load_id: int, output_: str, force: bool) -> None:
     """Every client treated with a pack from one load, then the load's evidence."""
     from sterilog.reports import trace_report
 
-    _trace(app, output, lambda db: trace_report.load_rows(db, load_id))
+    _trace(app, output_, force, lambda db: trace_report.load_rows(db, load_id))
 
 
 @trace_group.command("bi", epilog="Example: sterilog report trace bi 5 -o bi5.pdf")
-@click.argument("bi_id", type=int)
+@click.argument("bi_id", type=RecordId("BI"))
 @_OUT
+@output.force_option
 @pass_app
-def trace_bi(app: App, bi_id: int, output: str) -> None:
+def trace_bi(app: App, bi_id: int, output_: str, force: bool) -> None:
     """After a positive BI: every client treated with a pack from a suspect load."""
     from sterilog.reports import trace_report
 
-    _trace(app, output, lambda db: trace_report.bi_rows(db, bi_id))
+    _trace(app, output_, force, lambda db: trace_report.bi_rows(db, bi_id))
 
 
 # --- labels ------------------------------------------------------------------------------------
@@ -232,26 +239,30 @@ def label() -> None:
 
 
 @label.command("load", epilog="Example: sterilog label load 17 -o labels.pdf")
-@click.argument("load_id", type=int)
-@click.option("-o", "--output", "output", required=True, metavar="FILE", help=_OUTPUT_HELP)
+@click.argument("load_id", type=RecordId("load"))
+@click.option("-o", "--output", "output_", required=True, metavar="FILE", help=_OUTPUT_HELP)
+@output.force_option
 @pass_app
-def label_load(app: App, load_id: int, output: str) -> None:
+def label_load(app: App, load_id: int, output_: str, force: bool) -> None:
     """One label per pack of a passed load, on an A4 sheet of 3 x 8 labels (63.5 x 33.9 mm).
 
     A failed, suspect or voided load is refused: its packs are not sterile and must not be
     labelled as if they were."""
-    path = _target(output)
+    target = _target(app, output_, force)
     from sterilog.reports import labels
 
     with app.reading() as ctx:
         data = labels.rows(ctx.session, load_id, tz=ctx.clinic.tz, rules=ctx.clinic.rules)
         clinic, tz_name, now = ctx.clinic.name, ctx.clinic.tz_name, ctx.now
         training = ctx.clinic.training
-    labels.render(
-        data, generated_at=now, clinic=clinic, tz_name=tz_name, target=path, training=training
+    pdf = labels.render(
+        data, generated_at=now, clinic=clinic, tz_name=tz_name, target=None, training=training
     )
-    app.emit(
-        {"path": str(path), "load_id": load_id, "labels": len(data.packs)},
+    output.write_bytes(target, pdf)
+    output.say(
+        app,
+        {"path": str(target), "load_id": load_id, "labels": len(data.packs)},
         f"{len(data.packs)} label{'s' if len(data.packs) != 1 else ''} for load {load_id} "
-        f"written to {path}",
+        f"written to {target}",
+        target,
     )

@@ -7,6 +7,7 @@ from typing import Any
 import click
 
 from sterilog.cli.app import App, pass_app
+from sterilog.cli.params import INTEGER, NUMBER, Integer, RecordId
 from sterilog.clock import fmt_local, iso, local_day_bounds, parse_at, parse_date
 from sterilog.compliance.vocab import BI_INVALID_REASONS, BI_RESULTS, CONTROL_RESULTS, PASS_FAIL
 from sterilog.errors import UserError
@@ -53,12 +54,12 @@ def cycle() -> None:
 )
 @click.option("--sterilizer", required=True, metavar="ID", help="The sterilizer that ran.")
 @click.option("--program", required=True, metavar="NAME", help="Its program (profile).")
-@click.option("--temp-c", type=float, required=True, help="Temperature reached (°C).")
-@click.option("--hold-min", type=float, required=True, help="Holding time at it (minutes).")
+@click.option("--temp-c", type=NUMBER, required=True, help="Temperature reached (°C).")
+@click.option("--hold-min", type=NUMBER, required=True, help="Holding time at it (minutes).")
 @click.option("--ci", type=click.Choice(list(PASS_FAIL)), required=True, help="Chemical indicator.")
-@click.option("--ci-type", type=click.IntRange(1, 6), help="ISO 11140-1 indicator type (1-6).")
+@click.option("--ci-type", type=Integer(1, 6), help="ISO 11140-1 indicator type (1-6).")
 @click.option("--pack", "packs", multiple=True, metavar="P", help="A pack in the load (repeat).")
-@click.option("--load-no", type=int, help="Load number (default: the sterilizer's next).")
+@click.option("--load-no", type=INTEGER, help="Load number (default: the sterilizer's next).")
 @click.option("--bi-lot", metavar="LOT", help="A biological indicator of this lot is in the load.")
 @click.option(
     "--bi-expires",
@@ -292,13 +293,14 @@ def bi_read(
         }
     if not res.read.valid:
         lines = [
-            f"BI {number} read INVALID: the control did not grow. Recorded; it changes nothing. "
-            "Read it again with a valid control, or run a new BI."
+            f"BI {number} read INVALID (read {res.read.id}): the control did not grow. "
+            "Recorded; it changes nothing. Read it again with a valid control, or run a new BI."
         ]
     elif result == "positive":
         loads = ", ".join(str(i) for i in res.suspect_loads)
         lines = [
-            f"BI {number} read POSITIVE (valid): sterilizer {res.sterilizer} is LOCKED.",
+            f"BI {number} read POSITIVE (valid; read {res.read.id}): sterilizer "
+            f"{res.sterilizer} is LOCKED.",
             f"Suspect loads: {loads}. Their packs are blocked at the gate; reprocess them.",
             f"Sessions that already used their packs: {res.sessions_affected} "
             f"(`sterilog trace bi {number}` lists them).",
@@ -313,7 +315,7 @@ def bi_read(
             f"Retest: {res.remaining} test cycle(s) (no packs) with --bi-lot must read negative.",
         ]
     else:
-        lines = [f"BI {number} read negative (valid)."]
+        lines = [f"BI {number} read negative (valid; read {res.read.id})."]
         if res.was_locked and not res.locked:
             lines.append(f"Sterilizer {res.sterilizer} is released: requalification complete.")
         elif res.locked:
@@ -321,6 +323,9 @@ def bi_read(
                 f"Sterilizer {res.sterilizer} stays locked: {res.remaining} more negative "
                 "valid BI(s) needed."
             )
+    lines.append(
+        f"A mistaken read is corrected with: sterilog void bi-read {res.read.id} --reason ..."
+    )
     app.emit(data, lines)
 
 
@@ -347,7 +352,7 @@ def bi_list(app: App, pending: bool) -> None:
         {"bis": rows},
         _table(
             shown,
-            ["bi_id", "sterilizer", "load_id", "lot", "placed_at", "state", "read"]
+            ["bi_id", "sterilizer", "load_id", "lot", "placed_at", "state", "read", "read_id"]
             + (["entered"] if any(r["late"] for r in rows) else []),
         ),
     )
@@ -464,7 +469,7 @@ def _range(low: float | None, high: float | None, unit: str, digits: int = 1) ->
 @click.option(
     "--ci", type=click.Choice(PASS_FAIL), help="Chemical indicator read (one FILE)."
 )
-@click.option("--ci-type", type=click.IntRange(1, 6), help="ISO 11140-1 indicator type (1-6).")
+@click.option("--ci-type", type=Integer(1, 6), help="ISO 11140-1 indicator type (1-6).")
 @click.option("--bi-lot", metavar="L", help="A biological indicator of this lot is in the load.")
 @pass_app
 def cycle_import(
@@ -577,11 +582,11 @@ def cycle_import(
     "ci",
     epilog="Example: sterilog --operator ann cycle ci 42 --ci pass --ci-type 5",
 )
-@click.argument("load_id", type=int)
+@click.argument("load_id", type=RecordId("load"))
 @click.option(
     "--ci", type=click.Choice(PASS_FAIL), required=True, help="Chemical indicator."
 )
-@click.option("--ci-type", type=click.IntRange(1, 6), help="ISO 11140-1 indicator type (1-6).")
+@click.option("--ci-type", type=Integer(1, 6), help="ISO 11140-1 indicator type (1-6).")
 @pass_app
 def cycle_ci(app: App, load_id: int, ci: str, ci_type: int | None) -> None:
     """Record the chemical indicator of an imported load (a person's reading; final)."""

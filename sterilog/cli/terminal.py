@@ -27,6 +27,7 @@ from typing import Any
 import click
 
 from sterilog.cli.app import App
+from sterilog.cli.verdict import reason_lines
 from sterilog.clock import Clock, read_clock
 from sterilog.errors import SterilogError, UserError
 
@@ -142,14 +143,6 @@ def _no_interrupt() -> Iterator[None]:
         yield
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
-
-
-def what_to_do(code: str) -> str | None:
-    """The remedy line of a rule code (docs/gate.md is generated from the same table)."""
-    from sterilog.compliance.table import BY_CODE
-
-    spec = BY_CODE.get(code)
-    return spec.what_to_do if spec is not None else None
 
 
 # --- reading the database (always a fresh transaction) -------------------------------------------
@@ -348,11 +341,8 @@ def show(screen: Screen, decision: Any, session_id: int | None, refusal_id: int 
     else:
         n = len(decision.reasons)
         screen.banner(f"BLOCKED — {n} reason{'s' if n != 1 else ''}", False)
-        for r in decision.reasons:
-            screen.out(f"  ✗ {r.code}: {r.message}")
-            todo = what_to_do(r.code)
-            if todo:
-                screen.out(f"      what to do: {todo}")
+        for line in reason_lines(decision.reasons, bullet="✗"):
+            screen.out(line)
         if refusal_id is not None:
             screen.out(f"  (refusal {refusal_id} recorded; nothing was started)")
     for w in decision.warnings:

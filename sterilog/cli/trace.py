@@ -7,6 +7,7 @@ from typing import Any
 import click
 
 from sterilog.cli.app import App, pass_app
+from sterilog.cli.params import RecordId
 from sterilog.clock import fmt_local, local_day_bounds, parse_date, parse_instant
 
 
@@ -105,7 +106,7 @@ def trace() -> None:
 
 
 @trace.command("session", epilog="Example: sterilog trace session 42")
-@click.argument("session_id", type=int)
+@click.argument("session_id", type=RecordId("session"))
 @pass_app
 def trace_session(app: App, session_id: int) -> None:
     """Everything behind one session."""
@@ -157,7 +158,7 @@ def trace_lot(app: App, gtin: str, lot: str) -> None:
 
 
 @trace.command("load", epilog="Example: sterilog trace load 17")
-@click.argument("load_id", type=int)
+@click.argument("load_id", type=RecordId("load"))
 @pass_app
 def trace_load(app: App, load_id: int) -> None:
     """Every session that used a pack from one sterilizer load."""
@@ -207,7 +208,7 @@ def _source_lines(load: dict[str, Any]) -> list[str]:
 
 
 @trace.command("bi", epilog="Example: sterilog trace bi 5")
-@click.argument("bi_id", type=int)
+@click.argument("bi_id", type=RecordId("BI"))
 @pass_app
 def trace_bi(app: App, bi_id: int) -> None:
     """After a positive BI: every session that used a pack from a suspect load."""

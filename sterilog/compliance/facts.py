@@ -155,7 +155,6 @@ _ROOM = _q("SELECT id FROM rooms WHERE code = :code")
 _DEVICE = _q(
     "SELECT id, max_depth_mm FROM devices WHERE code = :code", id=Integer, max_depth_mm=Float
 )
-_RETIRED = _q("SELECT id FROM device_retirements WHERE device_id = :id LIMIT 1")
 
 
 def room_facts(db: Any, code: str) -> tuple[int, r.RoomFacts]:
@@ -179,10 +178,14 @@ def device_facts(db: Any, code: str) -> tuple[int, r.DeviceFacts]:
         raise UnknownRecord("device", code)
     device_id = int(device[0])
     open_id, last_end, used = last_session(db, "device", device_id)
+    from sterilog.compliance.registers import overlay
+
+    # In force now: corrections (device update/reinstate) are dated records (issue 14).
+    now = overlay(db, "device", device_id, {"model": None, "max_depth_mm": device[1]})
     return device_id, r.DeviceFacts(
         code=code,
-        retired=_one(db, _RETIRED, id=device_id) is not None,
-        max_depth_mm=device[1],
+        retired=not now.active,
+        max_depth_mm=now.max_depth_mm,
         open_session=open_id,
         last_end=last_end,
         ever_used=used,
@@ -248,6 +251,42 @@ def lot_recall(db: Any, lot_id: int) -> RecallFact | None:
     return None if row is None else RecallFact(int(row[0]), row[1], str(row[2]))
 
 
+_RECALLED_OF_GTIN = _q(
+    "SELECT DISTINCT l.lot FROM recalls r JOIN cartridge_lots l ON l.id = r.lot_id "
+    f"WHERE l.gtin = :gtin AND {not_voided('recall', 'r')}"
+)
+_LOTS_OF_GTIN = _q("SELECT lot FROM cartridge_lots WHERE gtin = :gtin")
+
+
+def is_smuggled(lot: str, recalled: str) -> bool:
+    """`lot` is `recalled` followed by what parses as an AI (21) serial: what a scanner that
+    dropped the GS separator made of a unit of the recalled lot (lot A1B3 + serial 0002 read
+    as lot A1B3210002), before such scans were refused (issue 14)."""
+    from sterilog.scan import smuggled_ai
+
+    if not lot.startswith(recalled + "21") or len(lot) <= len(recalled) + 2:
+        return False
+    found = smuggled_ai(lot)
+    return found is not None and found[1] == "21" and found[0] == len(recalled)
+
+
+def recalled_by_smuggling(db: Any, gtin: str, lot: str) -> str | None:
+    """The recalled lot this lot hides (see `is_smuggled`), or None."""
+    for (recalled,) in _all(db, _RECALLED_OF_GTIN, gtin=gtin):
+        if is_smuggled(lot, str(recalled)):
+            return str(recalled)
+    return None
+
+
+def smuggled_lots(db: Any, gtin: str, lot: str) -> list[str]:
+    """The lots on file of this GTIN that are `lot` followed by an AI (21) serial."""
+    return sorted(
+        str(other)
+        for (other,) in _all(db, _LOTS_OF_GTIN, gtin=gtin)
+        if is_smuggled(str(other), lot)
+    )
+
+
 def recalled_lot_ids(db: Any) -> set[int]:
     return {int(row[0]) for row in _all(db, _RECALLED_LOTS)}
 
@@ -265,7 +304,8 @@ def cartridge_facts(
         "lot_known": True,
         "expiry": expiry,
         "usable_until": end_of_day(expiry, tz),
-        "recalled": lot_recall(db, lot_id) is not None,
+        "recalled": lot_recall(db, lot_id) is not None
+        or recalled_by_smuggling(db, gtin, lot) is not None,
     }
     if serial is not None:
         unit = _one(db, _UNIT, lot=lot_id, serial=serial)
@@ -365,7 +405,6 @@ _STAFF = _q(
     license_expires=Date,
     max_depth_mm=Float,
 )
-_DEACTIVATED = _q("SELECT id FROM staff_deactivations WHERE staff_id = :id LIMIT 1")
 
 
 def practitioner_facts(db: Any, code: str) -> tuple[int, r.PractitionerFacts]:
@@ -373,12 +412,23 @@ def practitioner_facts(db: Any, code: str) -> tuple[int, r.PractitionerFacts]:
     if staff is None:
         raise UnknownRecord("staff", code)
     staff_id = int(staff[0])
+    from sterilog.compliance.registers import overlay
+
+    # In force now: corrections (staff update/reinstate) are dated records (issue 14).
+    recorded = {
+        "name": None,
+        "role": staff[1],
+        "license_no": None,
+        "license_expires": staff[2],
+        "max_depth_mm": staff[3],
+    }
+    now = overlay(db, "staff", staff_id, recorded)
     return staff_id, r.PractitionerFacts(
         code=code,
-        role=staff[1],
-        active=_one(db, _DEACTIVATED, id=staff_id) is None,
-        license_expires=staff[2],
-        max_depth_mm=staff[3],
+        role=now.role,
+        active=now.active,
+        license_expires=now.license_expires,
+        max_depth_mm=now.max_depth_mm,
     )
 
 

@@ -24,6 +24,7 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sterilog.errors import Reason
 
@@ -391,7 +392,8 @@ GATE_RULES: tuple[RuleSpec, ...] = (
         device_active,
         "the device is retired",
         "A retired pen is out of service.",
-        "Use another device.",
+        "Use another device (retired by mistake: a manager runs `sterilog device reinstate "
+        "SERIAL`).",
     ),
     RuleSpec(
         "device-not-reprocessed",
@@ -480,7 +482,9 @@ GATE_RULES: tuple[RuleSpec, ...] = (
         "a recorded licence expiry has passed, or the role may not treat (inspectors); "
         "staff with no licence expiry on file are not checked for it",
         "Only licensed practitioners may perform the treatment.",
-        "Renew the licence (a manager re-registers it) or let a licensed colleague treat.",
+        "Renew the licence (a manager runs `sterilog staff update ID --license-expires DATE`; "
+        "a deactivated colleague: `sterilog staff reinstate ID`) or let a licensed colleague "
+        "treat.",
     ),
     RuleSpec(
         "practitioner-depth-exceeded",
@@ -549,6 +553,13 @@ class WarningFacts:
     open_sessions: tuple[tuple[int, str, dt.datetime], ...] = ()  # (id, room, started)
     open_warning_hours: int = 4
     notes: tuple[str, ...] = field(default_factory=tuple)
+    tz: ZoneInfo | None = None  # times in warnings: the clinic's zone, with offset
+
+
+def _when(instant: dt.datetime, tz: ZoneInfo | None) -> str:
+    from sterilog.clock import fmt_zoned
+
+    return instant.isoformat() if tz is None else fmt_zoned(instant, tz)
 
 
 def warnings(w: WarningFacts) -> list[GateWarning]:
@@ -565,7 +576,7 @@ def warnings(w: WarningFacts) -> list[GateWarning]:
         if w.now <= due <= w.now + dt.timedelta(hours=w.bi_warning_hours):
             out.append(
                 GateWarning(
-                    "bi-due", f"sterilizer {name}'s spore test (BI) is due by {due.isoformat()}"
+                    "bi-due", f"sterilizer {name}'s spore test (BI) is due by {_when(due, w.tz)}"
                 )
             )
     for sid, room, started in w.open_sessions:
@@ -574,7 +585,7 @@ def warnings(w: WarningFacts) -> list[GateWarning]:
                 GateWarning(
                     "session-open-long",
                     f"session {sid} in room {room} has been open since "
-                    f"{started.isoformat()}: end it",
+                    f"{_when(started, w.tz)}: end it",
                 )
             )
     return out

@@ -281,7 +281,7 @@ class IncidentRow:
     note: str
     operator: str
     voided: bool
-    trace: dict[str, Any]  # sterilog.services.trace.session_detail of its session
+    trace: dict[str, Any]  # session_detail of its session; {} for one without a session
 
 
 @dataclass(frozen=True)
@@ -758,7 +758,7 @@ def rows(
             note=i.note,
             operator=who(i.operator_id),
             voided=i.id in voided_incidents,
-            trace=session_detail(db, i.session_id),
+            trace=session_detail(db, i.session_id) if i.session_id is not None else {},
         )
         for i in db.execute(
             select(Incident).where(_in(Incident.at, period)).order_by(Incident.at, Incident.id)
@@ -1181,7 +1181,11 @@ _VOID_SUMMARY: dict[str, Callable[[Any], str]] = {
     "air-removal": lambda r: f"air-removal test {r.id}: {r.result}",
     "room-clean": lambda r: f"room clean {r.id} ({r.kind})",
     "device-clean": lambda r: f"device clean {r.id}",
-    "incident": lambda r: f"incident {r.id} on session {r.session_id}: {r.kind}",
+    "incident": lambda r: (
+        f"incident {r.id} on session {r.session_id}: {r.kind}"
+        if r.session_id is not None
+        else f"incident {r.id} (no session): {r.kind}"
+    ),
     "recall": lambda r: f"recall {r.id}: {r.reason}",
     "discard": lambda r: f"discard {r.id}: {r.reason}",
     "service": lambda r: f"sterilizer service {r.id}: {r.note}",
@@ -2315,6 +2319,9 @@ def _incident_block(
     out.append(
         Paragraph(f"<strike>{esc(note)}</strike>" if inc.voided else esc(note), pdf.STYLES.body)
     )
+    if not d:  # no client session (a staff exposure): the note and its time are the record
+        out.append(Paragraph(esc("No client session."), pdf.STYLES.body))
+        return out
     c = d["cartridge"]
     dev = d["device"]
     lc = dev["last_clean"]

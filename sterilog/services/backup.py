@@ -12,7 +12,7 @@ How the copy stays consistent while treatment rooms keep writing:
   sterilog/tempfiles.py), switched to a self-contained rollback-journal file
   (`journal_mode=DELETE`: no -wal/-shm companions to forget), checked with
   `PRAGMA integrity_check` and `audit verify` (opened read-only), and only then linked
-  into place under PATH. An existing PATH is never overwritten.
+  into place under PATH (sterilog/output.py). An existing PATH is replaced only with --force.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from sqlalchemy import Engine, create_engine
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
-from sterilog import audit, tempfiles
+from sterilog import audit, output, tempfiles
 from sterilog.errors import UserError
 
 PAGES_PER_STEP = 1024
@@ -51,35 +51,29 @@ class BackupResult:
         return self.integrity == "ok" and self.audit_ok
 
 
-def check_target(raw: str) -> Path:
-    path = Path(raw).expanduser().absolute()
-    if not path.parent.is_dir():
-        raise UserError(
-            f"directory {str(path.parent)!r} does not exist; create it first or choose "
-            "another backup path"
-        )
-    if path.exists() or path.is_symlink():
-        raise UserError(
-            f"{str(path)!r} already exists; a backup never overwrites a file: choose a new "
-            "name (for example with today's date)"
-        )
-    return path
+def check_target(raw: str, force: bool = False) -> output.Target:
+    """PATH as sterilog.output checks every output: an existing file only with --force."""
+    return output.check(raw, force=force, option="PATH")
 
 
-def backup(engine: Engine, raw_target: str, *, progress: Progress | None = None) -> BackupResult:
+def backup(
+    engine: Engine, raw_target: str, *, progress: Progress | None = None, force: bool = False
+) -> BackupResult:
     if engine.dialect.name != "sqlite":
         raise UserError(
             "backup copies SQLite databases only; for PostgreSQL use pg_dump "
             "(see docs/operations.md)"
         )
-    target = check_target(raw_target)
+    checked = check_target(raw_target, force)
+    assert checked.path is not None
+    target = checked.path
     fd, tmp_name = tempfiles.mkstemp(target.parent, target.name)
     os.close(fd)
     tmp = Path(tmp_name)
     try:
         integrity = _copy(engine, tmp, progress)
         verification = _verify(tmp)
-        _publish(tmp, target)
+        output.publish(tmp, checked)
     finally:
         for leftover in (tmp, Path(f"{tmp}-journal")):
             with contextlib.suppress(FileNotFoundError):
@@ -134,27 +128,3 @@ def _verify(path: Path) -> audit.Verification:
             return audit.verify(session)
     finally:
         engine.dispose()
-
-
-def _publish(tmp: Path, target: Path) -> None:
-    """Move the finished copy to `target` without ever replacing an existing file."""
-    fd = os.open(tmp, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    try:
-        os.link(tmp, target)  # fails if target appeared meanwhile: never overwrite
-    except FileExistsError:
-        raise UserError(f"{str(target)!r} already exists; choose a new name") from None
-    except OSError:
-        # A file system without hard links: a plain rename, after checking again.
-        if target.exists():
-            raise UserError(f"{str(target)!r} already exists; choose a new name") from None
-        os.replace(tmp, target)
-    if os.name == "posix":
-        dfd = os.open(target.parent, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)

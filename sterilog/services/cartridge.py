@@ -343,10 +343,14 @@ def list_units(
 
 
 def sessions_for_lot(session: DbSession, gtin: str, lot: str) -> list[dict[str, Any]]:
-    """Every session that used a cartridge of this lot: the notification list (look-forward)."""
+    """Every session that used a cartridge of this lot: the notification list (look-forward).
+    Also those whose recorded lot is this lot followed by an AI (21) serial: a scanner that
+    dropped GS made them (compliance.facts.is_smuggled)."""
+    from sterilog.compliance.facts import smuggled_lots
     from sterilog.services.gate import session_rows
 
-    return session_rows(session, (Session.gtin == gtin) & (Session.lot == lot))
+    lots = [lot, *smuggled_lots(session, gtin, lot)]
+    return session_rows(session, (Session.gtin == gtin) & (Session.lot.in_(lots)))
 
 
 @dataclass(frozen=True)

@@ -21,14 +21,22 @@ def _product(ctx: Ctx, name: str, contact_min: float | None) -> tuple[Disinfecta
     product_name = v.name(name, "--disinfectant")
     assert product_name is not None
     product = ctx.by_code(Disinfectant, product_name, "disinfectant")
+    from sterilog.compliance.registers import in_force
+
+    label = float(in_force(ctx.session, "disinfectant", product).contact_min)  # in force now
     if contact_min is None:
-        return product, product.contact_min
+        return product, label
     minutes = v.number(
-        contact_min, "--contact-min", low=v.CONTACT_MIN[0], high=v.CONTACT_MIN[1], unit=" min"
+        contact_min,
+        "--contact-min",
+        low=v.CONTACT_MIN[0],
+        high=v.CONTACT_MIN[1],
+        unit=" min",
+        inclusive_low=True,
     )
-    if minutes < product.contact_min:
+    if minutes < label:
         raise UserError(
-            f"the surface was not disinfected: label contact time is {product.contact_min:g} "
+            f"the surface was not disinfected: label contact time is {label:g} "
             f"min for {product.code}, got {minutes:g} min; keep it wet for the full time and "
             "record the clean then"
         )

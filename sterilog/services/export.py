@@ -13,9 +13,10 @@
   clinic never sits in memory. The whole export reads one snapshot of the database (SQLite: one
   read transaction; PostgreSQL: REPEATABLE READ, set by the CLI), so `meta.head` is exactly the
   audit head of the data exported.
-- Output appears atomically: it is written to a temporary name next to the target and renamed
-  into place, so a failure never leaves a half-written export behind. Files are created
-  readable by their owner only (they hold client references).
+- Output appears atomically (sterilog/output.py): it is written to a temporary name next to
+  the target and renamed into place (or streamed to stdout with `-o -`, JSON only), so a
+  failure never leaves a half-written export behind. Files are created readable by their owner
+  only (they hold client references).
 - CSV cells that a spreadsheet would run as a formula (beginning with `=`, `+`, `-`, `@`, tab
   or carriage return; OWASP "CSV injection") are prefixed with a single quote. The JSON export
   keeps every value exactly as recorded.
@@ -30,7 +31,6 @@ import json
 import os
 import shutil
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -39,7 +39,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.orm import Session as DbSession
 
-from sterilog import audit, tempfiles
+from sterilog import audit, output, tempfiles
 from sterilog.clock import iso, local_day_bounds
 from sterilog.compliance.voids import void_ids, voids_stmt
 from sterilog.errors import IntegrityFailure, UserError
@@ -663,7 +663,7 @@ def _discards(env: Env) -> Iterator[Row]:
 def _incidents(env: Env) -> Iterator[Row]:
     stmt = (
         select(*_cols(Incident), Session.client)
-        .join(Session, Session.id == Incident.session_id)
+        .outerjoin(Session, Session.id == Incident.session_id)  # some have no session
         .where(env.in_period(Incident.at))
         .order_by(Incident.at, Incident.id)
     )
@@ -1270,22 +1270,14 @@ def check_period(date_from: dt.date, date_to: dt.date) -> None:
         )
 
 
-def _check_json_target(path: Path) -> None:
-    parent = path.parent
-    if not parent.is_dir():
-        raise UserError(
-            f"directory {str(parent)!r} does not exist; create it first or choose another -o"
-        )
-    if path.is_dir():
-        raise UserError(f"-o {str(path)!r} is a directory; --format json writes one file")
-
-
 def _check_csv_target(path: Path) -> None:
     parent = path.parent
     if not parent.is_dir():
         raise UserError(
             f"directory {str(parent)!r} does not exist; create it first or choose another -o"
         )
+    if path.is_symlink():
+        raise UserError(f"-o {str(path)!r} is a symbolic link; sterilog never writes through one")
     if path.exists():
         if not path.is_dir():
             raise UserError(f"-o {str(path)!r} is a file; --format csv writes a folder of files")
@@ -1332,7 +1324,7 @@ def export(
     date_from: dt.date,
     date_to: dt.date,
     fmt: str,
-    out: Path,
+    out: Path | output.Target,
     *,
     progress: Progress | None = None,
     version: str = "",
@@ -1341,11 +1333,16 @@ def export(
     if fmt not in FORMATS:
         raise UserError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     check_period(date_from, date_to)
-    out = out.expanduser().absolute()
     if fmt == "json":
-        _check_json_target(out)
+        target = out if isinstance(out, output.Target) else output.check(str(out))
+        path = Path(str(target.path)) if target.path is not None else Path(output.STDOUT)
     else:
-        _check_csv_target(out)
+        if isinstance(out, output.Target):
+            if out.path is None:
+                raise UserError("-o - (standard output) is for --format json; csv writes a folder")
+            out = out.path
+        path = out.expanduser().absolute()
+        _check_csv_target(path)
     start = local_day_bounds(date_from, clinic.tz)[0]
     end = local_day_bounds(date_to, clinic.tz)[1]
     seq, digest = audit.head(session)
@@ -1371,44 +1368,47 @@ def export(
         "reference_tables": [t.name for t in TYPES if t.reference],
     }
     if fmt == "json":
-        counts, sha = _write_json(out, meta, env, progress)
-        return ExportResult(str(out), fmt, head, counts, [], sha)
-    counts, files = _write_csv(out, meta, env, progress)
-    return ExportResult(str(out), fmt, head, counts, files)
+        counts, sha = _write_json(target, meta, env, progress)
+        return ExportResult(str(target), fmt, head, counts, [], sha)
+    counts, files = _write_csv(path, meta, env, progress)
+    return ExportResult(str(path), fmt, head, counts, files)
 
 
 def _dumps(value: Any) -> str:
     return _JSON.encode(value)
 
 
+class _Hashing:
+    """A text sink that encodes to UTF-8, writes to a binary stream and hashes what it wrote."""
+
+    def __init__(self, fh: IO[bytes]) -> None:
+        self.fh = fh
+        self.hash = hashlib.sha256()
+
+    def write(self, text: str) -> None:
+        data = text.encode("utf-8")
+        self.hash.update(data)
+        self.fh.write(data)
+
+
 def _write_json(
-    path: Path, meta: dict[str, Any], env: Env, progress: Progress | None
+    target: output.Target, meta: dict[str, Any], env: Env, progress: Progress | None
 ) -> tuple[dict[str, int], str]:
-    fd, tmp_name = tempfiles.mkstemp(path.parent, path.name)
-    tmp = Path(tmp_name)
+    """One JSON document, through sterilog.output (private temp file renamed, or stdout)."""
     counts: dict[str, int] = {}
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write('{"meta": ' + _dumps(meta))
-            for t in TYPES:
-                f.write(f",\n{_dumps(t.name)}: [")
-                n = 0
-                for row in _counted(t.rows(env), t.name, progress):
-                    f.write(("\n" if n == 0 else ",\n") + _dumps(row))
-                    n += 1
-                f.write("\n]" if n else "]")
-                counts[t.name] = n
-            f.write(',\n"counts": ' + _dumps(counts) + "\n}\n")
-            f.flush()
-            os.fsync(f.fileno())
-        sha = _sha256(tmp)
-        os.replace(tmp, path)
-        _fsync_dir(path.parent)
-    except BaseException:
-        with suppress(OSError):
-            tmp.unlink()
-        raise
-    return counts, sha
+    with output.open_binary(target) as fh:
+        f = _Hashing(fh)
+        f.write('{"meta": ' + _dumps(meta))
+        for t in TYPES:
+            f.write(f",\n{_dumps(t.name)}: [")
+            n = 0
+            for row in _counted(t.rows(env), t.name, progress):
+                f.write(("\n" if n == 0 else ",\n") + _dumps(row))
+                n += 1
+            f.write("\n]" if n else "]")
+            counts[t.name] = n
+        f.write(',\n"counts": ' + _dumps(counts) + "\n}\n")
+    return counts, f.hash.hexdigest()
 
 
 def _write_attachments(folder: Path, env: Env) -> list[dict[str, Any]]:

@@ -7,6 +7,7 @@ one sterilizer), so the cost of `check` does not grow with the clinic's history.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -110,6 +111,7 @@ def decide(ctx: Ctx, req: GateRequest) -> Decision:
             bi_warning_hours=pack_rules.bi_due_warning_hours,
             open_sessions=tuple(facts.open_sessions(db)),
             open_warning_hours=pack_rules.open_session_warning_hours,
+            tz=ctx.clinic.tz,
         )
     )
     return Decision(
@@ -181,7 +183,9 @@ def start(ctx: Ctx, req: GateRequest) -> tuple[Decision, Session | None, Refusal
     return decision, session, None
 
 
-def end(ctx: Ctx, session_id: int, note: str | None) -> SessionEnd:
+def end(ctx: Ctx, session_id: int, note: str | None, at: dt.datetime | None = None) -> SessionEnd:
+    """End a session now, or at `at` (`--at`: when the client really left, entered late):
+    never before its start, never in the future."""
     from sqlalchemy import select
 
     from sterilog.models import Session, SessionEnd
@@ -194,10 +198,15 @@ def end(ctx: Ctx, session_id: int, note: str | None) -> SessionEnd:
     ).first()
     if done is not None:
         raise UserError(f"session {session_id} has already ended")
+    when = ctx.event_time(at)
+    if when < s.started_at:
+        raise UserError(
+            f"--at is before session {session_id} started; a session ends after its start"
+        )
     row = SessionEnd(
         session_id=session_id,
         note=v.text(note, "--note", required=False),
-        at=ctx.now,
+        at=when,
         recorded_at=ctx.now,
         operator_id=ctx.actor_id,
     )

@@ -55,10 +55,15 @@ def find_staff(session: Session, code: str) -> Staff | None:
 
 
 def is_deactivated(session: Session, staff_id: int, at: dt.datetime | None = None) -> bool:
+    """Deactivated at `at` (None: now), unless a manager reinstated them since (issue 14)."""
     q = select(StaffDeactivation.id).where(StaffDeactivation.staff_id == staff_id)
     if at is not None:
         q = q.where(StaffDeactivation.at <= at)
-    return session.execute(q.limit(1)).first() is not None
+    if session.execute(q.limit(1)).first() is None:
+        return False
+    from sterilog.compliance.registers import staff_active
+
+    return not staff_active(session, staff_id, at)
 
 
 def actor_of(staff: Staff) -> Actor:

@@ -83,10 +83,9 @@ def add_staff(
 
 def deactivate_staff(ctx: Ctx, code: str, *, reason: str) -> StaffDeactivation:
     staff = ctx.by_code(Staff, v.ident(code, "staff ID"), "staff")
-    done = ctx.session.execute(
-        select(StaffDeactivation.id).where(StaffDeactivation.staff_id == staff.id)
-    ).first()
-    if done is not None:
+    from sterilog.compliance.registers import staff_active
+
+    if not staff_active(ctx.session, staff.id):
         raise UserError(f"staff {code!r} is already deactivated")
     if ctx.actor is not None and ctx.actor.id == staff.id:
         raise UserError("you cannot deactivate yourself; ask another manager")
@@ -103,20 +102,25 @@ def deactivate_staff(ctx: Ctx, code: str, *, reason: str) -> StaffDeactivation:
 
 
 def list_staff(session: Session) -> list[dict[str, Any]]:
-    inactive = {r[0] for r in session.execute(select(StaffDeactivation.staff_id)).all()}
-    return [
-        {
-            "id": s.code,
-            "name": s.name,
-            "role": s.role,
-            "license": s.license_no,
-            "license_expires": s.license_expires.isoformat() if s.license_expires else None,
-            "max_depth_mm": s.max_depth_mm,
-            "pin": s.pin_hash is not None,
-            "active": s.id not in inactive,
-        }
-        for s in session.execute(select(Staff).order_by(Staff.code)).scalars()
-    ]
+    """Staff as in force now (corrections applied, sterilog.services.corrections)."""
+    from sterilog.compliance.registers import in_force
+
+    out = []
+    for s in session.execute(select(Staff).order_by(Staff.code)).scalars():
+        now = in_force(session, "staff", s)
+        out.append(
+            {
+                "id": s.code,
+                "name": now.name,
+                "role": now.role,
+                "license": now.license_no,
+                "license_expires": now.license_expires.isoformat() if now.license_expires else None,
+                "max_depth_mm": now.max_depth_mm,
+                "pin": s.pin_hash is not None,
+                "active": now.active,
+            }
+        )
+    return out
 
 
 # --- rooms and devices -------------------------------------------------------------------------
@@ -154,9 +158,9 @@ def add_device(ctx: Ctx, serial: str, *, model: str, max_depth_mm: float | None 
 
 def retire_device(ctx: Ctx, serial: str, *, reason: str) -> DeviceRetirement:
     device = ctx.by_code(Device, v.ident(serial, "device serial"), "device")
-    if ctx.session.execute(
-        select(DeviceRetirement.id).where(DeviceRetirement.device_id == device.id)
-    ).first():
+    from sterilog.compliance.registers import device_active
+
+    if not device_active(ctx.session, device.id):
         raise UserError(f"device {serial!r} is already retired")
     row = DeviceRetirement(
         device_id=device.id,
@@ -171,11 +175,21 @@ def retire_device(ctx: Ctx, serial: str, *, reason: str) -> DeviceRetirement:
 
 
 def list_devices(session: Session) -> list[dict[str, Any]]:
-    retired = {r[0] for r in session.execute(select(DeviceRetirement.device_id)).all()}
-    return [
-        {"id": d.code, "model": d.model, "max_depth_mm": d.max_depth_mm, "retired": d.id in retired}
-        for d in session.execute(select(Device).order_by(Device.code)).scalars()
-    ]
+    """Devices as in force now (corrections applied, sterilog.services.corrections)."""
+    from sterilog.compliance.registers import in_force
+
+    out = []
+    for d in session.execute(select(Device).order_by(Device.code)).scalars():
+        now = in_force(session, "device", d)
+        out.append(
+            {
+                "id": d.code,
+                "model": now.model,
+                "max_depth_mm": now.max_depth_mm,
+                "retired": not now.active,
+            }
+        )
+    return out
 
 
 # --- sterilizers -------------------------------------------------------------------------------
@@ -297,7 +311,12 @@ def add_disinfectant(
     row = Disinfectant(
         code=clean_name,
         contact_min=v.number(
-            contact_min, "--contact-min", low=v.CONTACT_MIN[0], high=v.CONTACT_MIN[1], unit=" min"
+            contact_min,
+            "--contact-min",
+            low=v.CONTACT_MIN[0],
+            high=v.CONTACT_MIN[1],
+            unit=" min",
+            inclusive_low=True,
         ),
         reg_no=v.name(reg_no, "--reg-no", required=False),
         level=v.choice(level, "--level", LEVELS) if level is not None else None,
@@ -310,16 +329,22 @@ def add_disinfectant(
 
 
 def list_disinfectants(session: Session) -> list[dict[str, Any]]:
-    return [
-        {
-            "id": d.code,
-            "name": d.code,
-            "contact_min": d.contact_min,
-            "reg_no": d.reg_no,
-            "level": d.level,
-        }
-        for d in session.execute(select(Disinfectant).order_by(Disinfectant.code)).scalars()
-    ]
+    """Products as in force now (corrections applied, sterilog.services.corrections)."""
+    from sterilog.compliance.registers import in_force
+
+    out = []
+    for d in session.execute(select(Disinfectant).order_by(Disinfectant.code)).scalars():
+        now = in_force(session, "disinfectant", d)
+        out.append(
+            {
+                "id": d.code,
+                "name": d.code,
+                "contact_min": now.contact_min,
+                "reg_no": now.reg_no,
+                "level": now.level,
+            }
+        )
+    return out
 
 
 def count(session: Session, model: type[Base]) -> int:

@@ -87,3 +87,25 @@ def initialise(ctx: Ctx, req: InitRequest) -> Setting:
         action="init.manager",
     )
     return setting
+
+
+def change_scanner_gs(ctx: Ctx, value: str) -> tuple[str | None, str | None]:
+    """`settings scanner-gs CHAR|none`: a new settings row (the newest is in force), audited;
+    the row before it stays as it was. Returns (before, after)."""
+    current = ctx.session.execute(select(Setting).order_by(Setting.id.desc()).limit(1)).scalar_one()
+    wanted = None if value.strip().lower() == "none" else check_scanner_gs(value)
+    if wanted == current.scanner_gs:
+        shown = "none" if wanted is None else repr(wanted)
+        raise UserError(f"the scanner's GS substitute is already {shown}; nothing recorded")
+    setting = Setting(
+        clinic_name=current.clinic_name,
+        tz=current.tz,
+        rules_name=current.rules_name,
+        rules_toml=current.rules_toml,
+        scanner_gs=wanted,
+        recorded_at=ctx.now,
+        training=current.training,
+    )
+    ctx.add(setting)
+    ctx.audit("settings.scanner-gs", [setting])
+    return current.scanner_gs, wanted

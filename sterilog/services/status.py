@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import and_, exists, func, select
 
-from sterilog.clock import end_of_day, local_date
+from sterilog.clock import end_of_day, fmt_zoned, local_date
 from sterilog.compliance import cycle_rules, facts, history, rules
 from sterilog.compliance.voids import counts
 from sterilog.models import (
@@ -142,7 +142,7 @@ def _open_sessions(ctx: Ctx) -> list[Item]:
             "session",
             str(sid),
             "overdue" if ctx.now - started > limit else "due",
-            f"open in room {room} since {started.isoformat()}: end it with "
+            f"open in room {room} since {fmt_zoned(started, ctx.clinic.tz)}: end it with "
             f"`sterilog session end {sid}`",
             "status-session-open",
         )

@@ -495,8 +495,8 @@ def list_bis(session: Session, *, pending: bool = False) -> list[dict[str, Any]]
                 "control": b.control,
                 "valid": b.valid,
                 "read_at": iso(b.read_at),
-                "pending": b.pending,
                 "read_id": b.read_id,
+                "pending": b.pending,
                 "state": bi_lab.state_of(b, lab.get(b.bi_id)),
                 "lab": lab[b.bi_id].lab if b.bi_id in lab else None,
             }

@@ -203,6 +203,11 @@ def session_detail(db: DbSession, session_id: int) -> dict[str, Any]:
     )
     recall = facts.lot_recall(db, lot.id)
     practitioner = db.get(Staff, s.practitioner_id)
+    from sterilog.compliance.registers import in_force
+
+    # The practitioner's entry as in force at the session's start (a later licence renewal
+    # does not rewrite what was true then).
+    then = in_force(db, "staff", practitioner, s.started_at)
     assert practitioner is not None
     packs = []
     for link, pack_code, pack_contents in db.execute(
@@ -295,12 +300,10 @@ def session_detail(db: DbSession, session_id: int) -> dict[str, Any]:
         },
         "practitioner_detail": {
             "id": practitioner.code,
-            "name": practitioner.name,
-            "role": practitioner.role,
-            "license": practitioner.license_no,
-            "license_expires": (
-                practitioner.license_expires.isoformat() if practitioner.license_expires else None
-            ),
+            "name": then.name,
+            "role": then.role,
+            "license": then.license_no,
+            "license_expires": (then.license_expires.isoformat() if then.license_expires else None),
         },
         "packs": packs,
         "incidents": incidents,

@@ -174,7 +174,7 @@ def record_days(cli: Cli) -> None:
             now=now,
             expect=3,
         )
-        cli.ok(
+        incident = cli.json(
             "incident",
             "record",
             "--session",
@@ -185,10 +185,10 @@ def record_days(cli: Cli) -> None:
             "sore",
             operator=p,
             now=t("09:10"),
-        )
+        )["incident_id"]
         # Issue 13's tables: an exposure opened from the incident, its client told (which
         # closes it): exposures, exposure_clients, exposure_notices, exposure_closures.
-        exp = cli.json("exposure", "open", "--incident", k, now=t("09:15"))["id"]
+        exp = cli.json("exposure", "open", "--incident", str(incident), now=t("09:15"))["id"]
         cli.ok("exposure", "notify", str(exp), "--client", f"C-00{k}", "--how", "phone",
                now=t("09:20"))
         cli.ok("session", "end", str(sid), operator=p, now=t("09:30"))

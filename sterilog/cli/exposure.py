@@ -7,6 +7,7 @@ from typing import Any
 import click
 
 from sterilog.cli.app import App, pass_app
+from sterilog.cli.params import RecordId
 from sterilog.compliance.vocab import NOTIFY_HOW
 
 
@@ -47,7 +48,7 @@ def exposure_list(app: App, only_open: bool) -> None:
 
 
 @exposure.command("show", epilog="Example: sterilog exposure show 1")
-@click.argument("exposure_id", type=int)
+@click.argument("exposure_id", type=RecordId("exposure"))
 @pass_app
 def exposure_show(app: App, exposure_id: int) -> None:
     """One exposure: its cause, every client with their sessions, and who was told how and when."""
@@ -71,7 +72,9 @@ def exposure_show(app: App, exposure_id: int) -> None:
 
 
 @exposure.command("open", epilog="Example: sterilog --operator boss exposure open --incident 3")
-@click.option("--incident", "incident_id", type=int, required=True, help="Incident ID.")
+@click.option(
+    "--incident", "incident_id", type=RecordId("incident"), required=True, help="Incident ID."
+)
 @pass_app
 def exposure_open(app: App, incident_id: int) -> None:
     """Open an exposure from an incident (managers only): the clients who shared the session's
@@ -93,7 +96,7 @@ def exposure_open(app: App, incident_id: int) -> None:
     "  sterilog --operator ann exposure notify 1 --client C-0043 --unreachable "
     "--note 'letter returned'",
 )
-@click.argument("exposure_id", type=int)
+@click.argument("exposure_id", type=RecordId("exposure"))
 @click.option("--client", required=True, help="Client reference, as in the session.")
 @click.option("--how", type=click.Choice(list(NOTIFY_HOW)), help="How the client was told.")
 @click.option("--unreachable", is_flag=True, help="The client could not be reached.")
@@ -141,7 +144,7 @@ def svc_pending(data: dict[str, Any]) -> int:
     epilog="Example: sterilog --operator boss exposure close 1 --note 'C-0043 unreachable: "
     "letter returned, two calls'",
 )
-@click.argument("exposure_id", type=int)
+@click.argument("exposure_id", type=RecordId("exposure"))
 @click.option("--note", required=True, help="Why it is closed (e.g. what was tried).")
 @pass_app
 def exposure_close(app: App, exposure_id: int, note: str) -> None:

@@ -104,6 +104,11 @@ def open_from_incident(ctx: Ctx, incident_id: int) -> Exposure:
             f"incident {inc.id} already has exposure {earlier[0]}; nothing was recorded "
             f"(`sterilog exposure show {earlier[0]}`)"
         )
+    if inc.session_id is None:
+        raise UserError(
+            f"incident {inc.id} involved no client session (a staff or room incident): there "
+            "are no clients to notify; nothing was recorded"
+        )
     summary = f"incident {inc.id} ({inc.kind}) on session {inc.session_id}"
     rows = open_rows(ctx, "incident", inc.id, summary, incident_sessions(ctx.session, inc))
     ctx.audit("exposure.open", rows)

@@ -54,6 +54,23 @@ def test_a_lapsed_licence_is_renewed_and_trace_keeps_the_old_one(clinic: Cli) ->
     assert clinic.json("audit", "verify")["ok"] is True
 
 
+def test_status_and_the_gate_agree_about_a_renewed_licence(clinic: Cli) -> None:
+    clinic.ok("staff", "add", "carl", "--name", "Carl", "--role", "practitioner",
+              "--license", "OLD-1", "--license-expires", "2026-11-01")
+
+    def licence_items() -> list[dict[str, str]]:
+        items = clinic.json("status")["items"]
+        return [i for i in items if i["kind"] == "licence" and i["subject"] == "carl"]
+
+    (item,) = licence_items()
+    assert item["state"] == "blocked" and "2026-11-01" in item["message"]
+    clinic.json("staff", "update", "carl", "--license-expires", "2028-01-01")
+    assert licence_items() == []  # renewed: status says what the gate now says
+    clinic.json("staff", "update", "carl", "--license-expires", "2026-12-10")
+    (item,) = licence_items()
+    assert item["state"] == "due" and "2026-12-10" in item["message"]
+
+
 def test_a_session_before_a_renewal_shows_the_old_licence(clinic: Cli) -> None:
     sid = start(clinic, packs=("P1",))["session_id"]
     clinic.json("staff", "update", "ann", "--license", "PR-9", "--license-expires",

@@ -20,7 +20,6 @@ from sterilog.models import (
     Room,
     Session,
     Staff,
-    StaffDeactivation,
 )
 from sterilog.services.base import Ctx
 
@@ -204,32 +203,29 @@ def _stock(ctx: Ctx) -> list[Item]:
 
 
 def _licences(ctx: Ctx) -> list[Item]:
+    """Licences as in force now (a renewal by `staff update` counts, as it does at the gate)."""
+    from sterilog.compliance.registers import in_force
+
     today = local_date(ctx.now, ctx.clinic.tz)
-    gone = select(StaffDeactivation.id).where(StaffDeactivation.staff_id == Staff.id)
     out = []
-    for st in ctx.session.execute(
-        select(Staff).where(Staff.license_expires.is_not(None), ~exists(gone)).order_by(Staff.code)
-    ).scalars():
-        assert st.license_expires is not None
-        if today > st.license_expires:
+    for st in ctx.session.execute(select(Staff).order_by(Staff.code)).scalars():
+        now = in_force(ctx.session, "staff", st, ctx.now)
+        expires = now.license_expires
+        if not now.active or expires is None:
+            continue
+        if today > expires:
             out.append(
                 Item(
                     "licence",
                     st.code,
                     "blocked",
-                    f"licence expired on {st.license_expires}: may not treat",
+                    f"licence expired on {expires}: may not treat",
                     "status-licence",
                 )
             )
-        elif st.license_expires - today <= dt.timedelta(days=30):
+        elif expires - today <= dt.timedelta(days=30):
             out.append(
-                Item(
-                    "licence",
-                    st.code,
-                    "due",
-                    f"licence expires on {st.license_expires}",
-                    "status-licence",
-                )
+                Item("licence", st.code, "due", f"licence expires on {expires}", "status-licence")
             )
     return out
 

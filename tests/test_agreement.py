@@ -311,7 +311,10 @@ class World:
             if kind == "mail":
                 self.run("bi", "mail", bi, "--lab", "Mesa Labs")
             else:
-                self.run("bi", "invalid", bi, "--reason", "late-receipt")
+                code, _ = self.run("bi", "invalid", bi, "--reason", "late-receipt")
+                # Like a void, the lab's rejection withdraws evidence earlier loads relied on
+                # (they ran while it was incubating): the report may now show their gap.
+                self.voided_any |= code == 0
 
 
 def _month(cli: Cli) -> Any:

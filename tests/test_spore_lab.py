@@ -219,7 +219,7 @@ def test_a_mailed_bi_keeps_loads_going_for_lab_result_days_then_blocks(lab: Cli)
     text = lab.ok("status", now="2026-11-12T09:00:00Z").stdout
     assert "Mesa Labs" in text and f"BI {bi}" in text, text
     assert any(i.get("code") == "status-bi-at-lab" for i in status["items"]), status
-    lab.ok("bi", "received", str(bi), "--at", "2026-11-05", now="2026-11-12T09:00:00Z")
+    lab.ok("bi", "received", str(bi), "--at", "2026-11-05T10:00", now="2026-11-12T09:00:00Z")
     assert state(lab, bi, "2026-11-12T09:00:00Z") == "received"
     # The lab's negative: the BI counts again, for its 14-day window.
     lab.ok(

@@ -88,7 +88,12 @@ def what_it_was(session: Any, kind: str, record_id: int) -> str:
         unit = session.get(CartridgeUnit, row.unit_id)
         serial = f" serial {unit.serial}" if unit is not None and unit.serial else ""
         return f"discard {row.id} of cartridge unit {row.unit_id}{serial}"
-    return f"service {row.id} of {code(Sterilizer, row.sterilizer_id)} ({row.note})"
+    if kind == "bi-skip":
+        st = code(Sterilizer, row.sterilizer_id)
+        return f"declaration {row.id} that {st} ran no load in week {row.week} ({row.reason})"
+    if kind == "service":
+        return f"service {row.id} of {code(Sterilizer, row.sterilizer_id)} ({row.note})"
+    return f"{kind} {row.id}"
 
 
 def void_in_words(ctx: Ctx, kind: str, record_id: int, *, reason: str) -> tuple[Any, str]:

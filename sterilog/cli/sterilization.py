@@ -9,7 +9,14 @@ import click
 from sterilog.cli.app import App, pass_app
 from sterilog.cli.params import INTEGER, NUMBER, Integer, RecordId
 from sterilog.clock import fmt_local, iso, local_day_bounds, parse_at, parse_date
-from sterilog.compliance.vocab import BI_INVALID_REASONS, BI_RESULTS, CONTROL_RESULTS, PASS_FAIL
+from sterilog.compliance.vocab import (
+    BI_INVALID_REASONS,
+    BI_RESULTS,
+    CONTROL_RESULTS,
+    LOAD_CI_PENDING,
+    LOAD_FAILED,
+    PASS_FAIL,
+)
 from sterilog.errors import UserError
 from sterilog.lateness import text_mark
 from sterilog.services import bi_lab
@@ -569,7 +576,7 @@ def cycle_import(
             lines.append(f"    - {f}")
     if res.skipped:
         lines.append("Skipped (already imported): " + ", ".join(str(n) for n in res.skipped))
-    pending = [r.load_id for r in res.cycles if r.status == "ci-pending"]
+    pending = [r.load_id for r in res.cycles if r.status == LOAD_CI_PENDING]
     if pending:
         lines.append(
             "Read each load's chemical indicator: `sterilog cycle ci LOAD_ID --ci pass|fail` "
@@ -590,13 +597,14 @@ def cycle_import(
 @pass_app
 def cycle_ci(app: App, load_id: int, ci: str, ci_type: int | None) -> None:
     """Record the chemical indicator of an imported load (a person's reading; final)."""
+    from sterilog.compliance.rules import load_status
     from sterilog.services import device_import as imp
 
     with app.writing(DAILY, "record cycles") as ctx:
         row, c = imp.record_ci(ctx, load_id, ci=ci, ci_type=ci_type)
-        status = imp.load_status(c.passed, c.ci, row.passed)
+        status = load_status(c.passed, c.ci, row.passed)
         data = {"load_id": load_id, "ci": row.ci, "ci_type": row.ci_type, "status": status}
     msg = f"Load {load_id}: chemical indicator {row.ci}; the load is {status}."
-    if status == "failed":
+    if status == LOAD_FAILED:
         msg += " Its packs are not sterile."
     app.emit(data, msg)

@@ -9,6 +9,7 @@ import click
 from sterilog.cli.app import App, pass_app
 from sterilog.cli.params import RecordId
 from sterilog.clock import fmt_local, local_day_bounds, parse_date, parse_instant
+from sterilog.compliance.vocab import LOAD_CI_PENDING
 
 
 def _sessions_lines(app: App, rows: list[dict[str, Any]], tz: Any, title: str) -> list[str]:
@@ -202,7 +203,7 @@ def _source_lines(load: dict[str, Any]) -> list[str]:
         "  Device verdict: " + ("OK" if d["device_ok"] else f"FAILED ({d['device_reason']})"),
     ]
     out += [f"  Failed: {f}" for f in d["failures"]]
-    if load["status"] == "ci-pending":
+    if load["status"] == LOAD_CI_PENDING:
         out.append("  Chemical indicator: not read yet (`sterilog cycle ci`)")
     return out
 

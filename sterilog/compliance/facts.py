@@ -26,7 +26,17 @@ from sqlalchemy import Boolean, Date, Float, Integer, bindparam, text
 
 from sterilog.clock import end_of_day
 from sterilog.compliance import rules as r
-from sterilog.compliance.vocab import NEGATIVE, POSITIVE, READY_KINDS, VOIDABLE, sql_in
+from sterilog.compliance.rules import load_status
+from sterilog.compliance.vocab import (
+    LOAD_CI_PENDING,
+    LOAD_PASSED,
+    NEGATIVE,
+    NO_CI,
+    POSITIVE,
+    READY_KINDS,
+    VOIDABLE,
+    sql_in,
+)
 from sterilog.errors import UnknownRecord
 from sterilog.sqltypes import UTCDateTime
 
@@ -383,18 +393,31 @@ def pack_facts(db: Any, code: str) -> tuple[int, r.PackFacts]:
         and _one(db, _ANY_POSITIVE_SINCE, st=load[3], yes=True, at=load[1]) is not None
         and is_load_suspect(db, int(load[0]))
     )
-    ci_missing = load is not None and load[4] == "none" and load[5] is None
-    ci_failed = load is not None and load[4] == "none" and load[5] is not None and not load[5]
+    status = load_status(bool(load[2]), load[4], load[5]) if load is not None else None
     return pack_id, r.PackFacts(
         code=code,
         load_id=int(load[0]) if load else None,
         load_at=load[1] if load else None,
-        load_passed=bool(load[2]) and not ci_failed if load else False,
-        load_ci_missing=ci_missing,
+        load_passed=status in (LOAD_PASSED, LOAD_CI_PENDING),
+        load_ci_missing=status == LOAD_CI_PENDING,
         load_suspect=suspect,
         last_used_at=use[1] if use else None,
         open_session=int(use[0]) if use and use[2] is None else None,
     )
+
+
+# Imported loads with packs whose chemical indicator nobody has read (status `ci-pending`).
+_LOADS_AWAITING_CI = _q(
+    f"SELECT c.id FROM cycles c WHERE c.ci = '{NO_CI}' AND c.passed = :yes "
+    f"AND {not_voided('cycle', 'c')} "
+    "AND EXISTS (SELECT 1 FROM cycle_packs cp WHERE cp.cycle_id = c.id) "
+    "AND NOT EXISTS (SELECT 1 FROM cycle_cis ci WHERE ci.cycle_id = c.id) ORDER BY c.id",
+)
+
+
+def loads_awaiting_ci(db: Any) -> list[int]:
+    """The loads `load_status` calls `ci-pending` that have packs to release, oldest first."""
+    return [int(row[0]) for row in _all(db, _LOADS_AWAITING_CI, yes=True)]
 
 
 # --- staff -------------------------------------------------------------------------------------

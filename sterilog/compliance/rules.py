@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from sterilog.compliance.vocab import LOAD_CI_PENDING, LOAD_FAILED, LOAD_PASSED, NO_CI
 from sterilog.errors import Reason
 
 
@@ -589,3 +590,18 @@ def warnings(w: WarningFacts) -> list[GateWarning]:
                 )
             )
     return out
+
+
+# --- a load's status (issue 15: an imported load's CI is read later) ---
+
+
+def load_status(passed: bool, ci: str | None, ci_read_passed: bool | None) -> str:
+    """A load's status, the one answer every command gives: its own verdict, and for an imported
+    load whose CI was not read with the cycle (`ci == NO_CI`) its later CI reading."""
+    if not passed:
+        return LOAD_FAILED
+    if ci == NO_CI:
+        if ci_read_passed is None:
+            return LOAD_CI_PENDING
+        return LOAD_PASSED if ci_read_passed else LOAD_FAILED
+    return LOAD_PASSED

@@ -30,6 +30,11 @@ PASS_FAIL = (PASS, FAIL)  # chemical indicators and air-removal tests
 NEGATIVE, POSITIVE = "negative", "positive"
 BI_RESULTS = (NEGATIVE, POSITIVE)  # the BI's own growth
 CONTROL_RESULTS = (POSITIVE, NEGATIVE)  # the unprocessed control: positive means valid
+# cycles.ci of an imported load whose chemical indicator nobody has read yet (issue 15): the
+# reading arrives later as a cycle_cis row. A load's status is one of LOAD_STATUSES.
+NO_CI = "none"
+LOAD_PASSED, LOAD_FAILED, LOAD_CI_PENDING = "passed", "failed", "ci-pending"
+LOAD_STATUSES = (LOAD_PASSED, LOAD_FAILED, LOAD_CI_PENDING)
 
 # Mail-in spore tests (issue 16): what the lab can be told and why a BI may not count.
 BI_LAB_EVENTS = ("mailed", "received", "invalid", "report")

@@ -68,19 +68,20 @@ def rows(db: DbSession, load_id: int, *, tz: ZoneInfo, rules: RulePack) -> Label
         )
     # Issue 15: an imported load's CI is read later (`cycle ci`); until then, or if it failed,
     # its packs are not sterile.
+    from sterilog.compliance.rules import load_status
+    from sterilog.compliance.vocab import LOAD_CI_PENDING, LOAD_FAILED
     from sterilog.models import CycleCi
-    from sterilog.services.device_import import load_status
 
     ci_read = db.execute(
         select(CycleCi.passed).where(CycleCi.cycle_id == cycle.id)
     ).scalar_one_or_none()
     state = load_status(cycle.passed, cycle.ci, ci_read)
-    if state == "ci-pending":
+    if state == LOAD_CI_PENDING:
         raise UserError(
             f"load {load_id}'s chemical indicator has not been read: record it with "
             f"`sterilog cycle ci {load_id} --ci pass|fail` before labelling its packs"
         )
-    if state == "failed":
+    if state == LOAD_FAILED:
         raise UserError(
             f"load {load_id} failed its chemical indicator reading: its packs are not sterile "
             "and must not be labelled; reprocess them in a new load"

@@ -464,14 +464,18 @@ def rows(
                 bi_text[row.load_id] = f"BI {bi_id} ({lot}): {res}"
             else:
                 bi_text.setdefault(row.load_id, f"BI {bi_id} ({lot}): invalid read")
+    from sterilog.compliance.rules import load_status
+    from sterilog.compliance.vocab import LOAD_CI_PENDING, LOAD_FAILED
     from sterilog.models import CycleCi, ImportedCycle
     from sterilog.services.attachments import attachments_by_record
-    from sterilog.services.device_import import load_status
 
     device_no: dict[int, int] = {}
     ci_read: dict[int, bool] = {}
-    for cid, no, read in db.execute(
-        select(Cycle.id, ImportedCycle.device_cycle_no, CycleCi.passed)
+    ci_later: dict[int, tuple[str, int | None]] = {}  # an imported load's CI, read after import
+    for cid, no, read, read_ci, read_type in db.execute(
+        select(
+            Cycle.id, ImportedCycle.device_cycle_no, CycleCi.passed, CycleCi.ci, CycleCi.ci_type
+        )
         .outerjoin(ImportedCycle, ImportedCycle.cycle_id == Cycle.id)
         .outerjoin(CycleCi, CycleCi.cycle_id == Cycle.id)
         .where(_in(Cycle.at, period))
@@ -480,6 +484,7 @@ def rows(
             device_no[int(cid)] = int(no)
         if read is not None:
             ci_read[int(cid)] = bool(read)
+            ci_later[int(cid)] = (str(read_ci), read_type)
     attached = attachments_by_record(db)
     cycles: list[CycleRow] = []
     for c, st_code, p_name, p_temp, p_hold, bi_id, bi_lot in db.execute(
@@ -510,17 +515,17 @@ def rows(
                 program_hold_min=p_hold,
                 temp_c=c.temp_c,
                 hold_min=c.hold_min,
-                ci=c.ci,
-                ci_type=c.ci_type,
+                ci=ci_later[c.id][0] if c.id in ci_later else c.ci,
+                ci_type=ci_later[c.id][1] if c.id in ci_later else c.ci_type,
                 bi=bi_label,
                 packs=tuple(packs_of.get(c.id, ())),
                 operator=who(c.operator_id),
-                passed=load_status(c.passed, c.ci, ci_read.get(c.id)) != "failed",
+                passed=load_status(c.passed, c.ci, ci_read.get(c.id)) != LOAD_FAILED,
                 suspect=c.id in suspects,
                 voided=c.id in voided_cycles,
                 source="imported" if c.id in device_no else "typed",
                 device_cycle_no=device_no.get(c.id),
-                ci_pending=load_status(c.passed, c.ci, ci_read.get(c.id)) == "ci-pending",
+                ci_pending=load_status(c.passed, c.ci, ci_read.get(c.id)) == LOAD_CI_PENDING,
                 attachments=tuple(a.filename for a in attached.get(("load", c.id), [])),
             )
         )
@@ -1544,7 +1549,7 @@ def _sterilization_log(d: MonthlyData, c: _Page) -> list[Any]:
                     f"{int(c.hold_min * 60 + 0.5) // 60}:{int(c.hold_min * 60 + 0.5) % 60:02d}"
                 ),
                 "not read"
-                if c.ci_pending or c.ci == "none"
+                if c.ci_pending
                 else DASH
                 if c.ci is None
                 else c.ci + (f" (type {c.ci_type})" if c.ci_type else ""),

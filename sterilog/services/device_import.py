@@ -22,7 +22,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from sterilog import importers
-from sterilog.compliance import cycle_rules, history, vocab
+from sterilog.compliance import cycle_rules, history, rules, vocab
+from sterilog.compliance.vocab import NO_CI
 from sterilog.errors import Blocked, UnknownRecord, UserError
 from sterilog.importers import DeviceCycle, hold_stats
 from sterilog.models import (
@@ -42,7 +43,6 @@ from sterilog.services import attachments as att
 from sterilog.services import validate as v
 from sterilog.services.base import Ctx
 
-NO_CI = "none"  # cycles.ci of an imported load whose CI has not been read yet
 TEMP_TOLERANCE_C = 0.5  # a program "fits" a record within this of its temperature ...
 HOLD_TOLERANCE_MIN = 0.05  # ... and this of its holding time (printers round)
 
@@ -102,7 +102,7 @@ class ImportedRow:
     device_ok: bool
     device_reason: str | None
     device_hold_s: float | None
-    status: str  # "passed" | "failed" | "ci-pending"
+    status: str  # one of vocab.LOAD_STATUSES
     failures: list[str]
     file: str
     sha256: str
@@ -402,12 +402,10 @@ def _record(
     ctx.add(ev)
     s.flush()
     out.append(ev)
-    if not passed:
-        status = "failed"
-    elif cycle is not None and ci is None:
-        status = "ci-pending"
-    else:
-        status = "passed"
+    if cycle is not None:  # a load: the one load status (its CI may be read later)
+        status = rules.load_status(passed, cycle.ci, None)
+    else:  # an air-removal test
+        status = vocab.LOAD_PASSED if passed else vocab.LOAD_FAILED
     result.cycles.append(
         ImportedRow(
             device_cycle_no=c.cycle_no,
@@ -468,17 +466,6 @@ def record_ci(ctx: Ctx, load_id: int, *, ci: str, ci_type: int | None) -> tuple[
     ctx.add(row)
     ctx.audit("cycle.ci", [row])
     return row, cycle
-
-
-def load_status(passed: bool, ci: str | None, ci_read_passed: bool | None) -> str:
-    """A load's status: its own verdict, and for an imported load its later CI reading."""
-    if not passed:
-        return "failed"
-    if ci == NO_CI:
-        if ci_read_passed is None:
-            return "ci-pending"
-        return "passed" if ci_read_passed else "failed"
-    return "passed"
 
 
 # --- continuity of the device's counter and clock ----------------------------------------------

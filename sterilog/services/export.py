@@ -41,6 +41,7 @@ from sqlalchemy.orm import Session as DbSession
 
 from sterilog import audit, output, tempfiles
 from sterilog.clock import iso, local_day_bounds
+from sterilog.compliance.rules import load_status
 from sterilog.compliance.voids import void_ids, voids_stmt
 from sterilog.errors import IntegrityFailure, UserError
 from sterilog.models import (
@@ -78,7 +79,7 @@ from sterilog.models import (
     SterilizerService,
 )
 from sterilog.services.base import Clinic
-from sterilog.services.device_import import current_serial, load_status
+from sterilog.services.device_import import current_serial
 
 BATCH = 2000
 FORMATS = ("json", "csv")

@@ -233,11 +233,8 @@ def _licences(ctx: Ctx) -> list[Item]:
 def _device_evidence(ctx: Ctx) -> list[Item]:
     """Issue 15: the device cycle counter's gaps and clock anomalies; imported loads with packs
     whose chemical indicator nobody has read."""
-    from sqlalchemy import exists
-
-    from sterilog.compliance.voids import counts
-    from sterilog.models import Cycle, CycleCi, CyclePack
-    from sterilog.services.device_import import NO_CI, continuity
+    from sterilog.compliance.facts import loads_awaiting_ci
+    from sterilog.services.device_import import continuity
 
     out = [
         Item(
@@ -249,17 +246,7 @@ def _device_evidence(ctx: Ctx) -> list[Item]:
         )
         for a in continuity(ctx.session)
     ]
-    pending = ctx.session.execute(
-        select(Cycle.id)
-        .where(
-            Cycle.ci == NO_CI,
-            Cycle.passed.is_(True),
-            counts(Cycle),
-            exists().where(CyclePack.cycle_id == Cycle.id),
-            ~exists().where(CycleCi.cycle_id == Cycle.id),
-        )
-        .order_by(Cycle.id)
-    ).scalars()
+    pending = loads_awaiting_ci(ctx.session)
     out += [
         Item(
             "ci",

@@ -245,8 +245,8 @@ def list_cycles(
         packs.setdefault(int(cid), []).append(code)
     suspects = facts.suspect_load_ids(session, st_id)
     out = []
+    from sterilog.compliance.rules import load_status
     from sterilog.models import CycleCi, ImportedCycle
-    from sterilog.services.device_import import load_status
 
     for c, st_code, prog_name, bi_id, voided, ci_passed, device_no in session.execute(
         select(

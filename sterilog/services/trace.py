@@ -79,8 +79,9 @@ def load_detail(db: DbSession, cycle: Cycle, tz: ZoneInfo | None = None) -> dict
     day = history.air_tests_of_day(db, st.id, cycle.at, tz)
     done = cycle_rules.air_tests_of_day(day, cycle.at, tz)  # that day, at or before the load
     air = done[-1] if done else None
+    from sterilog.compliance.rules import load_status
     from sterilog.services.attachments import list_attachments
-    from sterilog.services.device_import import evidence_of_load, load_status
+    from sterilog.services.device_import import evidence_of_load
 
     ci_read = db.execute(select(CycleCi).where(CycleCi.cycle_id == cycle.id)).scalar_one_or_none()
     return {

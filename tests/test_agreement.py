@@ -174,6 +174,19 @@ EXAMPLES: list[tuple[int, list[Any]]] = [
             ((R, ["P3"], False, "negative", True), 60),
         ],
     ),
+    (  # found by the soak run: a voided load inside a later positive BI's suspect range;
+        # `trace load` called it suspect while `cycle list` and the report did not
+        1,
+        [
+            ((R, ["P1", "P2"], True, "negative", True), 424),
+            (("air", "pass"), 5),
+            ((R, ["P1"], False, "negative", False), 5),
+            ((R, ["P1", "P2"], False, "negative", False), 258),
+            (("void", "cycle", 5), 266),
+            ((R, ["P2"], True, "positive", True), 243),
+            (("cycle", [], False), 258),
+        ],
+    ),
 ]
 
 HISTORY = st.tuples(
@@ -505,6 +518,7 @@ def test_gate_status_trace_and_report_agree_on_random_histories(
     @example(EXAMPLES[0])
     @example(EXAMPLES[1])
     @example(EXAMPLES[2])
+    @example(EXAMPLES[4])
     def prop(history: tuple[int, list[Any]]) -> None:
         _run_history(request, backend, tmp, history)
 

@@ -514,8 +514,9 @@ _SUSPECTS_AFTER = _q(
     ("read_at", "sat"),
     id=Integer,
 )
+# A voided load did not happen: it is never suspect (the cycle list and the report skip it too).
 _CYCLE = _q(
-    "SELECT id, at, sterilizer_id FROM cycles WHERE id = :id",
+    f"SELECT c.id, c.at, c.sterilizer_id FROM cycles c WHERE c.id = :id AND {_NV_CYCLE}",
     id=Integer,
     at=UTCDateTime,
     sterilizer_id=Integer,

@@ -2,10 +2,11 @@
 
 The practitioner identifies once (operator ID + PIN). Then, per client: scan the cartridge, the
 device serial (unless fixed with --device), the pack labels (an empty line ends them), type the
-client reference, confirm. The decision is `session start` itself: the same service
-(`services.gate.start`) in the same `App.writing` transaction, so the same audit entry and the
-same refusal record. Nothing is cached across clients: each decision opens a new transaction,
-reads the clock, the clinic settings and every fact afresh.
+needle depth (an empty line: not recorded) and the client reference, confirm. The decision is
+`session start` itself: the same service (`services.gate.start`) in the same `App.writing`
+transaction, so the same audit entry and the same refusal record. Nothing is cached across
+clients: each decision opens a new transaction, reads the clock, the clinic settings and every
+fact afresh.
 
 Input is read line by line from the terminal's file descriptor in canonical mode (the line
 discipline does the editing), with `select` for the idle timeout, so a keyboard-wedge scanner
@@ -293,15 +294,34 @@ def _client(term: TerminalApp, screen: Screen, room: str, device: str | None) ->
         if not pack:
             break
         packs.append(pack)
+    depth = _depth(screen)
     client = ""
     while not client.strip():
         client = screen.read("client reference> ")
     listed = ", ".join(packs) if packs else "no pack"
-    answer = screen.read(f"Start for {client.strip()} on {dev} with {listed}? [Enter=yes, n=no] ")
+    at_depth = f", {depth:g} mm deep" if depth is not None else ""
+    answer = screen.read(
+        f"Start for {client.strip()} on {dev} with {listed}{at_depth}? [Enter=yes, n=no] "
+    )
     if answer.strip().lower() not in ("", "y", "yes"):
         screen.out("Cancelled: nothing recorded.")
         return
-    _decide(term, screen, room, dev, cartridge, tuple(packs), client)
+    _decide(term, screen, room, dev, cartridge, tuple(packs), client, depth)
+
+
+def _depth(screen: Screen) -> float | None:
+    """The needle depth (mm) for the practitioner's and the device's maximum-depth rules; an
+    empty line: not recorded (as `session start` without --depth-mm)."""
+    from sterilog.cli.params import NUMBER
+
+    while True:
+        raw = screen.read("depth mm (empty: not recorded)> ").strip()
+        if not raw:
+            return None
+        try:
+            return float(NUMBER.convert(raw, None, None))
+        except UserError as error:
+            screen.out(f"Error: {error.message}")
 
 
 def _decide(
@@ -312,6 +332,7 @@ def _decide(
     cartridge: str,
     packs: tuple[str, ...],
     client: str,
+    depth_mm: float | None = None,
 ) -> None:
     from sterilog.services import gate
     from sterilog.services.people import DAILY
@@ -327,6 +348,7 @@ def _decide(
                     cartridge=cartridge,
                     packs=packs,
                     practitioner=who,
+                    depth_mm=depth_mm,
                     client=client,
                 ),
             )
@@ -427,13 +449,13 @@ def terminal(app: App, room: str, device: str | None) -> None:
     """A resident, scan-first loop for the treatment-room terminal.
 
     Identify once (operator ID + PIN); then for each client scan the cartridge, the device
-    serial (unless --device), the pack labels (an empty line ends them), type the client
-    reference and confirm: the verdict fills the screen (GO green, BLOCKED red with what to do;
-    plain text when NO_COLOR is set). Each decision is `session start`: the same checks, the
-    same session or refusal record, the same audit entry, read afresh from the database. Type
-    `end` to end the room's open session. After the rule pack's terminal.idle_minutes without
-    input the PIN is asked again. Ctrl-C, Ctrl-D or `quit` leave. Needs an interactive
-    terminal (exit 2 otherwise).
+    serial (unless --device), the pack labels (an empty line ends them), type the needle depth
+    (an empty line: not recorded) and the client reference, and confirm: the verdict fills the
+    screen (GO green, BLOCKED red with what to do; plain text when NO_COLOR is set). Each
+    decision is `session start`: the same checks, the same session or refusal record, the same
+    audit entry, read afresh from the database. Type `end` to end the room's open session.
+    After the rule pack's terminal.idle_minutes without input the PIN is asked again. Ctrl-C,
+    Ctrl-D or `quit` leave. Needs an interactive terminal (exit 2 otherwise).
     """
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         click.echo(

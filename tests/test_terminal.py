@@ -575,3 +575,52 @@ def test_session_start_without_options_asks_for_everything_at_a_terminal(clinic:
     assert child.exitstatus == 0
     (s,) = exported(clinic)["sessions"]
     assert (s["client"], s["packs"], s["depth_mm"]) == ("C-9", ["P1"], 1.5)
+
+
+def test_one_ctrl_c_guard_holds_the_key_and_says_whether_it_came() -> None:
+    import signal
+
+    from sterilog.cli.verdict import no_interrupt
+
+    with no_interrupt() as held:
+        pass
+    assert held.pressed is False
+    with no_interrupt() as held:
+        os.kill(os.getpid(), signal.SIGINT)  # held: no KeyboardInterrupt here
+        time.sleep(0)
+    assert held.pressed is True  # and none after it either: the caller decides
+
+
+def test_ctrl_c_while_the_terminal_records_shows_the_verdict_then_leaves(
+    clinic: Cli, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The terminal and `session start` share the guard (sterilog.cli.verdict.no_interrupt):
+    a session recorded is always shown; the terminal then leaves (exit 0, `guard`)."""
+    import signal
+
+    from sterilog.cli import terminal
+    from sterilog.cli.app import App
+    from sterilog.services import gate
+
+    real = gate.start
+
+    def start_then_ctrl_c(*args: object, **kw: object) -> object:
+        result = real(*args, **kw)  # type: ignore[arg-type]
+        os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C before the commit
+        return result
+
+    monkeypatch.setattr(gate, "start", start_then_ctrl_c)
+    monkeypatch.setenv("STERILOG_NOW", NOW)
+    app = App(db=clinic.url, json=False, operator="ann")
+    term = terminal.TerminalApp(app, "ann")
+    screen = terminal.Screen.__new__(terminal.Screen)
+    screen.color = False
+    try:
+        with pytest.raises(terminal.Leave):
+            terminal._decide(term, screen, "R1", "SN-1", hri("LOTA", "0001"), ("P1",), "C-1")
+    finally:
+        app.close()
+    assert "GO — session 1 started" in capsys.readouterr().out
+    assert [s["client"] for s in sessions(clinic)] == ["C-1"]
+    terminal.guard(lambda: (_ for _ in ()).throw(terminal.Leave()))
+    assert "Left the terminal" in capsys.readouterr().out

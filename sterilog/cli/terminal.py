@@ -18,7 +18,6 @@ from __future__ import annotations
 import os
 import select
 import shutil
-import signal
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -28,7 +27,7 @@ from typing import Any
 import click
 
 from sterilog.cli.app import App
-from sterilog.cli.verdict import reason_lines
+from sterilog.cli.verdict import no_interrupt, reason_lines
 from sterilog.clock import Clock, read_clock
 from sterilog.errors import SterilogError, UserError
 
@@ -134,16 +133,6 @@ def _no_echo(fd: int) -> Iterator[None]:
         yield
     finally:
         termios.tcsetattr(fd, termios.TCSADRAIN, old)
-
-
-@contextmanager
-def _no_interrupt() -> Iterator[None]:
-    """Hold Ctrl-C while a decision is recorded and shown: a session written is always shown."""
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 # --- reading the database (always a fresh transaction) -------------------------------------------
@@ -337,7 +326,8 @@ def _decide(
     from sterilog.services import gate
     from sterilog.services.people import DAILY
 
-    with _no_interrupt():
+    # Ctrl-C waits until the decision is recorded and shown, then leaves the terminal.
+    with no_interrupt() as held:
         with term.writing(DAILY, "start sessions") as ctx:
             who = ctx.actor.code if ctx.actor else ""
             decision, started, refusal = gate.start(
@@ -355,6 +345,8 @@ def _decide(
             session_id = started.id if started else None
             refusal_id = refusal.id if refusal else None
         show(screen, decision, session_id, refusal_id)
+    if held.pressed:
+        raise Leave
 
 
 def show(screen: Screen, decision: Any, session_id: int | None, refusal_id: int | None) -> None:
@@ -379,7 +371,7 @@ def _end(term: TerminalApp, screen: Screen, room: str) -> None:
     from sterilog.services import gate
     from sterilog.services.people import DAILY
 
-    with _no_interrupt():
+    with no_interrupt() as held:
         with term.writing(DAILY, "end sessions") as ctx:
             row = ctx.session.execute(
                 text(
@@ -390,14 +382,16 @@ def _end(term: TerminalApp, screen: Screen, room: str) -> None:
                 ),
                 {"room": room},
             ).first()
-            if row is None:
-                screen.out(f"No open session in room {room}: nothing to end.")
-                return
-            session_id = int(row[0])
-            gate.end(ctx, session_id, None)
-        screen.out(
-            f"Ended session {session_id}. Clean the room and the device before the next client."
-        )
+            if row is not None:
+                gate.end(ctx, int(row[0]), None)
+        if row is None:
+            screen.out(f"No open session in room {room}: nothing to end.")
+        else:
+            screen.out(
+                f"Ended session {row[0]}. Clean the room and the device before the next client."
+            )
+    if held.pressed:
+        raise Leave
 
 
 # --- the command ---------------------------------------------------------------------------------

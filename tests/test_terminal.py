@@ -35,6 +35,7 @@ def spawn(
     operator: str | None = "ann",
     env: dict[str, str] | None = None,
     now: str = NOW,
+    command: tuple[str, ...] = ("terminal",),
 ) -> pexpect.spawn:
     full = {k: v for k, v in os.environ.items() if not k.startswith("STERILOG_")}
     full.update({"STERILOG_NOW": now, "NO_COLOR": "1", "COLUMNS": "60", "LINES": "24"})
@@ -42,7 +43,7 @@ def spawn(
     argv = ["-m", "sterilog", "--db", cli.url]
     if operator:
         argv += ["--operator", operator]
-    argv += ["terminal", *args]
+    argv += [*command, *args]
     child = pexpect.spawn(
         sys.executable, argv, env=full, encoding="utf-8", timeout=TIMEOUT, dimensions=(24, 60)
     )
@@ -57,8 +58,9 @@ def serve(
     device: str | None = None,
     confirm: str = "",
     prompt_seen: bool = False,
+    depth: str = "",
 ) -> None:
-    """One client: cartridge, (device), packs, empty line, client, confirm."""
+    """One client: cartridge, (device), packs, empty line, depth, client, confirm."""
     if not prompt_seen:
         child.expect("cartridge> ")
     child.sendline(scan)
@@ -70,6 +72,8 @@ def serve(
         child.sendline(p)
     child.expect(f"pack {len(packs) + 1}> ")
     child.sendline("")
+    child.expect(r"depth mm \(empty: not recorded\)> ")
+    child.sendline(depth)
     child.expect("client reference> ")
     child.sendline(client)
     child.expect(r"\[Enter=yes, n=no\] ")
@@ -224,6 +228,8 @@ def test_the_verdict_is_full_width_and_coloured_unless_no_color(clinic: Cli) -> 
     child.sendline(hri("LOTA", "0001"))
     child.expect("device serial> |pack 1> ")
     child.sendline("")
+    child.expect(r"depth mm \(empty: not recorded\)> ")
+    child.sendline("")
     child.expect("client reference> ")
     child.sendline("C-2")
     child.expect(r"\[Enter=yes")
@@ -358,6 +364,8 @@ def test_two_terminals_race_for_one_unit_one_go_one_cartridge_used(clinic: Cli) 
         child.sendline(scan)
         child.expect("pack 1> ")
         child.sendline("")
+        child.expect("depth mm ")
+        child.sendline("")
         child.expect("client reference> ")
         child.sendline(client)
         child.expect(r"\[Enter=yes")
@@ -483,3 +491,136 @@ def test_a_pin_changed_meanwhile_is_asked_for_again(clinic: Cli) -> None:
     serve(child, hri("LOTA", "0001"), client="C-1")
     child.expect("GO — session 1 started")
     assert leave(child) == 0
+
+
+def exported(cli: Cli) -> dict:
+    """The day's records as `sterilog export` has them (refusals with depth and packs)."""
+    out = cli.ok("export", "--from", "2026-11-24", "--to", "2026-11-24", "--format", "json",
+                 "-o", "-", operator=False).stdout
+    data: dict = json.loads(out)
+    return data
+
+
+def test_the_terminal_asks_the_depth_and_the_depth_rules_apply(clinic: Cli) -> None:
+    child = spawn(clinic, "--room", "R1", "--device", "SN-1")
+    child.expect("cartridge> ")
+    child.sendline(hri("LOTA", "0001"))
+    child.expect("pack 1> ")
+    child.sendline("P1")
+    child.expect("pack 2> ")
+    child.sendline("")
+    child.expect(r"depth mm \(empty: not recorded\)> ")
+    child.sendline("1,5")  # a decimal comma: said, and asked again
+    child.expect("not a number written with ASCII digits")
+    child.expect(r"depth mm \(empty: not recorded\)> ")
+    child.sendline("3.0")  # deeper than ann's 2.0 mm and SN-1's 2.5 mm
+    child.expect("client reference> ")
+    child.sendline("C-1")
+    child.expect(r"with P1, 3 mm deep\? \[Enter=yes, n=no\] ")
+    child.sendline("")
+    child.expect("BLOCKED — 2 reasons")
+    child.expect("cartridge> ")
+    (refusal,) = exported(clinic)["refusals"]
+    assert refusal["depth_mm"] == 3.0
+    assert {"practitioner-depth-exceeded", "device-depth-exceeded"} <= set(
+        refusal["reason_codes"])
+    serve(child, hri("LOTA", "0001"), packs=("P1",), client="C-1", depth="1.5", prompt_seen=True)
+    child.expect("GO — session 1 started")
+    assert leave(child) == 0
+    (session,) = exported(clinic)["sessions"]
+    assert (session["packs"], session["depth_mm"]) == (["P1"], 1.5)
+
+
+def test_session_start_without_options_asks_for_everything_at_a_terminal(clinic: Cli) -> None:
+    """A practitioner answering prompts is asked for packs and depth too, so the pack and depth
+    rules are not skipped because nobody asked (issue 14)."""
+    child = spawn(clinic, command=("session", "start"))
+    for prompt, answer in [
+        ("Room: ", "R1"),
+        ("Device serial: ", "SN-1"),
+        ("Scan the cartridge: ", hri("LOTA", "0001")),
+        ("Client reference: ", "C-9"),
+        (r"Pack ID \(empty line to finish\): ", "P1"),
+        (r"Pack ID \(empty line to finish\): ", "P3"),  # never sterilized
+        (r"Pack ID \(empty line to finish\): ", ""),
+        (r"Needle depth in mm \(empty line: not recorded\): ", "2.2"),  # ann may go 2.0
+    ]:
+        child.expect(prompt)
+        child.sendline(answer)
+    child.expect("BLOCKED: ")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 3
+    out = exported(clinic)
+    (refusal,) = out["refusals"]
+    assert (refusal["client"], refusal["packs"], refusal["depth_mm"]) == ("C-9", ["P1", "P3"], 2.2)
+    assert "practitioner-depth-exceeded" in refusal["reason_codes"]
+    assert out["sessions"] == []
+
+    child = spawn(clinic, command=("session", "start"))
+    for prompt, answer in [
+        ("Room: ", "R1"),
+        ("Device serial: ", "SN-1"),
+        ("Scan the cartridge: ", hri("LOTA", "0001")),
+        ("Client reference: ", "C-9"),
+        (r"Pack ID \(empty line to finish\): ", "P1"),
+        (r"Pack ID \(empty line to finish\): ", ""),
+        (r"Needle depth in mm \(empty line: not recorded\): ", "1.5"),
+    ]:
+        child.expect(prompt)
+        child.sendline(answer)
+    child.expect("GO: session 1 started")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    (s,) = exported(clinic)["sessions"]
+    assert (s["client"], s["packs"], s["depth_mm"]) == ("C-9", ["P1"], 1.5)
+
+
+def test_one_ctrl_c_guard_holds_the_key_and_says_whether_it_came() -> None:
+    import signal
+
+    from sterilog.cli.verdict import no_interrupt
+
+    with no_interrupt() as held:
+        pass
+    assert held.pressed is False
+    with no_interrupt() as held:
+        os.kill(os.getpid(), signal.SIGINT)  # held: no KeyboardInterrupt here
+        time.sleep(0)
+    assert held.pressed is True  # and none after it either: the caller decides
+
+
+def test_ctrl_c_while_the_terminal_records_shows_the_verdict_then_leaves(
+    clinic: Cli, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The terminal and `session start` share the guard (sterilog.cli.verdict.no_interrupt):
+    a session recorded is always shown; the terminal then leaves (exit 0, `guard`)."""
+    import signal
+
+    from sterilog.cli import terminal
+    from sterilog.cli.app import App
+    from sterilog.services import gate
+
+    real = gate.start
+
+    def start_then_ctrl_c(*args: object, **kw: object) -> object:
+        result = real(*args, **kw)  # type: ignore[arg-type]
+        os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C before the commit
+        return result
+
+    monkeypatch.setattr(gate, "start", start_then_ctrl_c)
+    monkeypatch.setenv("STERILOG_NOW", NOW)
+    app = App(db=clinic.url, json=False, operator="ann")
+    term = terminal.TerminalApp(app, "ann")
+    screen = terminal.Screen.__new__(terminal.Screen)
+    screen.color = False
+    try:
+        with pytest.raises(terminal.Leave):
+            terminal._decide(term, screen, "R1", "SN-1", hri("LOTA", "0001"), ("P1",), "C-1")
+    finally:
+        app.close()
+    assert "GO — session 1 started" in capsys.readouterr().out
+    assert [s["client"] for s in sessions(clinic)] == ["C-1"]
+    terminal.guard(lambda: (_ for _ in ()).throw(terminal.Leave()))
+    assert "Left the terminal" in capsys.readouterr().out

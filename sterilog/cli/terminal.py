@@ -2,10 +2,11 @@
 
 The practitioner identifies once (operator ID + PIN). Then, per client: scan the cartridge, the
 device serial (unless fixed with --device), the pack labels (an empty line ends them), type the
-client reference, confirm. The decision is `session start` itself: the same service
-(`services.gate.start`) in the same `App.writing` transaction, so the same audit entry and the
-same refusal record. Nothing is cached across clients: each decision opens a new transaction,
-reads the clock, the clinic settings and every fact afresh.
+needle depth (an empty line: not recorded) and the client reference, confirm. The decision is
+`session start` itself: the same service (`services.gate.start`) in the same `App.writing`
+transaction, so the same audit entry and the same refusal record. Nothing is cached across
+clients: each decision opens a new transaction, reads the clock, the clinic settings and every
+fact afresh.
 
 Input is read line by line from the terminal's file descriptor in canonical mode (the line
 discipline does the editing), with `select` for the idle timeout, so a keyboard-wedge scanner
@@ -17,7 +18,6 @@ from __future__ import annotations
 import os
 import select
 import shutil
-import signal
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -27,7 +27,7 @@ from typing import Any
 import click
 
 from sterilog.cli.app import App
-from sterilog.cli.verdict import reason_lines
+from sterilog.cli.verdict import no_interrupt, reason_lines
 from sterilog.clock import Clock, read_clock
 from sterilog.errors import SterilogError, UserError
 
@@ -133,16 +133,6 @@ def _no_echo(fd: int) -> Iterator[None]:
         yield
     finally:
         termios.tcsetattr(fd, termios.TCSADRAIN, old)
-
-
-@contextmanager
-def _no_interrupt() -> Iterator[None]:
-    """Hold Ctrl-C while a decision is recorded and shown: a session written is always shown."""
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 # --- reading the database (always a fresh transaction) -------------------------------------------
@@ -293,15 +283,34 @@ def _client(term: TerminalApp, screen: Screen, room: str, device: str | None) ->
         if not pack:
             break
         packs.append(pack)
+    depth = _depth(screen)
     client = ""
     while not client.strip():
         client = screen.read("client reference> ")
     listed = ", ".join(packs) if packs else "no pack"
-    answer = screen.read(f"Start for {client.strip()} on {dev} with {listed}? [Enter=yes, n=no] ")
+    at_depth = f", {depth:g} mm deep" if depth is not None else ""
+    answer = screen.read(
+        f"Start for {client.strip()} on {dev} with {listed}{at_depth}? [Enter=yes, n=no] "
+    )
     if answer.strip().lower() not in ("", "y", "yes"):
         screen.out("Cancelled: nothing recorded.")
         return
-    _decide(term, screen, room, dev, cartridge, tuple(packs), client)
+    _decide(term, screen, room, dev, cartridge, tuple(packs), client, depth)
+
+
+def _depth(screen: Screen) -> float | None:
+    """The needle depth (mm) for the practitioner's and the device's maximum-depth rules; an
+    empty line: not recorded (as `session start` without --depth-mm)."""
+    from sterilog.cli.params import NUMBER
+
+    while True:
+        raw = screen.read("depth mm (empty: not recorded)> ").strip()
+        if not raw:
+            return None
+        try:
+            return float(NUMBER.convert(raw, None, None))
+        except UserError as error:
+            screen.out(f"Error: {error.message}")
 
 
 def _decide(
@@ -312,11 +321,13 @@ def _decide(
     cartridge: str,
     packs: tuple[str, ...],
     client: str,
+    depth_mm: float | None = None,
 ) -> None:
     from sterilog.services import gate
     from sterilog.services.people import DAILY
 
-    with _no_interrupt():
+    # Ctrl-C waits until the decision is recorded and shown, then leaves the terminal.
+    with no_interrupt() as held:
         with term.writing(DAILY, "start sessions") as ctx:
             who = ctx.actor.code if ctx.actor else ""
             decision, started, refusal = gate.start(
@@ -327,12 +338,15 @@ def _decide(
                     cartridge=cartridge,
                     packs=packs,
                     practitioner=who,
+                    depth_mm=depth_mm,
                     client=client,
                 ),
             )
             session_id = started.id if started else None
             refusal_id = refusal.id if refusal else None
         show(screen, decision, session_id, refusal_id)
+    if held.pressed:
+        raise Leave
 
 
 def show(screen: Screen, decision: Any, session_id: int | None, refusal_id: int | None) -> None:
@@ -357,7 +371,7 @@ def _end(term: TerminalApp, screen: Screen, room: str) -> None:
     from sterilog.services import gate
     from sterilog.services.people import DAILY
 
-    with _no_interrupt():
+    with no_interrupt() as held:
         with term.writing(DAILY, "end sessions") as ctx:
             row = ctx.session.execute(
                 text(
@@ -368,14 +382,16 @@ def _end(term: TerminalApp, screen: Screen, room: str) -> None:
                 ),
                 {"room": room},
             ).first()
-            if row is None:
-                screen.out(f"No open session in room {room}: nothing to end.")
-                return
-            session_id = int(row[0])
-            gate.end(ctx, session_id, None)
-        screen.out(
-            f"Ended session {session_id}. Clean the room and the device before the next client."
-        )
+            if row is not None:
+                gate.end(ctx, int(row[0]), None)
+        if row is None:
+            screen.out(f"No open session in room {room}: nothing to end.")
+        else:
+            screen.out(
+                f"Ended session {row[0]}. Clean the room and the device before the next client."
+            )
+    if held.pressed:
+        raise Leave
 
 
 # --- the command ---------------------------------------------------------------------------------
@@ -427,13 +443,13 @@ def terminal(app: App, room: str, device: str | None) -> None:
     """A resident, scan-first loop for the treatment-room terminal.
 
     Identify once (operator ID + PIN); then for each client scan the cartridge, the device
-    serial (unless --device), the pack labels (an empty line ends them), type the client
-    reference and confirm: the verdict fills the screen (GO green, BLOCKED red with what to do;
-    plain text when NO_COLOR is set). Each decision is `session start`: the same checks, the
-    same session or refusal record, the same audit entry, read afresh from the database. Type
-    `end` to end the room's open session. After the rule pack's terminal.idle_minutes without
-    input the PIN is asked again. Ctrl-C, Ctrl-D or `quit` leave. Needs an interactive
-    terminal (exit 2 otherwise).
+    serial (unless --device), the pack labels (an empty line ends them), type the needle depth
+    (an empty line: not recorded) and the client reference, and confirm: the verdict fills the
+    screen (GO green, BLOCKED red with what to do; plain text when NO_COLOR is set). Each
+    decision is `session start`: the same checks, the same session or refusal record, the same
+    audit entry, read afresh from the database. Type `end` to end the room's open session.
+    After the rule pack's terminal.idle_minutes without input the PIN is asked again. Ctrl-C,
+    Ctrl-D or `quit` leave. Needs an interactive terminal (exit 2 otherwise).
     """
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         click.echo(

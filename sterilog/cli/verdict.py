@@ -61,19 +61,30 @@ def zoned(instant: dt.datetime | None, tz: ZoneInfo) -> str:
     return fmt_zoned(instant, tz)
 
 
+class Held:
+    """What `no_interrupt` saw: `pressed` is True when Ctrl-C came while it held it."""
+
+    pressed: bool = False
+
+
 @contextmanager
-def no_interrupt() -> Iterator[None]:
-    """Hold Ctrl-C while a decision is committed and shown: a record written is always shown,
-    and the command then exits as the record says (a Ctrl-C pressed meanwhile is dropped)."""
+def no_interrupt() -> Iterator[Held]:
+    """Hold Ctrl-C while a decision is committed and shown: a record written is always shown.
+
+    The one Ctrl-C guard of the commands that record at the point of care (`session start`,
+    `sterilog terminal`). A Ctrl-C pressed meanwhile is not raised: the caller sees it in
+    `Held.pressed` and decides what it means after the result is on the screen (`session
+    start` exits as the record says, 0 GO or 3 BLOCKED; the terminal then leaves, exit 0)."""
+    held = Held()
     if not hasattr(signal, "pthread_sigmask"):  # pragma: no cover - Windows
-        yield
+        yield held
         return
     old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
-        yield
+        yield held
     finally:
-        pending = signal.SIGINT in signal.sigpending()
-        if pending:
+        held.pressed = signal.SIGINT in signal.sigpending()
+        if held.pressed:
             # Swallow the Ctrl-C that arrived while the record was being committed and shown.
             previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
             signal.pthread_sigmask(signal.SIG_SETMASK, old)

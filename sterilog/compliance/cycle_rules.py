@@ -326,7 +326,8 @@ CYCLE_RULES: tuple[RuleSpec, ...] = (
         "the sterilizer's type needs a daily air-removal test (rule pack) and none passed on the "
         "cycle's clinic-local day at or before it",
         "A pre-vacuum sterilizer that does not remove air does not sterilize (Bowie-Dick/Helix).",
-        "Run the test in the empty chamber and record it: `sterilog air-removal record`.",
+        "Run the test in the empty chamber and record it: "
+        "`sterilog air-removal record --sterilizer ID --result pass|fail`.",
         scope="cycle",
     ),
     RuleSpec(
@@ -353,7 +354,8 @@ CYCLE_RULES: tuple[RuleSpec, ...] = (
         "the cycle falls in a clinic-local ISO week declared for its sterilizer as a week without "
         "a spore test (`bi skip`, not voided)",
         "A declared week says the sterilizer ran no load; a load in it makes the record false.",
-        "Void the declaration (`sterilog void bi-skip ID`), then record the load and its BI.",
+        "Void the declaration (`sterilog void bi-skip ID --reason TEXT`; the ID is the one the "
+        "declaration printed), then record the load and its BI.",
         scope="cycle",
     ),
 )

@@ -351,14 +351,15 @@ GATE_RULES: tuple[RuleSpec, ...] = (
         "the scanned unit was never received into stock",
         "Only stock received through sterilog has a known origin, lot and expiry; an "
         "unknown unit may be counterfeit, grey-market or a mis-scan.",
-        "Receive the delivery first (`sterilog cartridge receive`), or scan the unit again.",
+        "Receive the delivery first (`sterilog cartridge receive SCAN ...`), or scan the unit "
+        "again.",
     ),
     RuleSpec(
         "cartridge-expired",
         cartridge_unexpired,
         "its expiry day has ended (end of the day in the clinic's zone)",
         "Sterility is only claimed by the manufacturer up to the expiry date.",
-        "Discard it (`sterilog cartridge discard`) and take another unit.",
+        "Discard it (`sterilog cartridge discard SCAN --reason expired`) and take another unit.",
     ),
     RuleSpec(
         "cartridge-used",
@@ -379,7 +380,8 @@ GATE_RULES: tuple[RuleSpec, ...] = (
         cartridge_not_recalled,
         "its lot is recalled",
         "The manufacturer or the clinic withdrew the lot.",
-        "Quarantine the stock; `sterilog trace lot` lists clients already treated.",
+        "Quarantine the stock; `sterilog trace lot --gtin GTIN --lot LOT` lists clients already "
+        "treated.",
     ),
     RuleSpec(
         "cartridge-discarded",
@@ -408,7 +410,7 @@ GATE_RULES: tuple[RuleSpec, ...] = (
         device_free,
         "the device is in an open session",
         "One pen treats one client at a time.",
-        "End the open session (`sterilog session end`) and reprocess the pen.",
+        "End the open session (`sterilog session end SESSION_ID`) and reprocess the pen.",
     ),
     RuleSpec(
         "device-depth-exceeded",
@@ -520,7 +522,7 @@ WARNING_RULES: tuple[RuleSpec, ...] = (
         None,
         "a session has been open longer than `open_session_warning_hours`",
         "It was probably not ended.",
-        "End it with `sterilog session end`.",
+        "End it with `sterilog session end SESSION_ID`.",
         scope="warning",
     ),
 )

@@ -83,7 +83,7 @@ GAP_RULES: tuple[RuleSpec, ...] = (
         None,
         "a session started in the month is still open",
         "An open session means the room, pen and packs were never released for reprocessing.",
-        "End it with `sterilog session end`.",
+        "End it with `sterilog session end SESSION_ID`.",
         scope="gap",
     ),
 )
@@ -106,7 +106,8 @@ STATUS_RULES: tuple[RuleSpec, ...] = (
         None,
         "an imported load with packs has no chemical-indicator reading yet (state `due`)",
         "See `pack-ci-missing`.",
-        "Read the packs' indicators and record them with `sterilog cycle ci LOAD_ID`.",
+        "Read the packs' indicators and record them with "
+        "`sterilog cycle ci LOAD_ID --ci pass|fail`.",
         scope="status",
     ),
     RuleSpec(
@@ -117,7 +118,8 @@ STATUS_RULES: tuple[RuleSpec, ...] = (
         "once `lab_result_days` have passed or the deadline passed unreceived",
         "A mailed BI counts for the weekly rule only until `lab_result_days` after it was "
         "placed; labs reject strips received late.",
-        "Chase the lab; record `bi received`, `bi read ... --report-no` or `bi invalid`.",
+        "Chase the lab; record `sterilog bi received BI_ID --at TIME`, "
+        "`sterilog bi read BI_ID --report-no NO ...` or `sterilog bi invalid BI_ID --reason ...`.",
         scope="status",
     ),
     RuleSpec(
@@ -127,8 +129,9 @@ STATUS_RULES: tuple[RuleSpec, ...] = (
         "`due`), or all accounted for but not closed (state `check`)",
         "Clients treated with packs of a suspect load or a recalled lot must be told; the "
         "report's page 1 cannot be green while an exposure is open.",
-        "Notify each client (`sterilog exposure notify`); a manager closes an exposure with "
-        "unreachable clients (`sterilog exposure close`).",
+        "Notify each client (`sterilog exposure notify ID --client CLIENT --how ...`, or "
+        "`--unreachable` after trying); when only unreachable ones are left, a manager closes "
+        "it (`sterilog exposure close ID --note TEXT`).",
         scope="status",
     ),
     RuleSpec(
@@ -183,7 +186,7 @@ STATUS_RULES: tuple[RuleSpec, ...] = (
         None,
         "a session is open (state `overdue` after `open_session_warning_hours`)",
         "The room and pen cannot be reprocessed until it ends.",
-        "End it with `sterilog session end`.",
+        "End it with `sterilog session end SESSION_ID`.",
         scope="status",
     ),
     RuleSpec(

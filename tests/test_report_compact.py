@@ -89,3 +89,39 @@ def test_the_monthly_cleaning_log_has_one_row_per_run_with_every_time(
     assert "2026-10-05 15:30 (LATE ENTRY: entered 2026-10-07 10:00" in log
     counts = [int(n) for n in re.findall(r"Boss Manager (\d+)", log)]
     assert sorted(counts) == [1, 1, 1, 8]  # 11 cleans, each represented once
+
+
+def _texts_with_colour(path: Path) -> list[tuple[str, tuple[float, ...] | None]]:
+    """Every text run of the PDF with the fill colour it is drawn in."""
+    from pypdf import PdfReader
+
+    seen: list[tuple[str, tuple[float, ...] | None]] = []
+    colour: list[tuple[float, ...] | None] = [None]
+
+    def before(op: bytes, args: list[object], cm: object, tm: object) -> None:
+        if op == b"rg":
+            colour[0] = tuple(round(float(a), 2) for a in args)  # type: ignore[arg-type]
+
+    def text(t: str, *_: object) -> None:
+        if t.strip():
+            seen.append((t.strip(), colour[0]))
+
+    for page in PdfReader(str(path)).pages:
+        page.extract_text(visitor_operand_before=before, visitor_text=text)
+    return seen
+
+
+def test_a_voided_air_removal_test_shows_its_value_struck_through(cli: Cli, tmp_path: Path) -> None:
+    from sterilog.reports import pdf
+
+    registers(cli)
+    cli.ok("air-removal", "record", "--sterilizer", "AC1", "--result", "fail", now=at(6, 7))
+    cli.ok("void", "air-removal", "1", "--reason", "wrong sterilizer", now=at(6, 8))
+    path = monthly(cli, tmp_path)
+    text = flat("\n".join(pages(path)))
+    log = text[text.index("Air-removal (Bowie-Dick / Helix) test log") : text.index("4. Cleaning")]
+    assert "2026-10-06 08:00 AC1 FAIL Boss Manager" in log
+    assert "voided" not in log
+    grey = tuple(round(x, 2) for x in pdf.VOID.rgb())
+    # the whole row, its value included, is drawn greyed and struck (not a red FAIL mark)
+    assert ("2026-10-06 08:00 AC1 FAIL Boss Manager", grey) in _texts_with_colour(path)

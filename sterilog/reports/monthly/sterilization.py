@@ -32,6 +32,7 @@ from sterilog.reports.common import (
     weeks,
     within,
 )
+from sterilog.reports.marks import bi_text, passfail_text, status_text
 from sterilog.reports.monthly.layout import (
     SECTIONS,
     Fit,
@@ -192,10 +193,10 @@ def _cycle_cells(c: CycleRow, page: Page) -> list[Any]:
         (f"imported, device #{c.device_cycle_no}" if c.source == "imported" else "typed")
         + "".join(f"; {name}" for name in c.attachments),
         (
-            "voided"
-            if c.voided
-            else "CI not read"
+            "CI not read"
             if c.ci_pending
+            else status_text(c.passed, c.suspect)
+            if c.voided  # struck through: the value that was voided
             else page.marks.status(c.passed, c.suspect)
         ),
     ]
@@ -236,7 +237,7 @@ def _bi_log(d: MonthlyData, c: Page) -> list[Any]:
                 lt("bi_reads", b.read_id, b.read_at),
                 b.result or DASH,
                 b.control or DASH,
-                "voided" if b.voided else marks.bi(b),
+                bi_text(b) if b.voided else marks.bi(b),
                 b.operator if b.read_id is not None else DASH,
             ]
             for b in d.bis
@@ -294,7 +295,7 @@ def _air_removal_log(d: MonthlyData, c: Page) -> list[Any]:
             [
                 lt("air_removal_tests", a.test_id, a.at),
                 a.sterilizer,
-                "voided" if a.voided else marks.passfail(a.result),
+                passfail_text(a.result) if a.voided else marks.passfail(a.result),
                 a.operator,
             ]
             for a in d.air_tests

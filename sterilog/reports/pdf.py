@@ -879,11 +879,31 @@ TRAINING_MARK = "TRAINING \u2014 NOT A CLINICAL RECORD"
 
 
 def _fit(text: str, font: str, size: float, width: float) -> str:
-    if pdfmetrics.stringWidth(text, font, size) <= width:
+    if _width(text, font, size) <= width:
         return text
-    while text and pdfmetrics.stringWidth(text + "…", font, size) > width:
+    while text and _width(text + "…", font, size) > width:
         text = text[:-1]
     return text + "…"
+
+
+def _font_runs(text: str, font: str) -> list[tuple[str, str]]:
+    """(font, run) pieces of a line: each run of characters DejaVu lacks in the fallback font
+    (the header and footer draw on the canvas, not through Paragraph markup)."""
+    if text.isascii() or not _needs_fallback(text):
+        return [(font, text)]
+    _fallback_ready()
+    out: list[tuple[str, str]] = []
+    for ch in text:
+        want = font if ord(ch) in _COVERED else FALLBACK_FONT
+        if out and out[-1][0] == want:
+            out[-1] = (want, out[-1][1] + ch)
+        else:
+            out.append((want, ch))
+    return out
+
+
+def _width(text: str, font: str, size: float) -> float:
+    return float(sum(pdfmetrics.stringWidth(run, f, size) for f, run in _font_runs(text, font)))
 
 
 class _NumberedCanvas(Canvas):  # type: ignore[misc]
@@ -907,6 +927,28 @@ class _NumberedCanvas(Canvas):  # type: ignore[misc]
             Canvas.showPage(self)
         Canvas.save(self)
 
+    def _draw_text(self, x: float, y: float, text: str, font: str, size: float, align: str) -> None:
+        """A line in `font`, per character falling back for scripts DejaVu lacks; `align` is
+        "left", "right" (x is the right end) or "centre"."""
+        runs = _font_runs(text, font)
+        if len(runs) == 1 and runs[0][0] == font:  # the common case, drawn as it always was
+            self.setFont(font, size)
+            if align == "left":
+                self.drawString(x, y, text)
+            elif align == "right":
+                self.drawRightString(x, y, text)
+            else:
+                self.drawCentredString(x, y, text)
+            return
+        total = sum(pdfmetrics.stringWidth(run, f, size) for f, run in runs)
+        x -= total if align == "right" else total / 2 if align == "centre" else 0
+        line = self.beginText(x, y)  # one text object: the line reads back as one line
+        for f, run in runs:
+            line.setFont(f, size)
+            line.textOut(run)
+        self.drawText(line)
+        self.setFont(font, size)
+
     def _draw_furniture(self, number: int, total: int) -> None:
         f = self._furniture
         width, height = self._pagesize
@@ -927,14 +969,15 @@ class _NumberedCanvas(Canvas):  # type: ignore[misc]
         top = height - _HEADER_TOP
         half = (right - left) / 2 - 4 * mm
         self.setFillColor(INK)
-        self.setFont(FONT_BOLD, 10.5)
-        self.drawString(left, top - 9, _fit(f.clinic, FONT_BOLD, 10.5, half))
+        self._draw_text(
+            left, top - 9, _fit(f.clinic, FONT_BOLD, 10.5, half), FONT_BOLD, 10.5, "left"
+        )
         self.setFillColor(ACCENT)
-        self.setFont(FONT_BOLD, 9)
-        self.drawString(left, top - 21, _fit(f.title, FONT_BOLD, 9, half))
+        self._draw_text(left, top - 21, _fit(f.title, FONT_BOLD, 9, half), FONT_BOLD, 9, "left")
         self.setFillColor(INK)
-        self.setFont(FONT, 9)
-        self.drawRightString(right, top - 9, _fit(f"Period: {f.period}", FONT, 9, half))
+        self._draw_text(
+            right, top - 9, _fit(f"Period: {f.period}", FONT, 9, half), FONT, 9, "right"
+        )
         self.setFillColor(MUTED)
         self.setFont(FONT, 7.5)
         self.drawRightString(right, top - 21, f"Times in {f.tz_name}")

@@ -634,7 +634,8 @@ def _session_items(d: dict[str, Any], t: Callable[[Any], str]) -> list[tuple[str
                 if lc
                 else "NONE RECORDED"
             )
-            + (f". {trace.clean_warning(dev)}" if trace.clean_warning(dev) else ""),
+            + (f". {trace.clean_warning(dev)}" if trace.clean_warning(dev) else "")
+            + (f". {trace.used_after_text(dev)}" if trace.used_after_text(dev) else ""),
         ),
         (
             "Room",

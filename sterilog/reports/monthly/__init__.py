@@ -194,6 +194,7 @@ def rows(
     data.appendix.staff[:] = a.staff
     data.appendix.disinfectants[:] = a.disinfectants
     data.appendix.devices[:] = a.devices
+    data.appendix.corrections[:] = a.corrections
     return data
 
 

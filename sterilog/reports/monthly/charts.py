@@ -34,10 +34,13 @@ def render(d: MonthlyData, c: Page) -> list[Any]:
     from sterilog.reports.pdf import heading
 
     story: list[Any] = []
-    story += heading(SECTIONS[1])
-    story.append(
+    story.append(  # the section's title stays with its first chart (never alone at a page foot)
         KeepTogether(
-            [*heading("Sessions and refusals per day", 2), _day_chart(d, pdf.CONTENT_WIDTH)]
+            [
+                *heading(SECTIONS[1]),
+                *heading("Sessions and refusals per day", 2),
+                _day_chart(d, pdf.CONTENT_WIDTH),
+            ]
         )
     )
     story.append(

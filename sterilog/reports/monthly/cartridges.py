@@ -48,154 +48,6 @@ from sterilog.reports.monthly.model import (
 )
 
 
-def render(d: MonthlyData, c: Page) -> list[Any]:
-    """Section Cartridge stock."""
-
-    from sterilog.reports.pdf import heading
-
-    story: list[Any] = []
-    story += heading(SECTIONS[5])
-    for part in (_lot_movements, _deliveries, _discards, _recalls):
-        story += part(d, c)
-    return story
-
-
-def _lot_movements(d: MonthlyData, c: Page) -> list[Any]:
-    """Movements per lot."""
-
-    from sterilog.reports import pdf
-    from sterilog.reports.pdf import heading
-
-    width = pdf.LANDSCAPE_CONTENT_WIDTH
-    story: list[Any] = []
-    story += heading("Movements per lot", 2)
-    story += tbl(
-        [
-            "GTIN",
-            "Lot",
-            "Expiry",
-            "Received",
-            "Used",
-            "Discarded",
-            "Expired unused",
-            "Recalled",
-            "On hand at month end",
-        ],
-        [
-            [
-                s.gtin,
-                s.lot,
-                s.expiry.isoformat(),
-                str(s.received),
-                str(s.used),
-                str(s.discarded),
-                str(s.expired),
-                "RECALLED" if s.recalled else "no",
-                str(s.on_hand_at_end),
-            ]
-            for s in d.stock
-        ],
-        [Fit(GTIN_SAMPLE), 30, D, 20, 20, 20, 24, 22, 30],
-        width,
-        align=["LEFT", "LEFT", "LEFT", "RIGHT", "RIGHT", "RIGHT", "RIGHT", "LEFT", "RIGHT"],
-    )
-    return story
-
-
-def _deliveries(d: MonthlyData, c: Page) -> list[Any]:
-    """Deliveries received."""
-
-    from sterilog.reports import pdf
-    from sterilog.reports.pdf import heading
-
-    lt = c.lt
-    width = pdf.LANDSCAPE_CONTENT_WIDTH
-    story: list[Any] = []
-    story += heading("Deliveries received", 2)
-    story += tbl(
-        ["Time", "GTIN", "Lot", "Expiry", "Quantity", "Supplier", "Invoice", "Received by"],
-        [
-            [
-                lt("cartridge_receipts", r.first_id, r.at),
-                r.gtin,
-                r.lot,
-                r.expiry.isoformat(),
-                str(r.quantity),
-                r.supplier or DASH,
-                r.invoice or DASH,
-                r.operator,
-            ]
-            for r in d.receipts
-        ],
-        [T, Fit(GTIN_SAMPLE), 24, D, 16, 50, 40, 40],
-        width,
-        align=["LEFT", "LEFT", "LEFT", "LEFT", "RIGHT", "LEFT", "LEFT", "LEFT"],
-    )
-    return story
-
-
-def _discards(d: MonthlyData, c: Page) -> list[Any]:
-    """Discarded units."""
-
-    from sterilog.reports import pdf
-    from sterilog.reports.pdf import heading
-
-    lt = c.lt
-    width = pdf.LANDSCAPE_CONTENT_WIDTH
-    story: list[Any] = []
-    story += heading("Discarded units", 2)
-    story += tbl(
-        ["Time", "GTIN", "Lot", "Serial", "Reason", "By"],
-        [
-            [
-                lt("discards", x.discard_id, x.at),
-                x.gtin,
-                x.lot,
-                x.serial or DASH,
-                x.reason,
-                x.operator,
-            ]
-            for x in d.discards
-        ],
-        [T, Fit(GTIN_SAMPLE), 24, 20, 100, 40],
-        width,
-        strike_rows=[i for i, x in enumerate(d.discards) if x.voided],
-    )
-    return story
-
-
-def _recalls(d: MonthlyData, c: Page) -> list[Any]:
-    """Recalls and the sessions that used the recalled lot."""
-    from reportlab.lib.units import mm
-    from reportlab.platypus import Paragraph
-
-    from sterilog.reports import pdf
-    from sterilog.reports.pdf import esc, heading, para
-
-    t = c.t
-    lt = c.lt
-    story: list[Any] = []
-    story += heading("Recalls and the sessions that used the recalled lot", 2)
-    if not d.recalls:
-        story.append(para("No recalls this month.", pdf.STYLES.small))
-    for r in d.recalls:
-        text = (
-            f"Recall {r.recall_id}: lot {r.lot} of GTIN {r.gtin}, "
-            f"{lt('recalls', r.recall_id, r.at)}, by {r.operator}. "
-            f"Reason: {r.reason}. {plural(len(r.sessions), 'session')} used this lot."
-        )
-        struck = f"<strike>{esc(text)}</strike> (voided)" if r.voided else esc(text)
-        story.append(Paragraph(struck, pdf.STYLES.body))
-        story += tbl(
-            ["Session", "Started", "Client", "Room", "Practitioner"],
-            [[str(s.session_id), t(s.at), s.client, s.room, s.practitioner] for s in r.sessions],
-            [20, T, 60, 30, 60],
-            200 * mm,
-            empty="No session used this lot.",
-        )
-    return story
-
-
 def receipts(db: DbSession, period: Period, who: Who) -> list[ReceiptRow]:
     """One row per delivery: a box of serialized cartridges is one receipt per scanned unit."""
     group = (
@@ -373,3 +225,151 @@ def stock(db: DbSession, period: Period) -> list[StockRow]:
             )
         )
     return out
+
+
+def render(d: MonthlyData, c: Page) -> list[Any]:
+    """Section Cartridge stock."""
+
+    from sterilog.reports.pdf import heading
+
+    story: list[Any] = []
+    story += heading(SECTIONS[5])
+    for part in (_lot_movements, _deliveries, _discards, _recalls):
+        story += part(d, c)
+    return story
+
+
+def _lot_movements(d: MonthlyData, c: Page) -> list[Any]:
+    """Movements per lot."""
+
+    from sterilog.reports import pdf
+    from sterilog.reports.pdf import heading
+
+    width = pdf.LANDSCAPE_CONTENT_WIDTH
+    story: list[Any] = []
+    story += heading("Movements per lot", 2)
+    story += tbl(
+        [
+            "GTIN",
+            "Lot",
+            "Expiry",
+            "Received",
+            "Used",
+            "Discarded",
+            "Expired unused",
+            "Recalled",
+            "On hand at month end",
+        ],
+        [
+            [
+                s.gtin,
+                s.lot,
+                s.expiry.isoformat(),
+                str(s.received),
+                str(s.used),
+                str(s.discarded),
+                str(s.expired),
+                "RECALLED" if s.recalled else "no",
+                str(s.on_hand_at_end),
+            ]
+            for s in d.stock
+        ],
+        [Fit(GTIN_SAMPLE), 30, D, 20, 20, 20, 24, 22, 30],
+        width,
+        align=["LEFT", "LEFT", "LEFT", "RIGHT", "RIGHT", "RIGHT", "RIGHT", "LEFT", "RIGHT"],
+    )
+    return story
+
+
+def _deliveries(d: MonthlyData, c: Page) -> list[Any]:
+    """Deliveries received."""
+
+    from sterilog.reports import pdf
+    from sterilog.reports.pdf import heading
+
+    lt = c.lt
+    width = pdf.LANDSCAPE_CONTENT_WIDTH
+    story: list[Any] = []
+    story += heading("Deliveries received", 2)
+    story += tbl(
+        ["Time", "GTIN", "Lot", "Expiry", "Quantity", "Supplier", "Invoice", "Received by"],
+        [
+            [
+                lt("cartridge_receipts", r.first_id, r.at),
+                r.gtin,
+                r.lot,
+                r.expiry.isoformat(),
+                str(r.quantity),
+                r.supplier or DASH,
+                r.invoice or DASH,
+                r.operator,
+            ]
+            for r in d.receipts
+        ],
+        [T, Fit(GTIN_SAMPLE), 24, D, 16, 50, 40, 40],
+        width,
+        align=["LEFT", "LEFT", "LEFT", "LEFT", "RIGHT", "LEFT", "LEFT", "LEFT"],
+    )
+    return story
+
+
+def _discards(d: MonthlyData, c: Page) -> list[Any]:
+    """Discarded units."""
+
+    from sterilog.reports import pdf
+    from sterilog.reports.pdf import heading
+
+    lt = c.lt
+    width = pdf.LANDSCAPE_CONTENT_WIDTH
+    story: list[Any] = []
+    story += heading("Discarded units", 2)
+    story += tbl(
+        ["Time", "GTIN", "Lot", "Serial", "Reason", "By"],
+        [
+            [
+                lt("discards", x.discard_id, x.at),
+                x.gtin,
+                x.lot,
+                x.serial or DASH,
+                x.reason,
+                x.operator,
+            ]
+            for x in d.discards
+        ],
+        [T, Fit(GTIN_SAMPLE), 24, 20, 100, 40],
+        width,
+        strike_rows=[i for i, x in enumerate(d.discards) if x.voided],
+    )
+    return story
+
+
+def _recalls(d: MonthlyData, c: Page) -> list[Any]:
+    """Recalls and the sessions that used the recalled lot."""
+    from reportlab.lib.units import mm
+    from reportlab.platypus import Paragraph
+
+    from sterilog.reports import pdf
+    from sterilog.reports.pdf import esc, heading, para
+
+    t = c.t
+    lt = c.lt
+    story: list[Any] = []
+    story += heading("Recalls and the sessions that used the recalled lot", 2)
+    if not d.recalls:
+        story.append(para("No recalls this month.", pdf.STYLES.small))
+    for r in d.recalls:
+        text = (
+            f"Recall {r.recall_id}: lot {r.lot} of GTIN {r.gtin}, "
+            f"{lt('recalls', r.recall_id, r.at)}, by {r.operator}. "
+            f"Reason: {r.reason}. {plural(len(r.sessions), 'session')} used this lot."
+        )
+        struck = f"<strike>{esc(text)}</strike> (voided)" if r.voided else esc(text)
+        story.append(Paragraph(struck, pdf.STYLES.body))
+        story += tbl(
+            ["Session", "Started", "Client", "Room", "Practitioner"],
+            [[str(s.session_id), t(s.at), s.client, s.room, s.practitioner] for s in r.sessions],
+            [20, T, 60, 30, 60],
+            200 * mm,
+            empty="No session used this lot.",
+        )
+    return story

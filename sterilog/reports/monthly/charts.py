@@ -26,6 +26,39 @@ from sterilog.reports.monthly.model import (
 )
 
 
+def per_day(
+    period: Period, tz: ZoneInfo, sessions: Sequence[SessionRow], refusals: Sequence[RefusalRow]
+) -> list[tuple[dt.date, int, int]]:
+    """(day, sessions, refusals) for every day of the period."""
+    days: dict[dt.date, list[int]] = {}
+    day = period.first_day
+    while day <= period.last_day:
+        days[day] = [0, 0]
+        day += dt.timedelta(days=1)
+    for s in sessions:
+        days[s.at.astimezone(tz).date()][0] += 1
+    for r in refusals:
+        days[r.at.astimezone(tz).date()][1] += 1
+    return [(d, v[0], v[1]) for d, v in days.items()]
+
+
+def per_week(
+    period: Period, tz: ZoneInfo, cycles: Sequence[CycleRow]
+) -> tuple[list[tuple[str, int, int]], dict[str, int]]:
+    """(ISO week, passed, failed) for every week of the period, and per week the passed loads
+    later made suspect by a positive BI (their own series: never counted as passed)."""
+    weekly: dict[str, list[int]] = {iso_week(monday): [0, 0] for monday in weeks(period)}
+    suspect: Counter[str] = Counter()
+    for one in cycles:
+        if one.voided:
+            continue
+        label = iso_week(one.at.astimezone(tz).date())
+        weekly[label][0 if one.passed else 1] += 1
+        if one.passed and one.suspect:
+            suspect[label] += 1
+    return [(w, v[0], v[1]) for w, v in weekly.items()], dict(suspect)
+
+
 def render(d: MonthlyData, c: Page) -> list[Any]:
     """Section Charts."""
     from reportlab.platypus import KeepTogether
@@ -166,36 +199,3 @@ def _legend(legend_cls: Any, items: Iterable[tuple[Any, str]], x: float, y: floa
     legend.colorNamePairs = list(items)
     legend.boxAnchor = "nw"
     return legend
-
-
-def per_day(
-    period: Period, tz: ZoneInfo, sessions: Sequence[SessionRow], refusals: Sequence[RefusalRow]
-) -> list[tuple[dt.date, int, int]]:
-    """(day, sessions, refusals) for every day of the period."""
-    days: dict[dt.date, list[int]] = {}
-    day = period.first_day
-    while day <= period.last_day:
-        days[day] = [0, 0]
-        day += dt.timedelta(days=1)
-    for s in sessions:
-        days[s.at.astimezone(tz).date()][0] += 1
-    for r in refusals:
-        days[r.at.astimezone(tz).date()][1] += 1
-    return [(d, v[0], v[1]) for d, v in days.items()]
-
-
-def per_week(
-    period: Period, tz: ZoneInfo, cycles: Sequence[CycleRow]
-) -> tuple[list[tuple[str, int, int]], dict[str, int]]:
-    """(ISO week, passed, failed) for every week of the period, and per week the passed loads
-    later made suspect by a positive BI (their own series: never counted as passed)."""
-    weekly: dict[str, list[int]] = {iso_week(monday): [0, 0] for monday in weeks(period)}
-    suspect: Counter[str] = Counter()
-    for one in cycles:
-        if one.voided:
-            continue
-        label = iso_week(one.at.astimezone(tz).date())
-        weekly[label][0 if one.passed else 1] += 1
-        if one.passed and one.suspect:
-            suspect[label] += 1
-    return [(w, v[0], v[1]) for w, v in weekly.items()], dict(suspect)

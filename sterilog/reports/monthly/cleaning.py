@@ -36,66 +36,6 @@ from sterilog.reports.monthly.model import (
 )
 
 
-def render(d: MonthlyData, c: Page) -> list[Any]:
-    """Section Cleaning: one row per run of like cleans (`runs`), each clean's time in it."""
-    from sterilog.reports import pdf
-    from sterilog.reports.pdf import heading, para
-
-    def alone(row: CleanRow) -> bool:
-        return row.voided or _late(d, row)
-
-    groups = side_by_side(runs(d.cleans, ZoneInfo(c.tz_name), alone), alone)
-    story: list[Any] = []
-    story += heading(SECTIONS[3])
-    story.append(
-        para(
-            "Every room and device clean of the month. Cleans of the same room or device on the "
-            "same day with the same kind, product, contact time, person and note share one row: "
-            "its times in order and how many; rooms or devices cleaned alike at the same times "
-            "share it too. A voided or late clean has a row of its own.",
-            pdf.STYLES.small,
-        )
-    )
-    story += tbl(
-        ["Time", "Room / device", "Kind", "Product", "Contact (min)", "By", "Note", "Cleans"],
-        [_run_cells(g, c) for g in groups],
-        [70, 22, 20, 26, Fit("Contact (min)  "), 26, 34, Fit("Cleans")],
-        pdf.LANDSCAPE_CONTENT_WIDTH,
-        strike_rows=[i for i, g in enumerate(groups) if g[0][0].voided],
-        align=["LEFT", "LEFT", "LEFT", "LEFT", "RIGHT", "LEFT", "LEFT", "RIGHT"],
-    )
-    return story
-
-
-def _table(row: CleanRow) -> str:
-    """The clean's table name (room_cleans, device_cleans), as late entries key it."""
-    return row.kind_of_record.replace("-", "_") + "s"
-
-
-def _late(d: MonthlyData, row: CleanRow) -> bool:
-    return (_table(row), row.record_id) in d.late
-
-
-def _run_cells(group: Sequence[Sequence[CleanRow]], c: Page) -> list[Any]:
-    run = group[0]
-    first = run[0]
-    if len(run) == 1:
-        when = c.lt(_table(first), first.record_id, first.at)
-    else:  # one clinic day: the date once, then every clean's time of day
-        when = ", ".join([c.t(first.at), *(c.t(r.at)[11:] for r in run[1:])])
-    word = first.target.split(" ", 1)[0] + " "  # "Room ", "Device "
-    return [
-        when,
-        ", ".join([first.target, *(r[0].target.removeprefix(word) for r in group[1:])]),
-        first.kind,
-        first.product,
-        fmt_num(first.contact_min),
-        first.operator,
-        first.note or "",
-        str(sum(len(r) for r in group)),
-    ]
-
-
 def rows(db: DbSession, period: Period, who: Who) -> list[CleanRow]:
     """Room and device cleans of the month, merged by time."""
     cleans = _room_cleans(db, period, who) + _device_cleans(db, period, who)
@@ -223,3 +163,63 @@ def side_by_side(
             out.append([run])
         last = key
     return [tuple(group) for group in out]
+
+
+def render(d: MonthlyData, c: Page) -> list[Any]:
+    """Section Cleaning: one row per run of like cleans (`runs`), each clean's time in it."""
+    from sterilog.reports import pdf
+    from sterilog.reports.pdf import heading, para
+
+    def alone(row: CleanRow) -> bool:
+        return row.voided or _late(d, row)
+
+    groups = side_by_side(runs(d.cleans, ZoneInfo(c.tz_name), alone), alone)
+    story: list[Any] = []
+    story += heading(SECTIONS[3])
+    story.append(
+        para(
+            "Every room and device clean of the month. Cleans of the same room or device on the "
+            "same day with the same kind, product, contact time, person and note share one row: "
+            "its times in order and how many; rooms or devices cleaned alike at the same times "
+            "share it too. A voided or late clean has a row of its own.",
+            pdf.STYLES.small,
+        )
+    )
+    story += tbl(
+        ["Time", "Room / device", "Kind", "Product", "Contact (min)", "By", "Note", "Cleans"],
+        [_run_cells(g, c) for g in groups],
+        [70, 22, 20, 26, Fit("Contact (min)  "), 26, 34, Fit("Cleans")],
+        pdf.LANDSCAPE_CONTENT_WIDTH,
+        strike_rows=[i for i, g in enumerate(groups) if g[0][0].voided],
+        align=["LEFT", "LEFT", "LEFT", "LEFT", "RIGHT", "LEFT", "LEFT", "RIGHT"],
+    )
+    return story
+
+
+def _table(row: CleanRow) -> str:
+    """The clean's table name (room_cleans, device_cleans), as late entries key it."""
+    return row.kind_of_record.replace("-", "_") + "s"
+
+
+def _late(d: MonthlyData, row: CleanRow) -> bool:
+    return (_table(row), row.record_id) in d.late
+
+
+def _run_cells(group: Sequence[Sequence[CleanRow]], c: Page) -> list[Any]:
+    run = group[0]
+    first = run[0]
+    if len(run) == 1:
+        when = c.lt(_table(first), first.record_id, first.at)
+    else:  # one clinic day: the date once, then every clean's time of day
+        when = ", ".join([c.t(first.at), *(c.t(r.at)[11:] for r in run[1:])])
+    word = first.target.split(" ", 1)[0] + " "  # "Room ", "Device "
+    return [
+        when,
+        ", ".join([first.target, *(r[0].target.removeprefix(word) for r in group[1:])]),
+        first.kind,
+        first.product,
+        fmt_num(first.contact_min),
+        first.operator,
+        first.note or "",
+        str(sum(len(r) for r in group)),
+    ]

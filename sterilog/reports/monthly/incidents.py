@@ -32,6 +32,28 @@ from sterilog.reports.monthly.model import (
 )
 
 
+def rows(db: DbSession, period: Period, who: Who) -> list[IncidentRow]:
+    """Incidents of the month with their trace (few: the trace service is called per incident)."""
+    from sterilog.services.trace import session_detail
+
+    voided_incidents = facts.voided_ids(db, "incident")
+    return [
+        IncidentRow(
+            incident_id=i.id,
+            at=i.at,
+            kind=i.kind,
+            severity=i.severity,
+            note=i.note,
+            operator=who(i.operator_id),
+            voided=i.id in voided_incidents,
+            trace=session_detail(db, i.session_id) if i.session_id is not None else {},
+        )
+        for i in db.execute(
+            select(Incident).where(within(Incident.at, period)).order_by(Incident.at, Incident.id)
+        ).scalars()
+    ]
+
+
 def render(d: MonthlyData, c: Page) -> list[Any]:
     """Section Incidents."""
     from reportlab.platypus import KeepTogether
@@ -90,28 +112,6 @@ def _incident_block(
     rows = _trace_rows(d, ti)
     out += table(["Trace", "Detail"], rows, [35 * mm, width - 35 * mm])
     return out
-
-
-def rows(db: DbSession, period: Period, who: Who) -> list[IncidentRow]:
-    """Incidents of the month with their trace (few: the trace service is called per incident)."""
-    from sterilog.services.trace import session_detail
-
-    voided_incidents = facts.voided_ids(db, "incident")
-    return [
-        IncidentRow(
-            incident_id=i.id,
-            at=i.at,
-            kind=i.kind,
-            severity=i.severity,
-            note=i.note,
-            operator=who(i.operator_id),
-            voided=i.id in voided_incidents,
-            trace=session_detail(db, i.session_id) if i.session_id is not None else {},
-        )
-        for i in db.execute(
-            select(Incident).where(within(Incident.at, period)).order_by(Incident.at, Incident.id)
-        ).scalars()
-    ]
 
 
 def _trace_rows(d: dict[str, Any], ti: Callable[[str | None], str]) -> list[list[Any]]:

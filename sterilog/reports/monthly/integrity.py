@@ -52,6 +52,35 @@ def time_and_identity(
     )
 
 
+def rows(db: DbSession, period: Period) -> Integrity:
+    """The audit entries of the period and the verification of the whole chain."""
+    verification = audit.verify(db)
+    in_period = int(
+        db.execute(select(func.count()).where(within(AuditEntry.at, period))).scalar_one()
+    )
+    return Integrity(
+        entries_in_period=in_period,
+        ok=verification.ok,
+        entries=verification.entries,
+        head=verification.head,
+        problems=tuple((p.record, p.message) for p in verification.problems[:50]),
+    )
+
+
+def signatures(db: DbSession, year: int, month: int, tz: ZoneInfo) -> list[SignatureRow]:
+    """Every `sterilog sign` signature of the month, and whether the month changed since."""
+    from sterilog.services.signoff import bindings
+
+    label = f"{year:04d}-{month:02d}"
+    bound = bindings(db, label, tz)
+    return [
+        SignatureRow(s.name, s.at, s.meaning, s.head, s.id, bound[s.id].text(tz))
+        for s in db.execute(
+            select(Signature).where(Signature.month == label).order_by(Signature.at, Signature.id)
+        ).scalars()
+    ]
+
+
 def render(d: MonthlyData, c: Page) -> list[Any]:
     """Section Integrity."""
     from reportlab.lib.units import mm
@@ -126,35 +155,6 @@ def _signature_lines() -> Any:
             ]
         ),
     )
-
-
-def rows(db: DbSession, period: Period) -> Integrity:
-    """The audit entries of the period and the verification of the whole chain."""
-    verification = audit.verify(db)
-    in_period = int(
-        db.execute(select(func.count()).where(within(AuditEntry.at, period))).scalar_one()
-    )
-    return Integrity(
-        entries_in_period=in_period,
-        ok=verification.ok,
-        entries=verification.entries,
-        head=verification.head,
-        problems=tuple((p.record, p.message) for p in verification.problems[:50]),
-    )
-
-
-def signatures(db: DbSession, year: int, month: int, tz: ZoneInfo) -> list[SignatureRow]:
-    """Every `sterilog sign` signature of the month, and whether the month changed since."""
-    from sterilog.services.signoff import bindings
-
-    label = f"{year:04d}-{month:02d}"
-    bound = bindings(db, label, tz)
-    return [
-        SignatureRow(s.name, s.at, s.meaning, s.head, s.id, bound[s.id].text(tz))
-        for s in db.execute(
-            select(Signature).where(Signature.month == label).order_by(Signature.at, Signature.id)
-        ).scalars()
-    ]
 
 
 def _signatures(d: MonthlyData, c: Page) -> list[Any]:

@@ -40,85 +40,6 @@ from sterilog.reports.monthly.model import (
 )
 
 
-def render(d: MonthlyData, c: Page) -> list[Any]:
-    """Section Sessions and refusals."""
-
-    from sterilog.reports import pdf
-    from sterilog.reports.pdf import heading
-
-    lt = c.lt
-    marks = c.marks
-    tz_name = c.tz_name
-    width = pdf.LANDSCAPE_CONTENT_WIDTH
-    story: list[Any] = []
-    story += heading(SECTIONS[4])
-    story += heading(f"Sessions ({len(d.sessions)})", 2)
-    story += tbl(
-        [
-            "ID",
-            "Started",
-            "Ended",
-            "Room",
-            "Practitioner",
-            "Device",
-            "Cartridge GTIN",
-            "Lot",
-            "Serial",
-            "Expiry",
-            "Packs",
-            "Client",
-        ],
-        [
-            [
-                str(s.session_id),
-                lt("sessions", s.session_id, s.at),
-                _ended(s, tz_name) if s.ended_at else marks.alert("OPEN"),
-                s.room,
-                s.practitioner,
-                s.device,
-                s.gtin,
-                s.lot,
-                s.serial or DASH,
-                s.expiry.isoformat(),
-                ", ".join(s.packs) or DASH,
-                s.client,
-            ]
-            for s in d.sessions
-        ],
-        [Fit("000000"), T, Fit("Ended  "), 10, 34, 18, Fit(GTIN_SAMPLE), 24, 18, D, 34, 30],
-        width,
-    )
-    story += heading(f"Refusals at the gate ({len(d.refusals)})", 2)
-    story += tbl(
-        ["Time", "Room", "Device", "Practitioner", "Client", "Cartridge", "Reason codes"],
-        [
-            [
-                lt("refusals", r.refusal_id, r.at),
-                r.room,
-                r.device,
-                r.practitioner,
-                r.client,
-                r.cartridge,
-                ", ".join(r.codes),
-            ]
-            for r in d.refusals
-        ],
-        [T, 16, 20, 30, 30, 60, 91],
-        width,
-    )
-    return story
-
-
-def _ended(s: SessionRow, tz_name: str) -> str:
-    """The end time; the date only when the session ended on another day than it started."""
-    from sterilog.reports.pdf import local_time
-
-    if s.ended_at is None:
-        return "OPEN"
-    start, end = local_time(s.at, tz_name), local_time(s.ended_at, tz_name)
-    return end[11:] if start[:10] == end[:10] else end
-
-
 def _packs_of(db: DbSession, period: Period) -> dict[int, list[str]]:
     session_packs: dict[int, list[str]] = defaultdict(list)
     for sid, code in db.execute(
@@ -197,3 +118,82 @@ def refusals(db: DbSession, period: Period) -> list[RefusalRow]:
             select(Refusal).where(within(Refusal.at, period)).order_by(Refusal.at, Refusal.id)
         ).scalars()
     ]
+
+
+def render(d: MonthlyData, c: Page) -> list[Any]:
+    """Section Sessions and refusals."""
+
+    from sterilog.reports import pdf
+    from sterilog.reports.pdf import heading
+
+    lt = c.lt
+    marks = c.marks
+    tz_name = c.tz_name
+    width = pdf.LANDSCAPE_CONTENT_WIDTH
+    story: list[Any] = []
+    story += heading(SECTIONS[4])
+    story += heading(f"Sessions ({len(d.sessions)})", 2)
+    story += tbl(
+        [
+            "ID",
+            "Started",
+            "Ended",
+            "Room",
+            "Practitioner",
+            "Device",
+            "Cartridge GTIN",
+            "Lot",
+            "Serial",
+            "Expiry",
+            "Packs",
+            "Client",
+        ],
+        [
+            [
+                str(s.session_id),
+                lt("sessions", s.session_id, s.at),
+                _ended(s, tz_name) if s.ended_at else marks.alert("OPEN"),
+                s.room,
+                s.practitioner,
+                s.device,
+                s.gtin,
+                s.lot,
+                s.serial or DASH,
+                s.expiry.isoformat(),
+                ", ".join(s.packs) or DASH,
+                s.client,
+            ]
+            for s in d.sessions
+        ],
+        [Fit("000000"), T, Fit("Ended  "), 10, 34, 18, Fit(GTIN_SAMPLE), 24, 18, D, 34, 30],
+        width,
+    )
+    story += heading(f"Refusals at the gate ({len(d.refusals)})", 2)
+    story += tbl(
+        ["Time", "Room", "Device", "Practitioner", "Client", "Cartridge", "Reason codes"],
+        [
+            [
+                lt("refusals", r.refusal_id, r.at),
+                r.room,
+                r.device,
+                r.practitioner,
+                r.client,
+                r.cartridge,
+                ", ".join(r.codes),
+            ]
+            for r in d.refusals
+        ],
+        [T, 16, 20, 30, 30, 60, 91],
+        width,
+    )
+    return story
+
+
+def _ended(s: SessionRow, tz_name: str) -> str:
+    """The end time; the date only when the session ended on another day than it started."""
+    from sterilog.reports.pdf import local_time
+
+    if s.ended_at is None:
+        return "OPEN"
+    start, end = local_time(s.at, tz_name), local_time(s.ended_at, tz_name)
+    return end[11:] if start[:10] == end[:10] else end

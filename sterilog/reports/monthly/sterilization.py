@@ -86,6 +86,183 @@ def declared_weeks(db: DbSession, period: Period) -> list[tuple[str, str, str]]:
     return [(c, w, r) for _, c, w, r in history.declared_weeks(db, labels[0], labels[-1])]
 
 
+def bi_rows(db: DbSession, period: Period, who: Who) -> tuple[list[BiRow], dict[int, str]]:
+    """Every BI placed or read in the month (one row per read), and each load's BI as text."""
+    voided_reads = facts.voided_ids(db, "bi-read")
+    bi_text: dict[int, str] = {}
+    bis: list[BiRow] = []
+    bi_q = (
+        select(
+            BiologicalIndicator.id,
+            BiologicalIndicator.lot,
+            Cycle.id,
+            Cycle.load_no,
+            Cycle.at,
+            Sterilizer.code,
+            BiRead.id,
+            BiRead.at,
+            BiRead.result,
+            BiRead.control,
+            BiRead.valid,
+            BiRead.operator_id,
+        )
+        .join(Cycle, Cycle.id == BiologicalIndicator.cycle_id)
+        .join(Sterilizer, Sterilizer.id == Cycle.sterilizer_id)
+        .outerjoin(BiRead, BiRead.bi_id == BiologicalIndicator.id)
+        .where(or_(within(Cycle.at, period), within(BiRead.at, period)))
+        .order_by(Cycle.at, Cycle.id, BiRead.at, BiRead.id)
+    )
+    for bi_id, lot, cid, load_no, placed, st, rid, rat, res, ctl, valid, op in db.execute(bi_q):
+        row = BiRow(
+            bi_id=int(bi_id),
+            load_id=int(cid),
+            load_no=int(load_no),
+            sterilizer=str(st),
+            lot=str(lot),
+            placed_at=placed,
+            read_id=int(rid) if rid is not None else None,
+            read_at=rat,
+            result=res,
+            control=ctl,
+            valid=valid,
+            operator=who(op),
+            voided=rid is not None and int(rid) in voided_reads,
+        )
+        bis.append(row)
+        if not row.voided:
+            if row.read_id is None:
+                bi_text.setdefault(row.load_id, f"BI {bi_id} ({lot}): not read")
+            elif row.valid:
+                bi_text[row.load_id] = f"BI {bi_id} ({lot}): {res}"
+            else:
+                bi_text.setdefault(row.load_id, f"BI {bi_id} ({lot}): invalid read")
+    return bis, bi_text
+
+
+def _packs_of(db: DbSession, period: Period) -> dict[int, list[str]]:
+    """Pack codes of every cycle of the month, in one query."""
+    packs_of: dict[int, list[str]] = defaultdict(list)
+    for cycle_id, code in db.execute(
+        select(CyclePack.cycle_id, Pack.code)
+        .join(Pack, Pack.id == CyclePack.pack_id)
+        .join(Cycle, Cycle.id == CyclePack.cycle_id)
+        .where(within(Cycle.at, period))
+        .order_by(CyclePack.id)
+    ).all():
+        packs_of[int(cycle_id)].append(str(code))
+    return packs_of
+
+
+@dataclass
+class _Imported:
+    """Device cycle numbers of imported loads, and chemical indicators read after import."""
+
+    device_no: dict[int, int] = field(default_factory=dict)
+    ci_read: dict[int, bool] = field(default_factory=dict)
+    ci_later: dict[int, tuple[str, int | None]] = field(default_factory=dict)
+
+
+def _imported(db: DbSession, period: Period) -> _Imported:
+    from sterilog.models import CycleCi, ImportedCycle
+
+    out = _Imported()
+    for cid, no, read, read_ci, read_type in db.execute(
+        select(Cycle.id, ImportedCycle.device_cycle_no, CycleCi.passed, CycleCi.ci, CycleCi.ci_type)
+        .outerjoin(ImportedCycle, ImportedCycle.cycle_id == Cycle.id)
+        .outerjoin(CycleCi, CycleCi.cycle_id == Cycle.id)
+        .where(within(Cycle.at, period))
+    ).all():
+        if no is not None:
+            out.device_no[int(cid)] = int(no)
+        if read is not None:
+            out.ci_read[int(cid)] = bool(read)
+            out.ci_later[int(cid)] = (str(read_ci), read_type)
+    return out
+
+
+def cycle_rows(
+    db: DbSession,
+    period: Period,
+    who: Who,
+    bi_text: dict[int, str],
+    attached: dict[tuple[str, int], list[Any]],
+) -> list[CycleRow]:
+    """Every cycle of the month with its packs, BI, source and status."""
+    from sterilog.compliance.rules import load_status
+    from sterilog.compliance.vocab import LOAD_CI_PENDING, LOAD_FAILED
+
+    packs_of = _packs_of(db, period)
+    suspects = facts.suspect_load_ids(db)
+    voided_cycles = facts.voided_ids(db, "cycle")
+    imp = _imported(db, period)
+    cycles: list[CycleRow] = []
+    for c, st_code, p_name, p_temp, p_hold, bi_id, bi_lot in db.execute(
+        select(
+            Cycle,
+            Sterilizer.code,
+            Program.name,
+            Program.temp_c,
+            Program.hold_min,
+            BiologicalIndicator.id,
+            BiologicalIndicator.lot,
+        )
+        .join(Sterilizer, Sterilizer.id == Cycle.sterilizer_id)
+        .join(Program, Program.id == Cycle.program_id)
+        .outerjoin(BiologicalIndicator, BiologicalIndicator.cycle_id == Cycle.id)
+        .where(within(Cycle.at, period))
+        .order_by(Cycle.at, Cycle.id)
+    ).all():
+        bi_label = bi_text.get(c.id) or (f"BI {bi_id} ({bi_lot}): not read" if bi_id else None)
+        status = load_status(c.passed, c.ci, imp.ci_read.get(c.id))
+        later = imp.ci_later.get(c.id)
+        cycles.append(
+            CycleRow(
+                load_id=c.id,
+                at=c.at,
+                sterilizer=st_code,
+                load_no=c.load_no,
+                program=p_name,
+                program_temp_c=p_temp,
+                program_hold_min=p_hold,
+                temp_c=c.temp_c,
+                hold_min=c.hold_min,
+                ci=later[0] if later else c.ci,
+                ci_type=later[1] if later else c.ci_type,
+                bi=bi_label,
+                packs=tuple(packs_of.get(c.id, ())),
+                operator=who(c.operator_id),
+                passed=status != LOAD_FAILED,
+                suspect=c.id in suspects,
+                voided=c.id in voided_cycles,
+                source="imported" if c.id in imp.device_no else "typed",
+                device_cycle_no=imp.device_no.get(c.id),
+                ci_pending=status == LOAD_CI_PENDING,
+                attachments=tuple(a.filename for a in attached.get(("load", c.id), [])),
+            )
+        )
+    return cycles
+
+
+def air_rows(db: DbSession, period: Period, who: Who) -> list[AirRow]:
+    """Every air-removal test of the month."""
+    voided_air = facts.voided_ids(db, "air-removal")
+    return [
+        AirRow(int(i), at, str(st), str(res), who(op), int(i) in voided_air)
+        for i, at, st, res, op in db.execute(
+            select(
+                AirRemovalTest.id,
+                AirRemovalTest.at,
+                Sterilizer.code,
+                AirRemovalTest.result,
+                AirRemovalTest.operator_id,
+            )
+            .join(Sterilizer, Sterilizer.id == AirRemovalTest.sterilizer_id)
+            .where(within(AirRemovalTest.at, period))
+            .order_by(AirRemovalTest.at, AirRemovalTest.id)
+        ).all()
+    ]
+
+
 def declared_table(d: MonthlyData, table: Any) -> list[Any]:
     from reportlab.lib.units import mm
 
@@ -305,180 +482,3 @@ def _air_removal_log(d: MonthlyData, c: Page) -> list[Any]:
         strike_rows=[i for i, a in enumerate(d.air_tests) if a.voided],
     )
     return story
-
-
-def bi_rows(db: DbSession, period: Period, who: Who) -> tuple[list[BiRow], dict[int, str]]:
-    """Every BI placed or read in the month (one row per read), and each load's BI as text."""
-    voided_reads = facts.voided_ids(db, "bi-read")
-    bi_text: dict[int, str] = {}
-    bis: list[BiRow] = []
-    bi_q = (
-        select(
-            BiologicalIndicator.id,
-            BiologicalIndicator.lot,
-            Cycle.id,
-            Cycle.load_no,
-            Cycle.at,
-            Sterilizer.code,
-            BiRead.id,
-            BiRead.at,
-            BiRead.result,
-            BiRead.control,
-            BiRead.valid,
-            BiRead.operator_id,
-        )
-        .join(Cycle, Cycle.id == BiologicalIndicator.cycle_id)
-        .join(Sterilizer, Sterilizer.id == Cycle.sterilizer_id)
-        .outerjoin(BiRead, BiRead.bi_id == BiologicalIndicator.id)
-        .where(or_(within(Cycle.at, period), within(BiRead.at, period)))
-        .order_by(Cycle.at, Cycle.id, BiRead.at, BiRead.id)
-    )
-    for bi_id, lot, cid, load_no, placed, st, rid, rat, res, ctl, valid, op in db.execute(bi_q):
-        row = BiRow(
-            bi_id=int(bi_id),
-            load_id=int(cid),
-            load_no=int(load_no),
-            sterilizer=str(st),
-            lot=str(lot),
-            placed_at=placed,
-            read_id=int(rid) if rid is not None else None,
-            read_at=rat,
-            result=res,
-            control=ctl,
-            valid=valid,
-            operator=who(op),
-            voided=rid is not None and int(rid) in voided_reads,
-        )
-        bis.append(row)
-        if not row.voided:
-            if row.read_id is None:
-                bi_text.setdefault(row.load_id, f"BI {bi_id} ({lot}): not read")
-            elif row.valid:
-                bi_text[row.load_id] = f"BI {bi_id} ({lot}): {res}"
-            else:
-                bi_text.setdefault(row.load_id, f"BI {bi_id} ({lot}): invalid read")
-    return bis, bi_text
-
-
-def _packs_of(db: DbSession, period: Period) -> dict[int, list[str]]:
-    """Pack codes of every cycle of the month, in one query."""
-    packs_of: dict[int, list[str]] = defaultdict(list)
-    for cycle_id, code in db.execute(
-        select(CyclePack.cycle_id, Pack.code)
-        .join(Pack, Pack.id == CyclePack.pack_id)
-        .join(Cycle, Cycle.id == CyclePack.cycle_id)
-        .where(within(Cycle.at, period))
-        .order_by(CyclePack.id)
-    ).all():
-        packs_of[int(cycle_id)].append(str(code))
-    return packs_of
-
-
-@dataclass
-class _Imported:
-    """Device cycle numbers of imported loads, and chemical indicators read after import."""
-
-    device_no: dict[int, int] = field(default_factory=dict)
-    ci_read: dict[int, bool] = field(default_factory=dict)
-    ci_later: dict[int, tuple[str, int | None]] = field(default_factory=dict)
-
-
-def _imported(db: DbSession, period: Period) -> _Imported:
-    from sterilog.models import CycleCi, ImportedCycle
-
-    out = _Imported()
-    for cid, no, read, read_ci, read_type in db.execute(
-        select(Cycle.id, ImportedCycle.device_cycle_no, CycleCi.passed, CycleCi.ci, CycleCi.ci_type)
-        .outerjoin(ImportedCycle, ImportedCycle.cycle_id == Cycle.id)
-        .outerjoin(CycleCi, CycleCi.cycle_id == Cycle.id)
-        .where(within(Cycle.at, period))
-    ).all():
-        if no is not None:
-            out.device_no[int(cid)] = int(no)
-        if read is not None:
-            out.ci_read[int(cid)] = bool(read)
-            out.ci_later[int(cid)] = (str(read_ci), read_type)
-    return out
-
-
-def cycle_rows(
-    db: DbSession,
-    period: Period,
-    who: Who,
-    bi_text: dict[int, str],
-    attached: dict[tuple[str, int], list[Any]],
-) -> list[CycleRow]:
-    """Every cycle of the month with its packs, BI, source and status."""
-    from sterilog.compliance.rules import load_status
-    from sterilog.compliance.vocab import LOAD_CI_PENDING, LOAD_FAILED
-
-    packs_of = _packs_of(db, period)
-    suspects = facts.suspect_load_ids(db)
-    voided_cycles = facts.voided_ids(db, "cycle")
-    imp = _imported(db, period)
-    cycles: list[CycleRow] = []
-    for c, st_code, p_name, p_temp, p_hold, bi_id, bi_lot in db.execute(
-        select(
-            Cycle,
-            Sterilizer.code,
-            Program.name,
-            Program.temp_c,
-            Program.hold_min,
-            BiologicalIndicator.id,
-            BiologicalIndicator.lot,
-        )
-        .join(Sterilizer, Sterilizer.id == Cycle.sterilizer_id)
-        .join(Program, Program.id == Cycle.program_id)
-        .outerjoin(BiologicalIndicator, BiologicalIndicator.cycle_id == Cycle.id)
-        .where(within(Cycle.at, period))
-        .order_by(Cycle.at, Cycle.id)
-    ).all():
-        bi_label = bi_text.get(c.id) or (f"BI {bi_id} ({bi_lot}): not read" if bi_id else None)
-        status = load_status(c.passed, c.ci, imp.ci_read.get(c.id))
-        later = imp.ci_later.get(c.id)
-        cycles.append(
-            CycleRow(
-                load_id=c.id,
-                at=c.at,
-                sterilizer=st_code,
-                load_no=c.load_no,
-                program=p_name,
-                program_temp_c=p_temp,
-                program_hold_min=p_hold,
-                temp_c=c.temp_c,
-                hold_min=c.hold_min,
-                ci=later[0] if later else c.ci,
-                ci_type=later[1] if later else c.ci_type,
-                bi=bi_label,
-                packs=tuple(packs_of.get(c.id, ())),
-                operator=who(c.operator_id),
-                passed=status != LOAD_FAILED,
-                suspect=c.id in suspects,
-                voided=c.id in voided_cycles,
-                source="imported" if c.id in imp.device_no else "typed",
-                device_cycle_no=imp.device_no.get(c.id),
-                ci_pending=status == LOAD_CI_PENDING,
-                attachments=tuple(a.filename for a in attached.get(("load", c.id), [])),
-            )
-        )
-    return cycles
-
-
-def air_rows(db: DbSession, period: Period, who: Who) -> list[AirRow]:
-    """Every air-removal test of the month."""
-    voided_air = facts.voided_ids(db, "air-removal")
-    return [
-        AirRow(int(i), at, str(st), str(res), who(op), int(i) in voided_air)
-        for i, at, st, res, op in db.execute(
-            select(
-                AirRemovalTest.id,
-                AirRemovalTest.at,
-                Sterilizer.code,
-                AirRemovalTest.result,
-                AirRemovalTest.operator_id,
-            )
-            .join(Sterilizer, Sterilizer.id == AirRemovalTest.sterilizer_id)
-            .where(within(AirRemovalTest.at, period))
-            .order_by(AirRemovalTest.at, AirRemovalTest.id)
-        ).all()
-    ]

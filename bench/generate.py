@@ -756,6 +756,9 @@ class History:
             {
                 "id": b.new_id("incidents"),
                 "session_id": sid,
+                "room_id": None,  # a client session's incident: its session names them
+                "device_id": None,
+                "staff_id": None,
                 "kind": "pain",
                 "severity": "mild",
                 "note": "Client reported tenderness after treatment; aftercare advice given.",

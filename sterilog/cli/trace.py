@@ -37,7 +37,7 @@ def _session_lines(d: dict[str, Any], tz: Any) -> list[str]:
         f"  Cartridge GTIN {c['gtin']} lot {c['lot']} serial {c['serial'] or '-'} "
         f"expiry {c['expiry']}",
     ]
-    from sterilog.services.trace import clean_warning, recall_text
+    from sterilog.services.trace import clean_warning, recall_text, used_after_text
 
     if recall_text(c):
         lines.append(f"    {recall_text(c)}")
@@ -60,6 +60,8 @@ def _session_lines(d: dict[str, Any], tz: Any) -> list[str]:
     )
     if clean_warning(dev):
         lines.append(f"    {clean_warning(dev)}")
+    if used_after_text(dev):
+        lines.append(f"    {used_after_text(dev)}")
     rc = d["room_detail"]["last_clean"]
     lines.append(
         "  Room's last clean before: "

@@ -7,6 +7,7 @@ from `facts.py` only so that `sterilog check` does not import it.
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable
@@ -203,6 +204,98 @@ def sessions_since_clean(
             db, _BETWEEN[what], key=owner_id, lo=lo, at=session.started.at, id=session.session_id
         )
     ]
+
+
+_NEXT_CLEAN = {
+    what: _q(
+        f"SELECT c.id, c.at FROM {_CLEAN_TABLE[what][0]} c WHERE "
+        f"{_clean_filter(what)} AND c.at > :at ORDER BY c.at, c.recorded_at, c.id LIMIT 1",
+        ("at",),
+        id=Integer,
+        at=UTCDateTime,
+    )
+    for what in _OWNER
+}
+_AFTER = {
+    what: _q(
+        "SELECT s.id, s.started_at, s.client FROM sessions s "
+        f"WHERE s.{col} = :key AND s.started_at < :hi AND "
+        "(s.started_at > :at OR (s.started_at = :at AND s.id > :id)) "
+        "ORDER BY s.started_at, s.id",
+        ("at", "hi"),
+        id=Integer,
+        started_at=UTCDateTime,
+    )
+    for what, col in _OWNER.items()
+}
+_NEVER = dt.datetime(9999, 1, 1, tzinfo=dt.UTC)
+
+
+def sessions_until_next_clean(
+    db: Any, what: str, owner_id: int, session: SessionStart
+) -> list[tuple[int, dt.datetime, str]]:
+    """(id, start, client) of the sessions in that room / on that device after `session` and
+    before its next counting clean (not voided; for a room, a between-clients or end-of-day
+    clean): who used it after this session with no clean in between. The one home of "the
+    clients treated later with the same device before its next clean" (trace, exposures)."""
+    following = _one(db, _NEXT_CLEAN[what], key=owner_id, at=session.started.at)
+    hi = following[1] if following is not None else _NEVER
+    return [
+        (int(i), at, str(client))
+        for i, at, client in _all(
+            db, _AFTER[what], key=owner_id, at=session.started.at, id=session.session_id, hi=hi
+        )
+    ]
+
+
+_KNOWN_CLEAN = {
+    what: _q(
+        f"SELECT c.id FROM {_CLEAN_TABLE[what][0]} c WHERE {_clean_filter(what)} "
+        "AND c.at >= :lo AND c.at <= :at AND c.recorded_at <= :at LIMIT 1",
+        ("lo", "at"),
+        id=Integer,
+    )
+    for what in _OWNER
+}
+
+
+def _cleaned(what: str, state: CleanState, at: dt.datetime) -> bool:
+    """The gate's own rule (room-not-cleaned / device-not-reprocessed) on a session's state."""
+    base = r.GateFacts(
+        now=at,
+        today=at.date(),
+        cartridge=r.CartridgeFacts(raw="", gtin="", lot="", serial=None),
+        device=r.DeviceFacts(code=""),
+        room=r.RoomFacts(code=""),
+        practitioner=r.PractitionerFacts(code="", role="practitioner"),
+    )
+    if what == "room":
+        return not r.room_cleaned(dataclasses.replace(base, room=room_facts_at("", state)))
+    return not r.device_reprocessed(dataclasses.replace(base, device=device_facts_at("", state)))
+
+
+def late_cleans_closing(db: Any, what: str, sessions: list[SessionStart]) -> dict[int, int]:
+    """Session id -> the clean that makes it cleaned by the gate's own rule as the database says
+    now, for the sessions whose every counting clean since their previous session ended was
+    entered after they started: without that late entry the session would be a gap (the
+    monthly report's "late entries that close what would otherwise be a gap"). Linear in the
+    sessions (`clean_states`), one lookup per session a late clean covers."""
+    states = clean_states(db, what, sessions)
+    out: dict[int, int] = {}
+    for s in sessions:
+        state = states[s.session_id]
+        clean = state.last_clean
+        if clean is None or state.last_clean_id is None or clean.recorded_at <= s.started.at:
+            continue  # no clean, or one known when the session started
+        if not _cleaned(what, state, s.started.at):
+            continue  # a gap even now
+        lo = state.last_end.at if state.last_end is not None else _EPOCH
+        if _one(db, _KNOWN_CLEAN[what], key=s.owner_id, lo=lo, at=s.started.at) is None:
+            out[s.session_id] = state.last_clean_id
+    return out
+
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
 # --- biological indicators as they count ------------------------------------------------------

@@ -1,5 +1,7 @@
 """Appendices of the monthly report (issue 13): a logbook per sterilizer and the registers
-(staff with licences, disinfectants, devices), from the register services' own lists.
+(staff with licences, disinfectants, devices) as in force at the month's end
+(compliance.registers.in_force: every dated correction up to then applied), then the history of
+corrections (updates, deactivations and retirements, reinstatements) up to the month's end.
 
 `rows()` gathers (a handful of queries, independent of the month's size); `flowables()` lays
 them out after section 9.
@@ -14,6 +16,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session as DbSession
 
+from sterilog.compliance.registers import in_force
+from sterilog.models import Staff
+
 DASH = "\u2014"
 
 
@@ -23,20 +28,31 @@ class Appendix:
     staff: list[dict[str, Any]] = field(default_factory=list)
     disinfectants: list[dict[str, Any]] = field(default_factory=list)
     devices: list[dict[str, Any]] = field(default_factory=list)
+    corrections: list[dict[str, Any]] = field(default_factory=list)
 
 
 def rows(db: DbSession, data: Any) -> Appendix:
+    end = data.period.end
+    names = {int(i): str(n) for i, n in db.execute(select(Staff.id, Staff.name))}
+    return Appendix(
+        sterilizers=_sterilizers(db, data, names),
+        staff=_staff(db, end),
+        disinfectants=_disinfectants(db, end),
+        devices=_devices(db, end),
+        corrections=corrections(db, end, names),
+    )
+
+
+def _sterilizers(db: DbSession, data: Any, names: dict[int, str]) -> list[dict[str, Any]]:
     from sterilog.compliance.voids import counts
-    from sterilog.models import Staff, Sterilizer, SterilizerService
+    from sterilog.models import Sterilizer, SterilizerService
     from sterilog.services import registers
 
-    end = data.period.end
     ids = {str(c): int(i) for c, i in db.execute(select(Sterilizer.code, Sterilizer.id))}
-    names = {int(i): str(n) for i, n in db.execute(select(Staff.id, Staff.name))}
     services: dict[int, list[dict[str, Any]]] = {}
     for s in db.execute(
         select(SterilizerService)
-        .where(SterilizerService.at < end, counts(SterilizerService))
+        .where(SterilizerService.at < data.period.end, counts(SterilizerService))
         .order_by(SterilizerService.at, SterilizerService.id)
     ).scalars():
         services.setdefault(s.sterilizer_id, []).append(
@@ -56,12 +72,133 @@ def rows(db: DbSession, data: Any) -> Appendix:
             "bis": sum(1 for b in data.bis if b.sterilizer == st["id"] and b.read_id is not None),
         }
         sterilizers.append({**st, "services": services.get(ids[st["id"]], []), "month": month})
-    return Appendix(
-        sterilizers=sterilizers,
-        staff=registers.list_staff(db),
-        disinfectants=registers.list_disinfectants(db),
-        devices=registers.list_devices(db),
+    return sterilizers
+
+
+def _staff(db: DbSession, end: dt.datetime) -> list[dict[str, Any]]:
+    """Staff as in force at the end of the month."""
+    out = []
+    for s in db.execute(
+        select(Staff).where(Staff.recorded_at < end).order_by(Staff.code)
+    ).scalars():
+        now = in_force(db, "staff", s, end)
+        out.append(
+            {
+                "id": s.code,
+                "name": now.name,
+                "role": now.role,
+                "license": now.license_no,
+                "license_expires": now.license_expires.isoformat() if now.license_expires else None,
+                "max_depth_mm": now.max_depth_mm,
+                "active": now.active,
+            }
+        )
+    return out
+
+
+def _devices(db: DbSession, end: dt.datetime) -> list[dict[str, Any]]:
+    from sterilog.models import Device
+
+    out = []
+    for d in db.execute(
+        select(Device).where(Device.recorded_at < end).order_by(Device.code)
+    ).scalars():
+        now = in_force(db, "device", d, end)
+        out.append(
+            {
+                "id": d.code,
+                "model": now.model,
+                "max_depth_mm": now.max_depth_mm,
+                "retired": not now.active,
+            }
+        )
+    return out
+
+
+def _disinfectants(db: DbSession, end: dt.datetime) -> list[dict[str, Any]]:
+    from sterilog.models import Disinfectant
+
+    out = []
+    for d in db.execute(
+        select(Disinfectant).where(Disinfectant.recorded_at < end).order_by(Disinfectant.code)
+    ).scalars():
+        now = in_force(db, "disinfectant", d, end)
+        out.append(
+            {
+                "id": d.code,
+                "name": d.code,
+                "contact_min": now.contact_min,
+                "reg_no": now.reg_no,
+                "level": now.level,
+            }
+        )
+    return out
+
+
+_FIELD_WORDS = {
+    "name": "name",
+    "role": "role",
+    "license_no": "licence",
+    "license_expires": "licence expires",
+    "max_depth_mm": "maximum depth (mm)",
+    "model": "model",
+    "contact_min": "contact time (min)",
+    "reg_no": "registration no.",
+    "level": "level",
+}
+
+
+def corrections(db: DbSession, end: dt.datetime, names: dict[int, str]) -> list[dict[str, Any]]:
+    """Every correction of a register entry dated before `end`, in time order: updates (the
+    fields changed and their new values), reinstatements, deactivations and retirements."""
+    from sterilog.compliance.registers import FIELDS
+    from sterilog.models import Device, DeviceRetirement, Disinfectant, RegisterChange
+    from sterilog.models import StaffDeactivation as Stop
+
+    code = {
+        "staff": dict(db.execute(select(Staff.id, Staff.code)).all()),
+        "device": dict(db.execute(select(Device.id, Device.code)).all()),
+        "disinfectant": dict(db.execute(select(Disinfectant.id, Disinfectant.code)).all()),
+    }
+    out = []
+    for c in db.execute(
+        select(RegisterChange).where(RegisterChange.at < end).order_by(RegisterChange.at)
+    ).scalars():
+        changed = [
+            f"{_FIELD_WORDS[f]} \u2192 {_value(getattr(c, f))}"
+            for f in FIELDS[c.kind]
+            if getattr(c, f) is not None
+        ]
+        what = "; ".join(changed + (["reinstated"] if c.reinstate else []))
+        out.append(_correction(c, c.kind, code[c.kind].get(c.record_id), what, names))
+    stops: tuple[tuple[Any, str, Any, str], ...] = (
+        (Stop, "staff", Stop.staff_id, "deactivated"),
+        (DeviceRetirement, "device", DeviceRetirement.device_id, "retired"),
     )
+    for model, kind, column, word in stops:
+        for row, owner in db.execute(select(model, column).where(model.at < end)).all():
+            text = f"{word}: {row.reason}"
+            out.append(_correction(row, kind, code[kind].get(owner), text, names))
+    out.sort(key=lambda r: (r["at"], r["register"], r["entry"]))
+    return out
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    return value.isoformat() if isinstance(value, dt.date) else str(value)
+
+
+def _correction(
+    row: Any, kind: str, entry: Any, what: str, names: dict[int, str]
+) -> dict[str, Any]:
+    return {
+        "at": row.at,
+        "register": kind,
+        "entry": str(entry),
+        "change": what,
+        "by": names.get(row.operator_id or 0, DASH),
+    }
 
 
 def _logbook(st: dict[str, Any], t: Any, width: float) -> list[Any]:
@@ -166,5 +303,19 @@ def flowables(a: Appendix, t: Any, month_end: dt.date) -> list[Any]:
         ],
         [50 * mm, 60 * mm, 35 * mm, width - 145 * mm],
         empty="No devices.",
+    )
+    story += pdf.heading("Corrections to the registers", 2)
+    story.append(
+        pdf.para(
+            "The registers above are as in force at the end of the month. Entries are never "
+            "overwritten: each correction is a dated record, listed here up to the month's end.",
+            pdf.STYLES.small,
+        )
+    )
+    story += pdf.table(
+        ["Time", "Register", "Entry", "Change", "By"],
+        [[t(c["at"]), c["register"], c["entry"], c["change"], c["by"]] for c in a.corrections],
+        [30 * mm, 22 * mm, 28 * mm, width - 125 * mm, 45 * mm],
+        empty="No corrections.",
     )
     return story

@@ -19,8 +19,8 @@ from sqlalchemy.orm import Session as DbSession
 
 from sterilog import audit
 from sterilog.models import AuditEntry
+from sterilog.reports.common import Integrity, Period, day_period
 from sterilog.reports.late import LateEntry
-from sterilog.reports.monthly import Integrity, Period, day_period
 
 
 @dataclass(frozen=True)
@@ -118,8 +118,8 @@ def _entries(
 
 
 def rows(db: DbSession, first: dt.date, last: dt.date, *, tz: ZoneInfo) -> AuditData:
+    from sterilog.reports.common import staff_names
     from sterilog.reports.late import late_entries
-    from sterilog.reports.monthly import staff_names
     from sterilog.services.base import load_clinic
 
     period = day_period(first, last, tz)
@@ -168,6 +168,28 @@ def render(
     progress: Callable[[int], None] | None = None,
     training: bool = False,
 ) -> bytes:
+    from sterilog.reports import pdf
+
+    story = _verification(data, clinic, tz_name) + _entry_table(data, tz_name)
+    return pdf.build_pdf(
+        target,
+        story,
+        title="Audit report",
+        clinic=clinic,
+        period=data.period.label,
+        subject=f"Audit log {data.period.label} with chain verification",
+        author=author,
+        generated_at=generated_at,
+        tz_name=tz_name,
+        incomplete=False,
+        anchor=data.integrity.head,
+        progress=progress,
+        training=training,
+    )
+
+
+def _verification(data: AuditData, clinic: str, tz_name: str) -> list[Any]:
+    """The title and the verification of the whole chain (portrait)."""
     from reportlab.lib.units import mm
     from reportlab.platypus import Paragraph
 
@@ -176,7 +198,6 @@ def render(
 
     marks = Marks()
     integ = data.integrity
-    width = pdf.LANDSCAPE_CONTENT_WIDTH
     story: list[Any] = [
         Paragraph("Audit report", pdf.STYLES.title),
         pdf.para(
@@ -216,6 +237,17 @@ def render(
             pdf.STYLES.small,
         )
     )
+    return story
+
+
+def _entry_table(data: AuditData, tz_name: str) -> list[Any]:
+    """Every audit entry of the period, one line each (landscape)."""
+    from reportlab.lib.units import mm
+
+    from sterilog.reports import pdf
+
+    width = pdf.LANDSCAPE_CONTENT_WIDTH
+    story: list[Any] = []
     story += pdf.landscape_pages()
     story += pdf.heading(f"Audit entries ({len(data.entries)})")
     story.append(
@@ -244,18 +276,4 @@ def render(
         align=["RIGHT", "LEFT", "LEFT", "LEFT", "LEFT", "LEFT"],
         empty="No audit entries in this period.",
     )
-    return pdf.build_pdf(
-        target,
-        story,
-        title="Audit report",
-        clinic=clinic,
-        period=data.period.label,
-        subject=f"Audit log {data.period.label} with chain verification",
-        author=author,
-        generated_at=generated_at,
-        tz_name=tz_name,
-        incomplete=False,
-        anchor=integ.head,
-        progress=progress,
-        training=training,
-    )
+    return story

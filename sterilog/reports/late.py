@@ -15,7 +15,6 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session as DbSession
 
-from sterilog.compliance.voids import voided_map
 from sterilog.lateness import is_late
 from sterilog.models import (
     AirRemovalTest,
@@ -98,44 +97,34 @@ def per_area(late: dict[tuple[str, int], LateEntry]) -> Counter[str]:
 def gap_closers(
     db: DbSession, late: dict[tuple[str, int], LateEntry], start: dt.datetime, end: dt.datetime
 ) -> list[tuple[LateEntry, int]]:
-    """Late cleans that close what would otherwise be a gap: the session after them started
-    before they were entered, and every clean it had since the previous session of its room
-    (device) was entered after it started. Returns (late clean, session id)."""
+    """Late cleans that close what would otherwise be a gap, from the one home
+    (compliance.history.late_cleans_closing, the gate's own clean rules): the session after
+    them is cleaned now, but every clean it had since its room's (device's) previous session
+    ended was entered after it started. Sessions started in the period or the day after it.
+    Returns (late clean, session id)."""
+    from sterilog.compliance import history
+    from sterilog.compliance.rules import Moment
+
+    tables = {t for t, _ in late}
+    if not tables & {"room_cleans", "device_cleans"}:
+        return []
+    rows = db.execute(
+        select(
+            Session.id, Session.started_at, Session.recorded_at, Session.room_id, Session.device_id
+        )
+        .where(Session.started_at >= start, Session.started_at < end + dt.timedelta(days=1))
+        .order_by(Session.started_at, Session.id)
+    ).all()
     out: list[tuple[LateEntry, int]] = []
-    for model, target, session_col, kind in (
-        (RoomClean, RoomClean.room_id, Session.room_id, "room-clean"),
-        (DeviceClean, DeviceClean.device_id, Session.device_id, "device-clean"),
-    ):
-        table = model.__tablename__
-        wanted = [e for (t, _), e in late.items() if t == table]
-        if not wanted:
+    for what, table in (("room", "room_cleans"), ("device", "device_cleans")):
+        if table not in tables:
             continue
-        voided = set(voided_map(db, kind))
-        cleans: dict[int, list[tuple[dt.datetime, dt.datetime, int]]] = {}
-        for rid, at, recorded, key in db.execute(
-            select(model.id, model.at, model.recorded_at, target).where(
-                model.at < end + dt.timedelta(days=1)
-            )
-        ).all():
-            if int(rid) not in voided:
-                cleans.setdefault(int(key), []).append((at, recorded, int(rid)))
-        sessions: dict[int, list[tuple[dt.datetime, int]]] = {}
-        for sid, started, key in db.execute(
-            select(Session.id, Session.started_at, session_col).where(
-                Session.started_at < end + dt.timedelta(days=1)
-            )
-        ).all():
-            sessions.setdefault(int(key), []).append((started, int(sid)))
-        for entry in wanted:
-            key_of = db.execute(select(target).where(model.id == entry.record_id)).scalar_one()
-            runs = sorted(sessions.get(int(key_of), []))
-            after = [(s, i) for s, i in runs if s > entry.at]
-            if not after:
-                continue
-            started, sid = after[0]
-            before = [s for s, _ in runs if s < started]
-            previous = before[-1] if before else dt.datetime.min.replace(tzinfo=dt.UTC)
-            covering = [c for c in cleans.get(int(key_of), []) if previous < c[0] < started]
-            if covering and all(recorded > started for _, recorded, _ in covering):
+        starts = [
+            history.SessionStart(int(sid), int(room if what == "room" else device), Moment(at, rec))
+            for sid, at, rec, room, device in rows
+        ]
+        for sid, clean_id in history.late_cleans_closing(db, what, starts).items():
+            entry = late.get((table, clean_id))
+            if entry is not None:
                 out.append((entry, sid))
     return out

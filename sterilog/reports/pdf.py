@@ -507,114 +507,135 @@ class _RowsBlock(Flowable):  # type: ignore[misc]
         )
 
     def draw(self) -> None:
-        canv = self.canv
         layout = self._layout
         rows = self._rows.rows[self._start : self._stop]
         width, top = self.width, self.height
-        lefts, widths, aligns = layout.lefts, layout.widths, layout.aligns
-        anchors = [
-            lefts[c] + _PAD_X
-            if align == "LEFT"
-            else lefts[c] + widths[c] - _PAD_X
-            if align == "RIGHT"
-            else lefts[c] + widths[c] / 2
-            for c, align in enumerate(aligns)
-        ]
-        string_width = layout.string_width
-        doc = canv._doc
-        encoded = _ENCODED.get(doc)
-        if encoded is None:
-            encoded = _ENCODED[doc] = {}
-        escape = canv._escape
-
-        fills: list[str] = []  # backgrounds
-        text: list[str] = ["BT"]
-        emit = text.append
-        rules: list[str] = []  # row rules
-        strikes: list[str] = []
-        flowables: list[tuple[Flowable, float, float]] = []
-        current_font: tuple[str, float, int] | None = None
-        current_color = ""
-
-        def cells(values: Sequence[_RowCell], row_top: float, *, head: bool, struck: bool) -> None:
-            nonlocal current_font, current_color
-            color = _WHITE_RGB if head else _VOID_RGB if struck else _INK_RGB
-            for c, cell in enumerate(values):
-                align = aligns[c]
-                if isinstance(cell, _Fitted):
-                    x = lefts[c] + _PAD_X
-                    if align == "RIGHT":
-                        x = lefts[c] + widths[c] - _PAD_X - cell.width
-                    elif align == "CENTER":
-                        x = lefts[c] + (widths[c] - cell.width) / 2
-                    flowables.append((cell.flowable, x, row_top - _PAD_TOP - cell.height))
-                    continue
-                if not cell:
-                    continue
-                font, size = (FONT_BOLD, _CELL_SIZE) if head else layout.fonts[c]
-                y = row_top - _PAD_TOP - size
-                for line in cell:
-                    if not line:
-                        y -= _CELL_LEADING
-                        continue
-                    x = anchors[c]
-                    if align != "LEFT":
-                        shown = string_width(line, font, size)
-                        x -= shown if align == "RIGHT" else shown / 2
-                    if color != current_color:
-                        emit(f"{color} rg")
-                        current_color = color
-                    emit(f"1 0 0 1 {x:.2f} {y:.2f} Tm")
-                    pieces = encoded.get((font, line))
-                    if pieces is None:
-                        pieces = encoded[(font, line)] = [
-                            (subset, f"({escape(chunk)}) Tj")
-                            for subset, chunk in pdfmetrics.getFont(font).splitString(line, doc)
-                        ]
-                    for subset, shown_text in pieces:
-                        if current_font != (font, size, subset):
-                            name = pdfmetrics.getFont(font).getSubsetInternalName(subset, doc)
-                            emit(f"{name} {size:.2f} Tf")
-                            current_font = (font, size, subset)
-                        emit(shown_text)
-                    if struck:
-                        sy = y + 0.25 * size
-                        end = x + string_width(line, font, size)
-                        strikes.append(f"{x:.2f} {sy:.2f} m {end:.2f} {sy:.2f} l")
-                    y -= _CELL_LEADING
-
+        paint = _Painter(self.canv, layout)
+        fills = paint.fills
         fills.append(f"{_ACCENT_RGB} rg")
         hh = layout.header_height
         fills.append(f"0 {top - hh:.2f} {width:.2f} {hh:.2f} re f")
-        cells(layout.header, top, head=True, struck=False)
+        paint.cells(layout.header, top, head=True, struck=False)
         y = top - hh
         zebra: list[str] = []
+        rules = paint.rules
         for index, row in enumerate(rows):
             h = row.height
             if index % 2:
                 zebra.append(f"0 {y - h:.2f} {width:.2f} {h:.2f} re")
-            cells(row.cells, y, head=False, struck=row.struck)
+            paint.cells(row.cells, y, head=False, struck=row.struck)
             y -= h
             rules.append(f"0 {y:.2f} m {width:.2f} {y:.2f} l")
         if zebra:
             fills.append(f"{_ZEBRA_RGB} rg")
             fills.extend(zebra)
             fills.append("f")
-        emit("ET")
+        paint.text.append("ET")
+        paint.finish(width, top)
 
-        # Raw content, each part inside saveState/restoreState (q/Q) so nothing leaks into the
-        # canvas' graphics state; flowable cells are drawn through the canvas in between.
+
+class _Painter:
+    """The raw content of one table slice: backgrounds, text, rules, strike lines, and the
+    flowable cells drawn through the canvas."""
+
+    def __init__(self, canv: Any, layout: _Layout) -> None:
+        self.canv = canv
+        self.layout = layout
+        lefts, widths = layout.lefts, layout.widths
+        self.anchors = [
+            lefts[c] + _PAD_X
+            if align == "LEFT"
+            else lefts[c] + widths[c] - _PAD_X
+            if align == "RIGHT"
+            else lefts[c] + widths[c] / 2
+            for c, align in enumerate(layout.aligns)
+        ]
+        doc = canv._doc
+        encoded = _ENCODED.get(doc)
+        if encoded is None:
+            encoded = _ENCODED[doc] = {}
+        self.encoded: dict[tuple[str, str], list[tuple[int, str]]] = encoded
+        self.fills: list[str] = []  # backgrounds
+        self.text: list[str] = ["BT"]
+        self.rules: list[str] = []  # row rules
+        self.strikes: list[str] = []
+        self.flowables: list[tuple[Flowable, float, float]] = []
+        self.current_font: tuple[str, float, int] | None = None
+        self.current_color = ""
+
+    def cells(
+        self, values: Sequence[_RowCell], row_top: float, *, head: bool, struck: bool
+    ) -> None:
+        layout = self.layout
+        lefts, widths, aligns, anchors = layout.lefts, layout.widths, layout.aligns, self.anchors
+        string_width = layout.string_width
+        doc = self.canv._doc
+        escape = self.canv._escape
+        encoded = self.encoded
+        emit = self.text.append
+        strikes = self.strikes
+        current_font, current_color = self.current_font, self.current_color
+        color = _WHITE_RGB if head else _VOID_RGB if struck else _INK_RGB
+        for c, cell in enumerate(values):
+            align = aligns[c]
+            if isinstance(cell, _Fitted):
+                x = lefts[c] + _PAD_X
+                if align == "RIGHT":
+                    x = lefts[c] + widths[c] - _PAD_X - cell.width
+                elif align == "CENTER":
+                    x = lefts[c] + (widths[c] - cell.width) / 2
+                self.flowables.append((cell.flowable, x, row_top - _PAD_TOP - cell.height))
+                continue
+            if not cell:
+                continue
+            font, size = (FONT_BOLD, _CELL_SIZE) if head else layout.fonts[c]
+            y = row_top - _PAD_TOP - size
+            for line in cell:
+                if not line:
+                    y -= _CELL_LEADING
+                    continue
+                x = anchors[c]
+                if align != "LEFT":
+                    shown = string_width(line, font, size)
+                    x -= shown if align == "RIGHT" else shown / 2
+                if color != current_color:
+                    emit(f"{color} rg")
+                    current_color = color
+                emit(f"1 0 0 1 {x:.2f} {y:.2f} Tm")
+                pieces = encoded.get((font, line))
+                if pieces is None:
+                    pieces = encoded[(font, line)] = [
+                        (subset, f"({escape(chunk)}) Tj")
+                        for subset, chunk in pdfmetrics.getFont(font).splitString(line, doc)
+                    ]
+                for subset, shown_text in pieces:
+                    if current_font != (font, size, subset):
+                        name = pdfmetrics.getFont(font).getSubsetInternalName(subset, doc)
+                        emit(f"{name} {size:.2f} Tf")
+                        current_font = (font, size, subset)
+                    emit(shown_text)
+                if struck:
+                    sy = y + 0.25 * size
+                    end = x + string_width(line, font, size)
+                    strikes.append(f"{x:.2f} {sy:.2f} m {end:.2f} {sy:.2f} l")
+                y -= _CELL_LEADING
+        self.current_font, self.current_color = current_font, current_color
+
+    def finish(self, width: float, top: float) -> None:
+        """Raw content, each part inside saveState/restoreState (q/Q) so nothing leaks into the
+        canvas' graphics state; flowable cells are drawn through the canvas in between."""
+        canv = self.canv
         code = canv._code
         canv.saveState()
-        code.append("\n".join(fills))
-        code.append("\n".join(text))
-        if strikes:
-            code.append(f"{_VOID_RGB} RG 0.5 w\n" + "\n".join(strikes) + "\nS")
+        code.append("\n".join(self.fills))
+        code.append("\n".join(self.text))
+        if self.strikes:
+            code.append(f"{_VOID_RGB} RG 0.5 w\n" + "\n".join(self.strikes) + "\nS")
         canv.restoreState()
-        for flowable, x, fy in flowables:
+        for flowable, x, fy in self.flowables:
             flowable.drawOn(canv, x, fy)
         canv.saveState()
-        code.append(f"{_RULE_RGB} RG 0.25 w\n" + "\n".join(rules) + "\nS")
+        code.append(f"{_RULE_RGB} RG 0.25 w\n" + "\n".join(self.rules) + "\nS")
         code.append(f"0.5 w 0 0 {width:.2f} {top:.2f} re S")
         canv.restoreState()
 
@@ -858,11 +879,31 @@ TRAINING_MARK = "TRAINING \u2014 NOT A CLINICAL RECORD"
 
 
 def _fit(text: str, font: str, size: float, width: float) -> str:
-    if pdfmetrics.stringWidth(text, font, size) <= width:
+    if _width(text, font, size) <= width:
         return text
-    while text and pdfmetrics.stringWidth(text + "…", font, size) > width:
+    while text and _width(text + "…", font, size) > width:
         text = text[:-1]
     return text + "…"
+
+
+def _font_runs(text: str, font: str) -> list[tuple[str, str]]:
+    """(font, run) pieces of a line: each run of characters DejaVu lacks in the fallback font
+    (the header and footer draw on the canvas, not through Paragraph markup)."""
+    if text.isascii() or not _needs_fallback(text):
+        return [(font, text)]
+    _fallback_ready()
+    out: list[tuple[str, str]] = []
+    for ch in text:
+        want = font if ord(ch) in _COVERED else FALLBACK_FONT
+        if out and out[-1][0] == want:
+            out[-1] = (want, out[-1][1] + ch)
+        else:
+            out.append((want, ch))
+    return out
+
+
+def _width(text: str, font: str, size: float) -> float:
+    return float(sum(pdfmetrics.stringWidth(run, f, size) for f, run in _font_runs(text, font)))
 
 
 class _NumberedCanvas(Canvas):  # type: ignore[misc]
@@ -886,6 +927,28 @@ class _NumberedCanvas(Canvas):  # type: ignore[misc]
             Canvas.showPage(self)
         Canvas.save(self)
 
+    def _draw_text(self, x: float, y: float, text: str, font: str, size: float, align: str) -> None:
+        """A line in `font`, per character falling back for scripts DejaVu lacks; `align` is
+        "left", "right" (x is the right end) or "centre"."""
+        runs = _font_runs(text, font)
+        if len(runs) == 1 and runs[0][0] == font:  # the common case, drawn as it always was
+            self.setFont(font, size)
+            if align == "left":
+                self.drawString(x, y, text)
+            elif align == "right":
+                self.drawRightString(x, y, text)
+            else:
+                self.drawCentredString(x, y, text)
+            return
+        total = sum(pdfmetrics.stringWidth(run, f, size) for f, run in runs)
+        x -= total if align == "right" else total / 2 if align == "centre" else 0
+        line = self.beginText(x, y)  # one text object: the line reads back as one line
+        for f, run in runs:
+            line.setFont(f, size)
+            line.textOut(run)
+        self.drawText(line)
+        self.setFont(font, size)
+
     def _draw_furniture(self, number: int, total: int) -> None:
         f = self._furniture
         width, height = self._pagesize
@@ -906,14 +969,15 @@ class _NumberedCanvas(Canvas):  # type: ignore[misc]
         top = height - _HEADER_TOP
         half = (right - left) / 2 - 4 * mm
         self.setFillColor(INK)
-        self.setFont(FONT_BOLD, 10.5)
-        self.drawString(left, top - 9, _fit(f.clinic, FONT_BOLD, 10.5, half))
+        self._draw_text(
+            left, top - 9, _fit(f.clinic, FONT_BOLD, 10.5, half), FONT_BOLD, 10.5, "left"
+        )
         self.setFillColor(ACCENT)
-        self.setFont(FONT_BOLD, 9)
-        self.drawString(left, top - 21, _fit(f.title, FONT_BOLD, 9, half))
+        self._draw_text(left, top - 21, _fit(f.title, FONT_BOLD, 9, half), FONT_BOLD, 9, "left")
         self.setFillColor(INK)
-        self.setFont(FONT, 9)
-        self.drawRightString(right, top - 9, _fit(f"Period: {f.period}", FONT, 9, half))
+        self._draw_text(
+            right, top - 9, _fit(f"Period: {f.period}", FONT, 9, half), FONT, 9, "right"
+        )
         self.setFillColor(MUTED)
         self.setFont(FONT, 7.5)
         self.drawRightString(right, top - 21, f"Times in {f.tz_name}")
@@ -1012,16 +1076,7 @@ def build_pdf(
     creation date is `generated_at`, not the clock). `anchor` ("SEQ:HASH") is printed in every
     page's footer. `progress(pages_done)` is called as each page is laid out.
     """
-    if generated_at.tzinfo is None or generated_at.utcoffset() is None:
-        raise ValueError("generated_at must be timezone-aware")
-    local = generated_at.astimezone(ZoneInfo(tz_name))
-    offset = local.utcoffset()
-    minutes = int(offset.total_seconds() // 60) if offset is not None else 0
-    sign = "+" if minutes >= 0 else "-"
-    pdf_date = (
-        local.strftime("D:%Y%m%d%H%M%S")
-        + f"{sign}{abs(minutes) // 60:02d}'{abs(minutes) % 60:02d}'"
-    )
+    local, pdf_date = _pdf_date(generated_at, tz_name)
     furniture = _Furniture(
         clinic=_one_line(clinic),
         title=_one_line(title),
@@ -1070,10 +1125,29 @@ def build_pdf(
     finally:
         rl_config.useA85 = use_a85
     data = buffer.getvalue()
+    _write(target, data)
+    return data
+
+
+def _pdf_date(generated_at: datetime, tz_name: str) -> tuple[datetime, str]:
+    """The generation time in the clinic's zone, and as a PDF date string."""
+    if generated_at.tzinfo is None or generated_at.utcoffset() is None:
+        raise ValueError("generated_at must be timezone-aware")
+    local = generated_at.astimezone(ZoneInfo(tz_name))
+    offset = local.utcoffset()
+    minutes = int(offset.total_seconds() // 60) if offset is not None else 0
+    sign = "+" if minutes >= 0 else "-"
+    pdf_date = (
+        local.strftime("D:%Y%m%d%H%M%S")
+        + f"{sign}{abs(minutes) // 60:02d}'{abs(minutes) % 60:02d}'"
+    )
+    return local, pdf_date
+
+
+def _write(target: str | os.PathLike[str] | IO[bytes] | None, data: bytes) -> None:
     if target is None:
         pass
     elif isinstance(target, (str, os.PathLike)):
         Path(target).write_bytes(data)
     else:
         target.write(data)
-    return data

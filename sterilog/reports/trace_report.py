@@ -390,7 +390,6 @@ def _clients_table(data: TraceData, t: Callable[[Any], str], width: float) -> li
 
 
 def _forward(data: TraceData, t: Callable[[Any], str]) -> list[Any]:
-    from reportlab.lib.units import mm
 
     from sterilog.reports import pdf
 
@@ -415,102 +414,15 @@ def _forward(data: TraceData, t: Callable[[Any], str]) -> list[Any]:
         *_clients_table(data, t, width),
         *pdf.heading("Evidence"),
     ]
-    if data.lot is not None:
-        lot = data.lot
-        story.append(
-            pdf.key_values(
-                [
-                    ("GTIN", lot["gtin"]),
-                    ("Lot", lot["lot"]),
-                    ("Expiry", lot["expiry"]),
-                    ("Production date", lot["production_date"] or DASH),
-                    (
-                        "Units",
-                        f"{lot['units']} received: {lot['used']} used, {lot['discarded']} "
-                        f"discarded, {lot['left']} left",
-                    ),
-                    (
-                        "Recall",
-                        "; ".join(
-                            f"{t(r['at'])} by {r['operator']}: {r['reason']}"
-                            for r in lot["recalls"]
-                        )
-                        or "not recalled",
-                    ),
-                ]
-            )
-        )
-        story += pdf.heading("Deliveries of this lot", 2)
-        story += pdf.table(
-            ["Received", "Quantity", "Supplier", "Invoice", "Received by"],
-            [
-                [
-                    t(r["at"]),
-                    str(r["quantity"]),
-                    r["supplier"] or DASH,
-                    r["invoice"] or DASH,
-                    r["operator"] + _late(r, t),
-                ]
-                for r in lot["receipts"]
-            ],
-            [30 * mm, 18 * mm, 55 * mm, 40 * mm, width - 143 * mm],
-        )
-    if data.load is not None:
-        story.append(pdf.key_values(_load_items(data.load, t)))
-        story += pdf.heading("Packs in this load", 2)
-        story += pdf.table(
-            ["Pack", "Contents"],
-            [[code, contents] for code, contents in data.load_packs],
-            [40 * mm, width - 40 * mm],
-            empty="None (a test cycle).",
-        )
-    if data.bi is not None:
-        bi = data.bi
-        positive = bi["result"] == "positive" and bi["valid"]
-        story.append(
-            pdf.key_values(
-                [
-                    ("Indicator", _bi_text(bi, t)),
-                    (
-                        "Meaning",
-                        "A valid positive spore test: the sterilizer is locked and every load "
-                        "since the last negative spore test is suspect (listed below)."
-                        if positive
-                        else "Not a valid positive: only the BI's own load is traced.",
-                    ),
-                ]
-            )
-        )
-        if data.episode is not None:
-            from sterilog.reports import episode
-
-            story += episode.flowables(data.episode, t, width)
-        story += pdf.heading("Loads traced", 2)
-        story += pdf.table(
-            ["Load", "Run", "Sterilizer", "Program", "Readings", "CI", "Status", "Packs"],
-            [
-                [
-                    f"{ld['load_id']} (#{ld['load_no']})",
-                    t(ld["at"]),
-                    ld["sterilizer"],
-                    ld["program"],
-                    f"{_fmt(ld['temp_c'])} \u00b0C, {_fmt(ld['hold_min'])} min",
-                    ld["ci"] or DASH,
-                    ld["status"] + (", SUSPECT" if ld["suspect"] else ""),
-                    ", ".join(ld["packs"]) or DASH,
-                ]
-                for ld in data.suspect_loads
-            ],
-            [18 * mm, 26 * mm, 20 * mm, 18 * mm, 24 * mm, 12 * mm, 24 * mm, width - 142 * mm],
-        )
+    story += _lot_evidence(data, t, width)
+    story += _load_evidence(data, t, width)
+    story += _bi_evidence(data, t, width)
     return story
 
 
 def _back(data: TraceData, t: Callable[[Any], str]) -> list[Any]:
-    from reportlab.lib.units import mm
 
     from sterilog.reports import pdf
-    from sterilog.services import trace
 
     width = pdf.CONTENT_WIDTH
     story: list[Any] = []
@@ -518,93 +430,225 @@ def _back(data: TraceData, t: Callable[[Any], str]) -> list[Any]:
         story += pdf.heading("Sessions of this client")
         story += _clients_table(data, t, width)
     for d in data.details:
-        c = d["cartridge"]
-        r = c["receipt"]
-        dev = d["device"]
-        lc = dev["last_clean"]
-        room = d["room_detail"]
-        rc = room["last_clean"]
-        p = d["practitioner_detail"]
-        story += pdf.heading(f"Session {d['session_id']} \u2014 client {d['client']}")
+        story += _back_session(d, t, width)
+    return story
+
+
+def _lot_evidence(data: TraceData, t: Callable[[Any], str], width: float) -> list[Any]:
+    """A lot: its units, recalls and deliveries."""
+    from reportlab.lib.units import mm
+
+    from sterilog.reports import pdf
+
+    story: list[Any] = []
+    if not (data.lot is not None):
+        return story
+    lot = data.lot
+    story.append(
+        pdf.key_values(
+            [
+                ("GTIN", lot["gtin"]),
+                ("Lot", lot["lot"]),
+                ("Expiry", lot["expiry"]),
+                ("Production date", lot["production_date"] or DASH),
+                (
+                    "Units",
+                    f"{lot['units']} received: {lot['used']} used, {lot['discarded']} "
+                    f"discarded, {lot['left']} left",
+                ),
+                (
+                    "Recall",
+                    "; ".join(
+                        f"{t(r['at'])} by {r['operator']}: {r['reason']}" for r in lot["recalls"]
+                    )
+                    or "not recalled",
+                ),
+            ]
+        )
+    )
+    story += pdf.heading("Deliveries of this lot", 2)
+    story += pdf.table(
+        ["Received", "Quantity", "Supplier", "Invoice", "Received by"],
+        [
+            [
+                t(r["at"]),
+                str(r["quantity"]),
+                r["supplier"] or DASH,
+                r["invoice"] or DASH,
+                r["operator"] + _late(r, t),
+            ]
+            for r in lot["receipts"]
+        ],
+        [30 * mm, 18 * mm, 55 * mm, 40 * mm, width - 143 * mm],
+    )
+    return story
+
+
+def _load_evidence(data: TraceData, t: Callable[[Any], str], width: float) -> list[Any]:
+    """A load: its readings and packs."""
+    from reportlab.lib.units import mm
+
+    from sterilog.reports import pdf
+
+    story: list[Any] = []
+    if not (data.load is not None):
+        return story
+    story.append(pdf.key_values(_load_items(data.load, t)))
+    story += pdf.heading("Packs in this load", 2)
+    story += pdf.table(
+        ["Pack", "Contents"],
+        [[code, contents] for code, contents in data.load_packs],
+        [40 * mm, width - 40 * mm],
+        empty="None (a test cycle).",
+    )
+    return story
+
+
+def _bi_evidence(data: TraceData, t: Callable[[Any], str], width: float) -> list[Any]:
+    """A BI: its read, the episode of a valid positive, and the loads traced."""
+    from reportlab.lib.units import mm
+
+    from sterilog.reports import pdf
+
+    story: list[Any] = []
+    if not (data.bi is not None):
+        return story
+    bi = data.bi
+    positive = bi["result"] == "positive" and bi["valid"]
+    story.append(
+        pdf.key_values(
+            [
+                ("Indicator", _bi_text(bi, t)),
+                (
+                    "Meaning",
+                    "A valid positive spore test: the sterilizer is locked and every load "
+                    "since the last negative spore test is suspect (listed below)."
+                    if positive
+                    else "Not a valid positive: only the BI's own load is traced.",
+                ),
+            ]
+        )
+    )
+    if data.episode is not None:
+        from sterilog.reports import episode
+
+        story += episode.flowables(data.episode, t, width)
+    story += pdf.heading("Loads traced", 2)
+    story += pdf.table(
+        ["Load", "Run", "Sterilizer", "Program", "Readings", "CI", "Status", "Packs"],
+        [
+            [
+                f"{ld['load_id']} (#{ld['load_no']})",
+                t(ld["at"]),
+                ld["sterilizer"],
+                ld["program"],
+                f"{_fmt(ld['temp_c'])} \u00b0C, {_fmt(ld['hold_min'])} min",
+                ld["ci"] or DASH,
+                ld["status"] + (", SUSPECT" if ld["suspect"] else ""),
+                ", ".join(ld["packs"]) or DASH,
+            ]
+            for ld in data.suspect_loads
+        ],
+        [18 * mm, 26 * mm, 20 * mm, 18 * mm, 24 * mm, 12 * mm, 24 * mm, width - 142 * mm],
+    )
+    return story
+
+
+def _back_session(d: dict[str, Any], t: Callable[[Any], str], width: float) -> list[Any]:
+    """One session traced back: cartridge, device, room, practitioner, packs, incidents."""
+    from reportlab.lib.units import mm
+
+    from sterilog.reports import pdf
+
+    story: list[Any] = []
+    story += pdf.heading(f"Session {d['session_id']} \u2014 client {d['client']}")
+    story.append(pdf.key_values(_session_items(d, t)))
+    story += pdf.heading("Packs, their loads and spore tests", 2)
+    if not d["packs"]:
+        story.append(pdf.para("No instrument packs were used.", pdf.STYLES.small))
+    for pk in d["packs"]:
         story.append(
             pdf.key_values(
-                [
-                    ("Started", t(d["started_at"])),
-                    ("Ended", t(d["ended_at"]) if d["ended_at"] else "still open"),
-                    ("Depth", f"{_fmt(d['depth_mm'])} mm" if d.get("depth_mm") else DASH),
-                    (
-                        "Practitioner",
-                        f"{p['name']} ({p['id']}, {p['role']}); licence {p['license'] or DASH}, "
-                        f"expires {p['license_expires'] or DASH}",
-                    ),
-                    (
-                        "Cartridge",
-                        f"GTIN {c['gtin']}, lot {c['lot']}, serial {c['serial'] or DASH}, "
-                        f"expiry {c['expiry']}"
-                        + (f"; {trace.recall_text(c)}" if trace.recall_text(c) else ""),
-                    ),
-                    (
-                        "Receipt",
-                        f"{t(r['received_at'])} from {r['supplier'] or DASH}, invoice "
-                        f"{r['invoice'] or DASH}, received by {r['operator'] or DASH}"
-                        + _late(r, t)
-                        if r
-                        else DASH,
-                    ),
-                    (
-                        "Device",
-                        f"{dev['serial']} ({dev['model']}); last clean before the session: "
-                        + (
-                            f"{t(lc['at'])}, {lc['disinfectant']}, "
-                            f"{_fmt(lc['contact_min'])} min contact, barrier lot "
-                            f"{lc['barrier_lot'] or DASH}, by {lc['operator'] or DASH}"
-                            + _late(lc, t)
-                            if lc
-                            else "NONE RECORDED"
-                        )
-                        + (f". {trace.clean_warning(dev)}" if trace.clean_warning(dev) else ""),
-                    ),
-                    (
-                        "Room",
-                        f"{room['room']}{' (' + room['name'] + ')' if room['name'] else ''}; "
-                        "last clean before the session: "
-                        + (
-                            f"{t(rc['at'])}, {rc['kind']}, {rc['disinfectant']}, "
-                            f"{_fmt(rc['contact_min'])} min contact, by {rc['operator'] or DASH}"
-                            + _late(rc, t)
-                            + (f"; note: {rc['note']}" if rc["note"] else "")
-                            if rc
-                            else "NONE RECORDED"
-                        )
-                        + (f". {trace.clean_warning(room)}" if trace.clean_warning(room) else ""),
-                    ),
-                ]
+                [("Pack", f"{pk['pack']}: {pk['contents']}"), *_load_items(pk["load"], t)]
             )
         )
-        story += pdf.heading("Packs, their loads and spore tests", 2)
-        if not d["packs"]:
-            story.append(pdf.para("No instrument packs were used.", pdf.STYLES.small))
-        for pk in d["packs"]:
-            story.append(
-                pdf.key_values(
-                    [("Pack", f"{pk['pack']}: {pk['contents']}"), *_load_items(pk["load"], t)]
-                )
-            )
-        story += pdf.heading("Incidents", 2)
-        story += pdf.table(
-            ["Incident", "Time", "Kind", "Severity", "Note", "Recorded by"],
+    story += pdf.heading("Incidents", 2)
+    story += pdf.table(
+        ["Incident", "Time", "Kind", "Severity", "Note", "Recorded by"],
+        [
             [
-                [
-                    str(i["incident_id"]),
-                    t(i["at"]),
-                    i["kind"],
-                    i["severity"] or DASH,
-                    i["note"] + _late(i, t),
-                    i["operator"] or DASH,
-                ]
-                for i in d["incidents"]
-            ],
-            [16 * mm, 28 * mm, 26 * mm, 18 * mm, width - 113 * mm, 25 * mm],
-            empty="No incident recorded on this session.",
-        )
+                str(i["incident_id"]),
+                t(i["at"]),
+                i["kind"],
+                i["severity"] or DASH,
+                i["note"] + _late(i, t),
+                i["operator"] or DASH,
+            ]
+            for i in d["incidents"]
+        ],
+        [16 * mm, 28 * mm, 26 * mm, 18 * mm, width - 113 * mm, 25 * mm],
+        empty="No incident recorded on this session.",
+    )
     return story
+
+
+def _session_items(d: dict[str, Any], t: Callable[[Any], str]) -> list[tuple[str, Any]]:
+    """The session's facts as key-value lines, each judged by the gate's rule at its start."""
+    from sterilog.services import trace
+
+    c = d["cartridge"]
+    r = c["receipt"]
+    dev = d["device"]
+    lc = dev["last_clean"]
+    room = d["room_detail"]
+    rc = room["last_clean"]
+    p = d["practitioner_detail"]
+    return [
+        ("Started", t(d["started_at"])),
+        ("Ended", t(d["ended_at"]) if d["ended_at"] else "still open"),
+        ("Depth", f"{_fmt(d['depth_mm'])} mm" if d.get("depth_mm") else DASH),
+        (
+            "Practitioner",
+            f"{p['name']} ({p['id']}, {p['role']}); licence {p['license'] or DASH}, "
+            f"expires {p['license_expires'] or DASH}",
+        ),
+        (
+            "Cartridge",
+            f"GTIN {c['gtin']}, lot {c['lot']}, serial {c['serial'] or DASH}, "
+            f"expiry {c['expiry']}" + (f"; {trace.recall_text(c)}" if trace.recall_text(c) else ""),
+        ),
+        (
+            "Receipt",
+            f"{t(r['received_at'])} from {r['supplier'] or DASH}, invoice "
+            f"{r['invoice'] or DASH}, received by {r['operator'] or DASH}" + _late(r, t)
+            if r
+            else DASH,
+        ),
+        (
+            "Device",
+            f"{dev['serial']} ({dev['model']}); last clean before the session: "
+            + (
+                f"{t(lc['at'])}, {lc['disinfectant']}, "
+                f"{_fmt(lc['contact_min'])} min contact, barrier lot "
+                f"{lc['barrier_lot'] or DASH}, by {lc['operator'] or DASH}" + _late(lc, t)
+                if lc
+                else "NONE RECORDED"
+            )
+            + (f". {trace.clean_warning(dev)}" if trace.clean_warning(dev) else "")
+            + (f". {trace.used_after_text(dev)}" if trace.used_after_text(dev) else ""),
+        ),
+        (
+            "Room",
+            f"{room['room']}{' (' + room['name'] + ')' if room['name'] else ''}; "
+            "last clean before the session: "
+            + (
+                f"{t(rc['at'])}, {rc['kind']}, {rc['disinfectant']}, "
+                f"{_fmt(rc['contact_min'])} min contact, by {rc['operator'] or DASH}"
+                + _late(rc, t)
+                + (f"; note: {rc['note']}" if rc["note"] else "")
+                if rc
+                else "NONE RECORDED"
+            )
+            + (f". {trace.clean_warning(room)}" if trace.clean_warning(room) else ""),
+        ),
+    ]

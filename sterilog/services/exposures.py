@@ -72,7 +72,8 @@ def opened_id(rows: list[Base]) -> int | None:
 
 def incident_sessions(db: DbSession, incident: Incident) -> list[dict[str, Any]]:
     """The clients who shared the incident session's cartridge lot, its packs' loads, or its
-    device since the device's last clean (trace's own lists), the session itself included."""
+    device between cleans: since the device's last clean before it, and after it until the
+    device's next clean (trace's own lists, compliance.history), the session itself included."""
     from sterilog.services import trace
 
     s = db.get(Session, incident.session_id)
@@ -86,7 +87,8 @@ def incident_sessions(db: DbSession, incident: Incident) -> list[dict[str, Any]]
     ]
     out.update({r["session_id"]: r for r in trace.loads_sessions(db, loads)})
     detail = trace.session_detail(db, s.id)
-    for b in detail["device"]["sessions_since_last_clean"]:
+    device = detail["device"]
+    for b in [*device["sessions_since_last_clean"], *device["sessions_until_next_clean"]]:
         out.setdefault(b["session_id"], {"session_id": b["session_id"], "client": b["client"]})
     out.setdefault(s.id, {"session_id": s.id, "client": s.client})
     return [out[k] for k in sorted(out)]

@@ -279,6 +279,12 @@ def session_detail(db: DbSession, session_id: int) -> dict[str, Any]:
             "problem": device_story["problem"],
             "previous_session_id": device_story["previous_session_id"],
             "sessions_since_last_clean": device_story["sessions_since_last_clean"],
+            "sessions_until_next_clean": [
+                {"session_id": sid, "started_at": iso(at), "client": client}
+                for sid, at, client in history.sessions_until_next_clean(
+                    db, "device", s.device_id, history.SessionStart(s.id, s.device_id, moment)
+                )
+            ],
         },
         "room_detail": {
             "room": room.code,
@@ -402,6 +408,17 @@ def clean_warning(part: dict[str, Any]) -> str | None:
         else ""
     )
     return f"NOT CLEANED: {part['problem']}{used}"
+
+
+def used_after_text(device: dict[str, Any]) -> str | None:
+    """For a session's `device`: the sessions that used it after this one before its next
+    clean (None: it was cleaned before anyone else used it)."""
+    after = device.get("sessions_until_next_clean") or []
+    if not after:
+        return None
+    return "NOT CLEANED BEFORE NEXT USE: used after this session, before its next clean, by " + (
+        "session(s) " + ", ".join(f"{b['session_id']} (client {b['client']})" for b in after)
+    )
 
 
 def recall_text(cartridge: dict[str, Any]) -> str | None:

@@ -45,7 +45,8 @@ def _env(**extra: str) -> dict[str, str]:
 
 def _run(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, *args], env=_env(**env), capture_output=True, text=True, timeout=120
+        [sys.executable, *args], env=_env(**env), capture_output=True, text=True,
+        timeout=900,  # a hang guard, not a speed check: a loaded 2-core box took 140 s
     )
 
 

@@ -3,6 +3,7 @@ backends. Each test fails on the code before issue 14."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
@@ -244,7 +245,6 @@ def test_colour_only_at_a_terminal_and_never_with_no_color(
 def test_ctrl_c_just_after_the_decision_still_prints_it_and_exits_0(
     clinic: Cli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import os
     import signal
 
     from sterilog.services import gate
@@ -253,7 +253,8 @@ def test_ctrl_c_just_after_the_decision_still_prints_it_and_exits_0(
 
     def start_then_ctrl_c(*args: object, **kw: object) -> object:
         result = real(*args, **kw)  # type: ignore[arg-type]
-        os.kill(os.getpid(), signal.SIGINT)  # the user presses Ctrl-C before the commit
+        # The user presses Ctrl-C before the commit (to this thread, as in the one-threaded CLI).
+        signal.pthread_kill(threading.get_ident(), signal.SIGINT)
         return result
 
     monkeypatch.setattr(gate, "start", start_then_ctrl_c)

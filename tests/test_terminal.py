@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -585,8 +586,10 @@ def test_one_ctrl_c_guard_holds_the_key_and_says_whether_it_came() -> None:
     with no_interrupt() as held:
         pass
     assert held.pressed is False
+    # Thread-directed, as a Ctrl-C reaches the single-threaded CLI; a process-directed kill
+    # could land on another thread of a test runner (pytest-xdist's worker has I/O threads).
     with no_interrupt() as held:
-        os.kill(os.getpid(), signal.SIGINT)  # held: no KeyboardInterrupt here
+        signal.pthread_kill(threading.get_ident(), signal.SIGINT)  # held: no KeyboardInterrupt here
         time.sleep(0)
     assert held.pressed is True  # and none after it either: the caller decides
 
@@ -606,7 +609,7 @@ def test_ctrl_c_while_the_terminal_records_shows_the_verdict_then_leaves(
 
     def start_then_ctrl_c(*args: object, **kw: object) -> object:
         result = real(*args, **kw)  # type: ignore[arg-type]
-        os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C before the commit
+        signal.pthread_kill(threading.get_ident(), signal.SIGINT)  # Ctrl-C before the commit
         return result
 
     monkeypatch.setattr(gate, "start", start_then_ctrl_c)

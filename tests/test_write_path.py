@@ -132,6 +132,12 @@ print("PROBE", code, sorted(m for m in heavy if m in sys.modules), file=sys.stde
 def imported_by(cli: Cli, *args: str, operator: str = "ann") -> tuple[int, list[str]]:
     """Run one command in a fresh interpreter: its exit code and which heavy modules it loaded
     (the mapped classes, the as-of-a-time history, the cycle rules)."""
+    code, mods, _ = probe(cli, *args, operator=operator)
+    return code, mods
+
+
+def probe(cli: Cli, *args: str, operator: str = "ann") -> tuple[int, list[str], str]:
+    """`imported_by`, and what the command printed on stdout."""
     env = {**os.environ, "STERILOG_NOW": cli.now, "STERILOG_DB": "", "STERILOG_PIN": "",
            "STERILOG_OPERATOR": ""}
     out = subprocess.run(
@@ -141,7 +147,7 @@ def imported_by(cli: Cli, *args: str, operator: str = "ann") -> tuple[int, list[
     line = [x for x in out.stderr.splitlines() if x.startswith("PROBE ")]
     assert line, out.stdout + out.stderr
     _, code, mods = line[-1].split(" ", 2)
-    return int(code or 0), json.loads(mods.replace("'", '"'))
+    return int(code or 0), json.loads(mods.replace("'", '"')), out.stdout
 
 
 def test_the_check_imports_no_models_even_with_corrections_in_force(clinic: Cli) -> None:
@@ -154,3 +160,32 @@ def test_the_check_imports_no_models_even_with_corrections_in_force(clinic: Cli)
     clinic.ok("staff", "update", "ann", "--role", "inspector")
     code, mods = imported_by(clinic, *go)
     assert code == 3 and "sterilog.models" not in mods, mods  # blocked: not a practitioner now
+
+
+def test_session_start_and_end_import_no_models(clinic: Cli) -> None:
+    """The per-client writes insert with Core (sterilog/tables.py) and chain their audit entry
+    without loading the mapped classes; the entries still record what the database holds."""
+    begin = ("session", "start", "--room", "R1", "--device", "SN-1", "--client", "C-1",
+             "--pack", "P1", "--cartridge")
+    code, mods, out = probe(clinic, *begin, hri("LOTA", "0001"))
+    assert (code, mods) == (0, []), out
+    sid = int(out.split("GO: session ", 1)[1].split()[0])
+    code, mods, out = probe(clinic, "session", "end", str(sid), "--note", "fine")
+    assert (code, mods) == (0, []), out
+    # refused (the same unit again, room and device not cleaned): a refusal is recorded
+    code, mods, out = probe(clinic, *begin, hri("LOTA", "0001"))
+    assert code == 3 and "sterilog.models" not in mods, (mods, out)
+    assert "refusal 1 recorded" in out
+    # a wrong end (already ended) writes nothing
+    before = clinic.audit_count()
+    code, mods, _ = probe(clinic, "session", "end", str(sid))
+    assert code == 1 and "sterilog.models" not in mods
+    assert clinic.audit_count() == before
+    # What the entries recorded is what the rows hold: audit verify compares every row.
+    assert clinic.json("audit", "verify")["ok"] is True
+    log = clinic.json("audit", "log", "--limit", "3")["entries"]
+    assert [e["action"] for e in log] == ["session.start", "session.end", "session.refused"]
+    (listed,) = clinic.json("session", "list")["sessions"]
+    assert (listed["session_id"], listed["client"], listed["ended_at"]) == (
+        sid, "C-1", "2026-11-24T09:00:00Z"
+    )

@@ -753,6 +753,9 @@ def measure_reports(
                         limited = True
                     continue
             cmd, env = jobs[name]
+            # each run writes a new file, as a user would (sterilog refuses to replace one
+            # without --force): the previous run's output is removed first, untimed
+            Path(cmd[cmd.index("-o") + 1]).unlink(missing_ok=True)
             run = timed(cmd, env, timeout=left)
             if run.timed_out:
                 skipped.add(name)

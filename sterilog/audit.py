@@ -18,12 +18,20 @@ import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from sqlalchemy import Table, select
+from sqlalchemy import Table, insert, select, text
 from sqlalchemy.orm import Session
 
-from sterilog.models import AUDITED, AuditEntry, Base
+from sterilog import tables as core
+
+if TYPE_CHECKING:
+    from sterilog.models import Base
+
+# The write side (`append`, `append_rows`, `head`) imports no mapped class: the per-client
+# writes (`session start`, `session end`) insert with Core on sterilog/tables.py and chain their
+# entry here without loading sterilog.models (issue 17). `verify` imports the models' list of
+# audited tables when it is asked for it.
 
 GENESIS = "0" * 64
 BATCH = 5000
@@ -123,10 +131,18 @@ def _header_hash(
     return hashlib.sha256(f"{prev_hash}\n{header}\n{records}".encode()).hexdigest()
 
 
+class Entry(NamedTuple):
+    """The audit entry a write chained (its sequence number and hash)."""
+
+    seq: int
+    hash: str
+
+
+_HEAD = text("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+
+
 def head(session: Session) -> tuple[int, str]:
-    row = session.execute(
-        select(AuditEntry.seq, AuditEntry.hash).order_by(AuditEntry.seq.desc()).limit(1)
-    ).first()
+    row = session.execute(_HEAD).first()
     if row is None:
         return 0, GENESIS
     return int(row[0]), str(row[1])
@@ -140,28 +156,48 @@ def append(
     now: dt.datetime,
     clock: str,
     objects: Sequence[Base] = (),
-) -> AuditEntry:
+) -> Entry:
     """Flush `objects`, read them back as stored, and chain one entry recording them.
 
     Must run inside db.write_session (the write lock makes `head` + insert atomic).
     """
     session.flush()
-    records: list[dict[str, Any]] = []
-    by_table: dict[str, list[Base]] = {}
-    for obj in objects:
-        by_table.setdefault(obj.__tablename__, []).append(obj)
+    rows: list[tuple[Table, int]] = [
+        (obj.__table__, int(obj.id))  # type: ignore[attr-defined, misc]
+        for obj in objects
+    ]
+    return append_rows(session, action=action, operator=operator, now=now, clock=clock, rows=rows)
+
+
+def append_rows(
+    session: Session,
+    *,
+    action: str,
+    operator: str | None,
+    now: dt.datetime,
+    clock: str,
+    rows: Sequence[tuple[Table, int]] = (),
+) -> Entry:
+    """Read the rows (table, id) a write inserted back as stored, and chain one entry recording
+    them, in the order given. The Core path of `append` (rows inserted with `insert()`, no ORM
+    objects); both record what the database holds, never what the caller meant to write.
+
+    Must run inside db.write_session (the write lock makes `head` + insert atomic).
+    """
+    by_table: dict[Table, list[int]] = {}
+    for table, rid in rows:
+        by_table.setdefault(table, []).append(rid)
     contents: dict[tuple[str, int], dict[str, Any]] = {}
-    for name, objs in by_table.items():
-        table = Base.metadata.tables[name]
+    for table, ids in by_table.items():
         pk = table.c.id
-        ids = [int(o.id) for o in objs]  # type: ignore[attr-defined]
         for chunk_start in range(0, len(ids), 500):
             chunk = ids[chunk_start : chunk_start + 500]
             for row in session.execute(select(table).where(pk.in_(chunk))):
-                contents[(name, int(row._mapping[pk]))] = row_content(table, row)
-    for obj in objects:
-        key = (obj.__tablename__, int(obj.id))  # type: ignore[attr-defined]
-        records.append({"table": key[0], "id": key[1], "content": contents[key]})
+                contents[(table.name, int(row._mapping[pk]))] = row_content(table, row)
+    records = [
+        {"table": table.name, "id": rid, "content": contents[(table.name, rid)]}
+        for table, rid in rows
+    ]
     return _append_raw(session, action, operator, now, clock, canonical(records))
 
 
@@ -173,7 +209,7 @@ def append_event(
     now: dt.datetime,
     clock: str,
     detail: dict[str, Any] | None = None,
-) -> AuditEntry:
+) -> Entry:
     """An entry with no record rows (e.g. a failed PIN attempt)."""
     payload: list[dict[str, Any]] = []
     if detail:
@@ -181,25 +217,30 @@ def append_event(
     return _append_raw(session, action, operator, now, clock, canonical(payload))
 
 
+_INSERT_ENTRY = insert(core.audit_log)
+
+
 def _append_raw(
     session: Session, action: str, operator: str | None, now: dt.datetime, clock: str, records: str
-) -> AuditEntry:
+) -> Entry:
     last_seq, last_hash = head(session)
     seq = last_seq + 1
     at = now.astimezone(dt.UTC)
-    entry = AuditEntry(
-        seq=seq,
-        at=at,
-        clock=clock,
-        operator=operator,
-        action=action,
-        records=records,
-        prev_hash=last_hash,
-        hash=entry_hash(last_hash, seq, at, clock, operator, action, records),
+    digest = entry_hash(last_hash, seq, at, clock, operator, action, records)
+    session.execute(
+        _INSERT_ENTRY,
+        {
+            "seq": seq,
+            "at": at,
+            "clock": clock,
+            "operator": operator,
+            "action": action,
+            "records": records,
+            "prev_hash": last_hash,
+            "hash": digest,
+        },
     )
-    session.add(entry)
-    session.flush()
-    return entry
+    return Entry(seq, digest)
 
 
 # --- verification ------------------------------------------------------------------------------
@@ -217,6 +258,7 @@ class Verification:
     head: str = f"0:{GENESIS}"
     problems: list[Problem] = field(default_factory=list)
     anchor_ok: bool | None = None
+    halves: bool = False  # verified in two halves at once (a clean result only)
 
     @property
     def ok(self) -> bool:
@@ -347,9 +389,11 @@ class _Cursor:
     A row is (id, values): its converted values as a tuple, columns in sorted-name order (the
     order canonical JSON records a content's keys in), so that a recorded content compares
     with it without building a dictionary per row; `content(values)` is the dictionary.
+    `start`: begin at the first row whose id is >= start (the second half of a parallel verify)
+    instead of at the very first row.
     """
 
-    def __init__(self, session: Session, table: Table) -> None:
+    def __init__(self, session: Session, table: Table, start: int | None = None) -> None:
         self.session = session
         self.names = sorted(c.name for c in table.columns)
         self.keys = tuple(self.names)
@@ -371,8 +415,13 @@ class _Cursor:
         cols = ", ".join(f'"{n}"' for n in self.names)
         # EVERY row, whatever its key: the first batch has no lower bound (ids <= 0 included).
         self.first_sql = f'SELECT {cols} FROM "{table.name}" ORDER BY id LIMIT ?'
+        self.first_params: tuple[Any, ...] = (self.batch,)
+        if start is not None:
+            self.first_sql = f'SELECT {cols} FROM "{table.name}" WHERE id >= ? ORDER BY id LIMIT ?'
+            self.first_params = (start, self.batch)
         self.sql = f'SELECT {cols} FROM "{table.name}" WHERE id > ? ORDER BY id LIMIT ?'
         self.last_id: int | None = None
+        self.before: int | None = None  # the last id of the batches already passed
         self.buffer: list[tuple[int, tuple[Any, ...]]] = []
         self.pos = 0
         self.done = False
@@ -382,8 +431,10 @@ class _Cursor:
         return dict(zip(self.names, values, strict=True))
 
     def _fill(self) -> None:
+        if self.buffer:
+            self.before = self.buffer[-1][0]
         if self.last_id is None:
-            rows = _raw_rows(self.session, self.first_sql, (self.batch,))
+            rows = _raw_rows(self.session, self.first_sql, self.first_params)
         else:
             rows = _raw_rows(self.session, self.sql, (self.last_id, self.batch))
         buffer = self.convert(rows)
@@ -406,6 +457,10 @@ class _Cursor:
     def advance(self) -> None:
         self.pos += 1
 
+    def consumed(self) -> int | None:
+        """The id of the last row passed (matched or named as a problem), None: none yet."""
+        return self.buffer[self.pos - 1][0] if self.pos else self.before
+
 
 _ENTRIES_COLS = "SELECT seq, at, clock, operator, action, records, prev_hash, hash FROM audit_log "
 _ENTRY_COLUMNS = {"seq", "at", "clock", "operator", "action", "records", "prev_hash", "hash"}
@@ -413,11 +468,22 @@ _ENTRIES_SQL = _ENTRIES_COLS + "WHERE seq > ? ORDER BY seq LIMIT ?"
 _FIRST_ENTRIES_SQL = _ENTRIES_COLS + "ORDER BY seq LIMIT ?"
 
 
-def _entry_batches(session: Session) -> Iterator[list[Any]]:
-    """Audit entries in order, a batch at a time, as the driver returns them."""
+def _entry_batches(
+    session: Session, after: int | None = None, upto: int | None = None
+) -> Iterator[list[Any]]:
+    """Audit entries in order, a batch at a time, as the driver returns them: all of them, or
+    those with after < seq <= upto."""
     # The first batch has no lower bound: an entry forged with seq <= 0 is read too.
-    rows = _raw_rows(session, _FIRST_ENTRIES_SQL, (BATCH,))
+    if after is None:
+        rows = _raw_rows(session, _FIRST_ENTRIES_SQL, (BATCH,))
+    else:
+        rows = _raw_rows(session, _ENTRIES_SQL, (after, BATCH))
     while rows:
+        if upto is not None and int(rows[-1][0]) > upto:
+            rows = [r for r in rows if int(r[0]) <= upto]
+            if rows:
+                yield rows
+            return
         yield rows
         rows = _raw_rows(session, _ENTRIES_SQL, (int(rows[-1][0]), BATCH))
 
@@ -449,37 +515,17 @@ def _only_added_columns(table: str, current: dict[str, Any], recorded: dict[str,
     return all(current[k] == v for k, v in recorded.items())
 
 
-def verify(
-    session: Session,
-    anchor: tuple[int, str] | None = None,
-    tables: Iterable[type[Base]] = AUDITED,
-    progress: Callable[[int], None] | None = None,
-    *,
-    check_schema: bool = True,
-) -> Verification:
-    """Recompute the chain and compare every record table with what the log recorded.
-
-    One pass over the log, with one keyset cursor per table: memory stays bounded by the batch
-    size whatever the history. Ids grow with the log (they are allocated under the write lock),
-    so a row the log skips was inserted behind the tool's back, and a logged id the table skips
-    was deleted.
-    """
-    result = Verification()
-    if check_schema:
-        from sterilog import schema
-
-        # The schema first: a planted trigger or a retyped column makes every later comparison
-        # meaningless, and must be named even when every row still matches.
-        for name, message in schema.compare(session.connection()):
-            if len(result.problems) < MAX_PROBLEMS:
-                result.problems.append(Problem(name, message))
-    problems = result.problems
+def _check_tables(
+    session: Session, tables: Sequence[type[Base]], problems: list[Problem]
+) -> tuple[list[Table], bool]:
+    """The record tables that can be streamed, and whether the log can be; a dropped table or
+    a missing column is named."""
     from sterilog.schema import live_columns
 
     # A table or column that is gone is a problem to name, not a query to crash on: such a table
     # is named once and not streamed (its logged rows are not listed one by one).
     live = live_columns(session.connection())
-    cursors: dict[str, _Cursor] = {}
+    out: list[Table] = []
     for model in tables:
         table: Table = model.__table__  # type: ignore[assignment]
         lacking = sorted({c.name for c in table.columns} - live.get(table.name, set()))
@@ -495,32 +541,70 @@ def verify(
                 ),
             )
         else:
-            cursors[table.name] = _Cursor(session, table)
+            out.append(table)
+    log_lacks = sorted(_ENTRY_COLUMNS - live.get("audit_log", set()))
+    if "audit_log" not in live:
+        _add(problems, Problem("audit_log", "the audit log table is missing (dropped)"))
+    elif log_lacks:
+        _add(
+            problems,
+            Problem("audit_log", f"the audit log lacks column(s) {', '.join(log_lacks)}"),
+        )
+    return out, not log_lacks
+
+
+@dataclass
+class _Span:
+    """What one walk over a stretch of the log saw (for joining two halves)."""
+
+    count: int = 0
+    first_seq: int | None = None
+    first_prev: str | None = None
+    last_seq: int | None = None
+    last_hash: str | None = None
+    anchor_seen: bool = False
+
+
+def _walk(
+    session: Session,
+    batches: Iterable[list[Any]],
+    cursors: dict[str, _Cursor],
+    problems: list[Problem],
+    *,
+    skipped: set[str],
+    anchor: tuple[int, str] | None = None,
+    progress: Callable[[int], None] | None = None,
+    first: tuple[int, str] | None = (1, GENESIS),
+    lazy: dict[str, Table] | None = None,
+) -> _Span:
+    """Recompute the chain over `batches` and compare every row the entries name with the next
+    row of its table's cursor. `first`: the seq and prev_hash the first entry must have (None:
+    whatever it has, recorded in the span, for a second half). `lazy`: tables whose cursor is
+    opened at the first id an entry names (a second half)."""
+    span = _Span()
 
     def problem(record: str, message: str) -> None:
         if len(problems) < MAX_PROBLEMS:
             problems.append(Problem(record, message))
 
     scan = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
-    prev = GENESIS
-    expected_seq = 1
+    if first is None:
+        expected_seq: int | None = None
+        prev = ""
+    else:
+        expected_seq, prev = first
     count = 0
-    anchor_seen = False
-    skipped = {m.__tablename__ for m in tables} - set(cursors)
-    log_lacks = sorted(_ENTRY_COLUMNS - live.get("audit_log", set()))
-    batches = _entry_batches(session) if not log_lacks else iter(())
     # `at` in its hashed (ISO, Z) form
     at_of = _sqlite_instant if session.get_bind().dialect.name == "sqlite" else _pg_instant
-    if "audit_log" not in live:
-        problem("audit_log", "the audit log table is missing (dropped)")
-    elif log_lacks:
-        problem("audit_log", f"the audit log lacks column(s) {', '.join(log_lacks)}")
     for seq, at, clock, operator, action, records, prev_hash, stored_hash in (
         entry for batch in batches for entry in batch
     ):
         count += 1
         seq = int(seq)
         at = at_of(at)
+        if expected_seq is None:  # the first entry of a second half: joined by the caller
+            span.first_seq, span.first_prev = seq, prev_hash
+            expected_seq, prev = seq, prev_hash
         if seq < expected_seq:
             problem(f"audit_log #{seq}", "entry out of sequence (inserted behind the tool's back)")
         elif seq != expected_seq:
@@ -543,7 +627,7 @@ def verify(
         if computed != stored_hash:
             problem(f"audit_log #{seq}", "hash does not match the entry's content (entry altered)")
         if anchor is not None and seq == anchor[0]:
-            anchor_seen = True
+            span.anchor_seen = True
             if stored_hash != anchor[1]:
                 problem(f"audit_log #{seq}", "does not match the anchor printed earlier")
         prev = stored_hash
@@ -569,9 +653,12 @@ def verify(
                 rid = int(rid)
             cursor = cursors.get(name)
             if cursor is None:
-                if name not in skipped:
-                    problem(f"{name} #{rid}", f"audit entry {seq} names an unknown table")
-                continue
+                if lazy is not None and name in lazy:
+                    cursor = cursors[name] = _Cursor(session, lazy.pop(name), start=rid)
+                else:
+                    if name not in skipped:
+                        problem(f"{name} #{rid}", f"audit entry {seq} names an unknown table")
+                    continue
             # The common case first: the next row is the recorded one and its values, in the
             # canonical key order, are the recorded values (equal tuples: equal dictionaries).
             buffer = cursor.buffer
@@ -614,27 +701,266 @@ def verify(
             cursor.advance()
         if progress is not None and count % BATCH == 0:
             progress(count)
+    span.count = count
+    if count:
+        span.last_seq, span.last_hash = expected_seq - 1 if expected_seq else None, prev
+    return span
+
+
+def _drain(cursors: dict[str, _Cursor], problems: list[Problem]) -> None:
+    """Rows after the last one the log names: inserted behind the tool's back."""
     for name, cursor in cursors.items():
         current = cursor.peek()
         while current is not None:
-            problem(
-                f"{name} #{current[0]}",
-                "row is not in the audit log (inserted behind the tool's back)",
+            _add(
+                problems,
+                Problem(
+                    f"{name} #{current[0]}",
+                    "row is not in the audit log (inserted behind the tool's back)",
+                ),
             )
             cursor.advance()
             current = cursor.peek()
+
+
+def verify(
+    session: Session,
+    anchor: tuple[int, str] | None = None,
+    tables: Iterable[type[Base]] | None = None,
+    progress: Callable[[int], None] | None = None,
+    *,
+    check_schema: bool = True,
+    parallel_from: int | None = None,
+) -> Verification:
+    """Recompute the chain and compare every record table with what the log recorded.
+
+    One pass over the log, with one keyset cursor per table: memory stays bounded by the batch
+    size whatever the history. Ids grow with the log (they are allocated under the write lock),
+    so a row the log skips was inserted behind the tool's back, and a logged id the table skips
+    was deleted.
+
+    A log of `parallel_from` entries or more (default PARALLEL_FROM; on a machine with two or
+    more processors) is verified in two halves at once, the second by a forked process with
+    its own connection (`_verify_in_halves`). Only a clean result is taken from the halves: on
+    any problem, any doubt at the seam, or any failure of the second process, the log is
+    verified again in one pass, so what is reported is exactly what the one pass reports.
+    """
+    if tables is None:
+        from sterilog.models import AUDITED
+
+        tables = AUDITED
+    models = list(tables)
+    result = Verification()
+    if check_schema:
+        from sterilog import schema
+
+        # The schema first: a planted trigger or a retyped column makes every later comparison
+        # meaningless, and must be named even when every row still matches.
+        for name, message in schema.compare(session.connection()):
+            if len(result.problems) < MAX_PROBLEMS:
+                result.problems.append(Problem(name, message))
+    problems = result.problems
+    streamed, log_ok = _check_tables(session, models, problems)
+    if not problems and anchor is None:
+        threshold = PARALLEL_FROM if parallel_from is None else parallel_from
+        halves = _verify_in_halves(session, models, streamed, threshold, progress)
+        if halves is not None:
+            return halves
+    cursors = {table.name: _Cursor(session, table) for table in streamed}
+    skipped = {m.__tablename__ for m in models} - set(cursors)
+    span = _walk(
+        session,
+        _entry_batches(session) if log_ok else iter(()),
+        cursors,
+        problems,
+        skipped=skipped,
+        anchor=anchor,
+        progress=progress,
+    )
+    _drain(cursors, problems)
     if anchor is not None:
-        result.anchor_ok = anchor_seen and not any(
+        result.anchor_ok = span.anchor_seen and not any(
             p.message.startswith("does not match the anchor") for p in problems
         )
-        if not anchor_seen:
-            problem(
-                f"audit_log #{anchor[0]}",
-                "the anchored entry is not in the log (the log was cut back or replaced)",
+        if not span.anchor_seen:
+            _add(
+                problems,
+                Problem(
+                    f"audit_log #{anchor[0]}",
+                    "the anchored entry is not in the log (the log was cut back or replaced)",
+                ),
             )
-    result.entries = count
-    result.head = f"{expected_seq - 1}:{prev}"
+    result.entries = span.count
+    result.head = f"{span.last_seq or 0}:{span.last_hash or GENESIS}"
     return result
+
+
+# --- verifying in two halves at once -----------------------------------------------------------
+
+# From this many entries a log is verified in two halves at once (below it, the start-up of the
+# second process costs more than it saves).
+PARALLEL_FROM = 50_000
+_MAX_SEQ = "SELECT max(seq) FROM audit_log"
+
+
+def _verify_in_halves(
+    session: Session,
+    models: list[type[Base]],
+    streamed: list[Table],
+    threshold: int,
+    progress: Callable[[int], None] | None,
+) -> Verification | None:
+    """Entries 1..split here, split+1..top in a forked process, at the same time; then the seam.
+
+    The result is taken only when both halves are clean and they join exactly: the second
+    half's first entry is seq split+1 and chains to this half's last hash, and for every table
+    the second half's first named row comes after this half's last row with no row between
+    them (nor after this half's last row, for a table the second half never names). That is
+    exactly what the one pass checks at the same place. Anything else returns None (the caller
+    then verifies in one pass and reports what it finds).
+    """
+    import multiprocessing
+    import os
+
+    if threshold <= 0:
+        threshold = 1
+    if (os.cpu_count() or 1) < 2 or len(streamed) != len(models):
+        return None
+    top_row = _raw_rows(session, _MAX_SEQ, ())
+    top = top_row[0][0] if top_row else None
+    if top is None or int(top) < threshold:
+        return None
+    top = int(top)
+    split = top // 2
+    try:
+        context = multiprocessing.get_context("fork")
+    except ValueError:  # no fork on this platform
+        return None
+    url = session.get_bind().engine.url.render_as_string(hide_password=False)
+    # PostgreSQL: the second half reads this transaction's snapshot, so both halves see the
+    # same database. SQLite cannot share a snapshot: the second half reads entries up to `top`
+    # as they are when it starts; a write committed in between shows as rows after the last
+    # entry, which makes the caller verify in one pass.
+    snapshot = None
+    if session.get_bind().dialect.name == "postgresql":
+        snapshot = str(_raw_rows(session, "SELECT pg_export_snapshot()", ())[0][0])
+    receive, send = context.Pipe(duplex=False)
+    worker = context.Process(
+        target=_second_half,
+        args=(url, [m.__tablename__ for m in models], split, top, snapshot, send),
+    )
+    worker.start()
+    send.close()
+    try:
+        problems: list[Problem] = []
+        cursors = {table.name: _Cursor(session, table) for table in streamed}
+        span = _walk(
+            session,
+            _entry_batches(session, None, split),
+            cursors,
+            problems,
+            skipped=set(),
+            progress=progress,
+        )
+        last = {name: cursor.consumed() for name, cursor in cursors.items()}
+        try:
+            other = receive.recv() if not problems else None
+        except (EOFError, OSError):
+            other = None
+    finally:
+        receive.close()
+        worker.join(timeout=None if not problems else 0)
+        if worker.is_alive():
+            worker.terminate()
+            worker.join()
+    if other is None or problems or other["problems"] or span.count == 0:
+        return None
+    if other["count"] == 0 or (other["first_seq"], other["first_prev"]) != (
+        split + 1,
+        span.last_hash,
+    ):
+        return None
+    if span.last_seq != split:
+        return None
+    for table in streamed:
+        low, high = last[table.name], other["first_ids"].get(table.name)
+        if low is not None and high is not None and high <= low:
+            return None
+        if _rows_between(session, table.name, low, high):
+            return None
+    return Verification(
+        entries=span.count + other["count"],
+        head=f"{other['last_seq']}:{other['last_hash']}",
+        halves=True,
+    )
+
+
+def _rows_between(session: Session, table: str, low: int | None, high: int | None) -> bool:
+    """Whether `table` has a row with low < id < high (None: unbounded)."""
+    where = []
+    params: list[Any] = []
+    if low is not None:
+        where.append("id > ?")
+        params.append(low)
+    if high is not None:
+        where.append("id < ?")
+        params.append(high)
+    sql = f'SELECT 1 FROM "{table}"' + (f" WHERE {' AND '.join(where)}" if where else "")
+    return bool(_raw_rows(session, sql + " LIMIT 1", tuple(params)))
+
+
+def _second_half(
+    url: str, names: list[str], split: int, top: int, snapshot: str | None, send: Any
+) -> None:
+    """In the forked process: entries split+1..top on a connection of its own; the result goes
+    back through `send` (never the parent's connection: it is not used here)."""
+    out: dict[str, Any] | None = None
+    try:
+        from sqlalchemy.engine import make_url
+
+        from sterilog import db
+        from sterilog.models import Base
+
+        engine = db.make_engine(make_url(url))
+        try:
+            with db.read_session(engine) as session:
+                if snapshot is not None:
+                    if not re.fullmatch(r"[0-9A-Fa-f-]+", snapshot):
+                        raise ValueError(snapshot)
+                    session.connection().exec_driver_sql(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
+                tables = {name: Base.metadata.tables[name] for name in names}
+                problems: list[Problem] = []
+                cursors: dict[str, _Cursor] = {}
+                span = _walk(
+                    session,
+                    _entry_batches(session, split, top),
+                    cursors,
+                    problems,
+                    skipped=set(),
+                    first=None,
+                    lazy=dict(tables),
+                )
+                first_ids = {name: c.first_params[0] for name, c in cursors.items()}
+                _drain(cursors, problems)
+                out = {
+                    "problems": [(p.record, p.message) for p in problems[:10]],
+                    "count": span.count,
+                    "first_seq": span.first_seq,
+                    "first_prev": span.first_prev,
+                    "last_seq": span.last_seq,
+                    "last_hash": span.last_hash,
+                    "first_ids": first_ids,
+                }
+        finally:
+            engine.dispose()
+    except BaseException:  # any failure, Ctrl-C included: the parent verifies in one pass
+        out = None
+    try:
+        send.send(out)
+    except BaseException:  # the parent has gone or stopped listening: nothing to tell
+        pass
+    finally:
+        send.close()
 
 
 # --- clock anomalies ---------------------------------------------------------------------------

@@ -22,7 +22,6 @@ from sqlalchemy import (
     Index,
     Integer,
     LargeBinary,
-    MetaData,
     String,
     Text,
     UniqueConstraint,
@@ -30,6 +29,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from sterilog import tables
 from sterilog.compliance.vocab import (
     BI_INVALID_REASONS,
     BI_LAB_EVENTS,
@@ -40,18 +40,13 @@ from sterilog.compliance.vocab import (
     sql_in,
 )
 from sterilog.sqltypes import UTCDateTime
-
-NAMING = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
+from sterilog.tables import NAMING as NAMING
 
 
 class Base(DeclarativeBase):
-    metadata = MetaData(naming_convention=NAMING)
+    # One schema: the per-client write path's Core tables (sterilog/tables.py) live in this
+    # MetaData and are mapped below as they are (`__table__`), not declared a second time.
+    metadata = tables.metadata
 
 
 def _id() -> Mapped[int]:
@@ -519,67 +514,64 @@ class Session(Base):
     """One client treatment. Cartridge fields are a snapshot taken at the gate."""
 
     __tablename__ = "sessions"
-    id: Mapped[int] = _id()
-    room_id: Mapped[int] = mapped_column(ForeignKey("rooms.id"))
-    device_id: Mapped[int] = mapped_column(ForeignKey("devices.id"))
-    # Unique: the database itself guarantees a unit is used at most once, whatever the race.
-    unit_id: Mapped[int] = mapped_column(ForeignKey("cartridge_units.id"), unique=True)
-    practitioner_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))
-    client: Mapped[str] = mapped_column(String(200), index=True)
-    depth_mm: Mapped[float | None] = mapped_column(Float)
-    gtin: Mapped[str] = mapped_column(String(14))
-    lot: Mapped[str] = mapped_column(String(20))
-    serial: Mapped[str | None] = mapped_column(String(20))
-    expiry: Mapped[dt.date] = mapped_column(Date)
-    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
-    recorded_at: Mapped[dt.datetime] = _recorded()
-    operator_id: Mapped[int | None] = _operator()
-    __table_args__ = (
-        Index("ix_sessions_room_started", "room_id", "started_at"),
-        Index("ix_sessions_device_started", "device_id", "started_at"),
-        Index("ix_sessions_gtin_lot", "gtin", "lot"),
-    )
+    __table__ = tables.sessions
+    id: Mapped[int]
+    room_id: Mapped[int]
+    device_id: Mapped[int]
+    unit_id: Mapped[int]
+    practitioner_id: Mapped[int]
+    client: Mapped[str]
+    depth_mm: Mapped[float | None]
+    gtin: Mapped[str]
+    lot: Mapped[str]
+    serial: Mapped[str | None]
+    expiry: Mapped[dt.date]
+    started_at: Mapped[dt.datetime]
+    recorded_at: Mapped[dt.datetime]
+    operator_id: Mapped[int | None]
 
 
 class SessionPack(Base):
     __tablename__ = "session_packs"
-    id: Mapped[int] = _id()
-    session_id: Mapped[int] = mapped_column(ForeignKey("sessions.id"), index=True)
-    pack_id: Mapped[int] = mapped_column(ForeignKey("packs.id"))
-    cycle_id: Mapped[int] = mapped_column(ForeignKey("cycles.id"), index=True)
-    recorded_at: Mapped[dt.datetime] = _recorded()
-    __table_args__ = (Index("ix_session_packs_pack", "pack_id", "session_id"),)
+    __table__ = tables.session_packs
+    id: Mapped[int]
+    session_id: Mapped[int]
+    pack_id: Mapped[int]
+    cycle_id: Mapped[int]
+    recorded_at: Mapped[dt.datetime]
 
 
 class SessionEnd(Base):
     __tablename__ = "session_ends"
-    id: Mapped[int] = _id()
-    session_id: Mapped[int] = mapped_column(ForeignKey("sessions.id"), unique=True)
-    note: Mapped[str | None] = mapped_column(Text)
-    at: Mapped[dt.datetime] = _at()
-    recorded_at: Mapped[dt.datetime] = _recorded()
-    operator_id: Mapped[int | None] = _operator()
+    __table__ = tables.session_ends
+    id: Mapped[int]
+    session_id: Mapped[int]
+    note: Mapped[str | None]
+    at: Mapped[dt.datetime]
+    recorded_at: Mapped[dt.datetime]
+    operator_id: Mapped[int | None]
 
 
 class Refusal(Base):
     """A session start the gate refused, with what was presented and every reason."""
 
     __tablename__ = "refusals"
-    id: Mapped[int] = _id()
-    room: Mapped[str] = mapped_column(String(200))
-    device: Mapped[str] = mapped_column(String(200))
-    cartridge_scan: Mapped[str] = mapped_column(Text)
-    gtin: Mapped[str | None] = mapped_column(String(14))
-    lot: Mapped[str | None] = mapped_column(String(20))
-    serial: Mapped[str | None] = mapped_column(String(20))
-    packs: Mapped[str] = mapped_column(Text)  # JSON list of pack IDs
-    client: Mapped[str] = mapped_column(String(200))
-    practitioner: Mapped[str] = mapped_column(String(200))
-    depth_mm: Mapped[float | None] = mapped_column(Float)
-    reasons: Mapped[str] = mapped_column(Text)  # JSON list of {code, message}
-    at: Mapped[dt.datetime] = _at()
-    recorded_at: Mapped[dt.datetime] = _recorded()
-    operator_id: Mapped[int | None] = _operator()
+    __table__ = tables.refusals
+    id: Mapped[int]
+    room: Mapped[str]
+    device: Mapped[str]
+    cartridge_scan: Mapped[str]
+    gtin: Mapped[str | None]
+    lot: Mapped[str | None]
+    serial: Mapped[str | None]
+    packs: Mapped[str]  # JSON list of pack IDs
+    client: Mapped[str]
+    practitioner: Mapped[str]
+    depth_mm: Mapped[float | None]
+    reasons: Mapped[str]  # JSON list of {code, message}
+    at: Mapped[dt.datetime]
+    recorded_at: Mapped[dt.datetime]
+    operator_id: Mapped[int | None]
 
 
 class Incident(Base):
@@ -760,14 +752,15 @@ class AuditEntry(Base):
     """Append-only (triggers reject UPDATE/DELETE on both backends). See sterilog/audit.py."""
 
     __tablename__ = "audit_log"
-    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
-    at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
-    clock: Mapped[str] = mapped_column(String(20))
-    operator: Mapped[str | None] = mapped_column(String(200))
-    action: Mapped[str] = mapped_column(String(100))
-    records: Mapped[str] = mapped_column(Text)  # canonical JSON list of {table, id, content}
-    prev_hash: Mapped[str] = mapped_column(String(64))
-    hash: Mapped[str] = mapped_column(String(64), unique=True)
+    __table__ = tables.audit_log
+    seq: Mapped[int]
+    at: Mapped[dt.datetime]
+    clock: Mapped[str]
+    operator: Mapped[str | None]
+    action: Mapped[str]
+    records: Mapped[str]  # canonical JSON list of {table, id, content}
+    prev_hash: Mapped[str]
+    hash: Mapped[str]
 
 
 # Record tables covered by `audit verify`, in dependency order. A new record type only has to

@@ -25,6 +25,7 @@ RANK = {
     "services": 3,
     "compliance": 2,
     "models": 1,
+    "tables": 1,  # the Core tables of the per-client writes (issue 17); models maps them
     "db": 1,
     "audit": 1,
     "migrate": 1,
@@ -44,6 +45,7 @@ RANK = {
 }
 # The gate imports these on its interactive path: never the models, not even lazily.
 MODEL_FREE = (
+    "tables",
     "compliance",
     "compliance.vocab",
     "compliance.rules",

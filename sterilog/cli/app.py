@@ -110,7 +110,11 @@ class App:
         what: str,
         after_auth: Callable[[], None] | None = None,
     ) -> Iterator[Ctx]:
-        """One serialised write transaction as the operator, after role, lock and PIN checks."""
+        """One serialised write transaction as the operator, after role, lock and PIN checks.
+
+        The operator's role and active state are those in force now (the staff row with its
+        dated corrections: `staff update --role`, `deactivate`, `reinstate`), read in plain SQL
+        (`people.operator`): the per-client writes import no mapped class for this."""
         from sterilog.services import people
 
         code = self.operator
@@ -121,10 +125,10 @@ class App:
         engine = self.engine()
         with db.read_session(engine) as session:
             clinic = _clinic(session)
-            staff = people.find_staff(session, code)
+            staff = people.operator(session, code)
             if staff is None:
                 raise UserError(f"unknown operator {code!r}; `sterilog staff list` shows staff")
-            if people.is_deactivated(session, staff.id):
+            if not staff.active:
                 raise UserError(f"operator {code!r} has been deactivated and can no longer act")
             actor = people.actor_of(staff)
             people.authorize(actor, roles, what)
@@ -180,7 +184,7 @@ class App:
 
         with db.read_session(self.engine()) as session:
             clinic = _clinic(session)
-            staff = people.find_staff(session, code)
+            staff = people.operator(session, code)
             if staff is None:
                 return
             person = people.actor_of(staff)

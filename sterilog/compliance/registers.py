@@ -10,10 +10,11 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Boolean, Date, Float, Integer, String
 from sqlalchemy.orm import Session
 
-from sterilog.models import Device, DeviceRetirement, RegisterChange, Staff, StaffDeactivation
+from sterilog.compliance.facts import _all, _one, _q
+from sterilog.sqltypes import UTCDateTime
 
 # The fields each register's entries may correct.
 FIELDS: dict[str, tuple[str, ...]] = {
@@ -37,22 +38,69 @@ class InForce:
             raise AttributeError(name) from None
 
 
-def _changes(session: Session, kind: str, record_id: int, at: dt.datetime | None) -> list[Any]:
-    q = select(RegisterChange).where(
-        RegisterChange.kind == kind, RegisterChange.record_id == record_id
+# Plain SQL (`text()`), no ORM: the gate (`compliance.facts`) and every write's permission
+# check (`App.writing`) ask what is in force now on their interactive paths, which must not
+# import the mapped classes or compile ORM statements (SPEC §10, issue 17).
+_CHANGE_TYPES: dict[str, Any] = {
+    "name": String,
+    "role": String,
+    "license_no": String,
+    "license_expires": Date,
+    "max_depth_mm": Float,
+    "model": String,
+    "contact_min": Float,
+    "reg_no": String,
+    "level": String,
+    "reinstate": Boolean,
+    "at": UTCDateTime,
+    "id": Integer,
+}
+_CHANGE_SQL = (
+    f"SELECT {', '.join(_CHANGE_TYPES)} FROM register_changes "
+    "WHERE kind = :kind AND record_id = :record_id{until} ORDER BY at, id"
+)
+_CHANGES = {
+    until: _q(
+        _CHANGE_SQL.format(until=" AND at <= :at" if until else ""),
+        ("at",) if until else (),
+        **_CHANGE_TYPES,
     )
-    if at is not None:
-        q = q.where(RegisterChange.at <= at)
-    return list(session.execute(q.order_by(RegisterChange.at, RegisterChange.id)).scalars())
+    for until in (False, True)
+}
+_STOP_TABLE = {
+    "staff": ("staff_deactivations", "staff_id"),
+    "device": ("device_retirements", "device_id"),
+}
+_STOPS = {
+    (kind, until): _q(
+        f"SELECT at, id FROM {table} WHERE {column} = :record_id"
+        + (" AND at <= :at" if until else ""),
+        ("at",) if until else (),
+        at=UTCDateTime,
+        id=Integer,
+    )
+    for kind, (table, column) in _STOP_TABLE.items()
+    for until in (False, True)
+}
+_ROW = {
+    kind: _q(
+        f"SELECT id, {', '.join(FIELDS[kind])} FROM {table} WHERE id = :id",
+        **{f: _CHANGE_TYPES[f] for f in FIELDS[kind]},
+    )
+    for kind, table in (("staff", "staff"), ("device", "devices"))
+}
+
+
+def _changes(session: Session, kind: str, record_id: int, at: dt.datetime | None) -> list[Any]:
+    if at is None:
+        return _all(session, _CHANGES[False], kind=kind, record_id=record_id)
+    return _all(session, _CHANGES[True], kind=kind, record_id=record_id, at=at)
 
 
 def _stops(session: Session, kind: str, record_id: int, at: dt.datetime | None) -> list[Any]:
-    model: Any = StaffDeactivation if kind == "staff" else DeviceRetirement
-    column = model.staff_id if kind == "staff" else model.device_id
-    q = select(model.at, model.id).where(column == record_id)
-    if at is not None:
-        q = q.where(model.at <= at)
-    return list(session.execute(q).all())
+    if at is None:
+        return _all(session, _STOPS[kind, False], record_id=record_id)
+    return _all(session, _STOPS[kind, True], record_id=record_id, at=at)
 
 
 def in_force(session: Session, kind: str, row: Any, at: dt.datetime | None = None) -> InForce:
@@ -87,10 +135,13 @@ def overlay(
 
 
 def staff_active(session: Session, staff_id: int, at: dt.datetime | None = None) -> bool:
-    row = session.get(Staff, staff_id)
-    return row is not None and in_force(session, "staff", row, at).active
+    return _active(session, "staff", staff_id, at)
 
 
 def device_active(session: Session, device_id: int, at: dt.datetime | None = None) -> bool:
-    row = session.get(Device, device_id)
-    return row is not None and in_force(session, "device", row, at).active
+    return _active(session, "device", device_id, at)
+
+
+def _active(session: Session, kind: str, record_id: int, at: dt.datetime | None) -> bool:
+    row = _one(session, _ROW[kind], id=record_id)
+    return row is not None and in_force(session, kind, row, at).active

@@ -14,7 +14,10 @@ from sqlalchemy.orm import Session
 from sterilog.errors import UnknownRecord, UserError
 
 if TYPE_CHECKING:
-    from sterilog.models import AuditEntry, Base
+    from sqlalchemy import Table
+
+    from sterilog.audit import Entry
+    from sterilog.models import Base
     from sterilog.rulepack import RulePack
 
 # The models are imported only by code that writes or uses the ORM: `check` never needs them.
@@ -114,7 +117,7 @@ class Ctx:
     def actor_id(self) -> int | None:
         return self.actor.id if self.actor else None
 
-    def audit(self, action: str, objects: Sequence[Base]) -> AuditEntry:
+    def audit(self, action: str, objects: Sequence[Base]) -> Entry:
         from sterilog import audit
 
         return audit.append(
@@ -124,6 +127,19 @@ class Ctx:
             now=self.now,
             clock=self.clock,
             objects=objects,
+        )
+
+    def audit_rows(self, action: str, rows: Sequence[tuple[Table, int]]) -> Entry:
+        """`audit` for rows inserted with Core (`sterilog.tables`): (table, id) in order."""
+        from sterilog import audit
+
+        return audit.append_rows(
+            self.session,
+            action=action,
+            operator=self.actor.code if self.actor else None,
+            now=self.now,
+            clock=self.clock,
+            rows=rows,
         )
 
     def add(self, *objects: Base) -> None:

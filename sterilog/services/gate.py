@@ -12,18 +12,18 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_
+from sqlalchemy import Table, and_, insert, text
 
+from sterilog import tables
 from sterilog.clock import local_date
 from sterilog.compliance import facts, rules
 from sterilog.errors import Reason, UnknownRecord, UserError
 from sterilog.services import validate as v
 from sterilog.services.base import Ctx
+from sterilog.sqltypes import UTCDateTime
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session as DbSession
-
-    from sterilog.models import Refusal, Session, SessionEnd
 
 
 @dataclass(frozen=True)
@@ -125,94 +125,138 @@ def decide(ctx: Ctx, req: GateRequest) -> Decision:
     )
 
 
-def start(ctx: Ctx, req: GateRequest) -> tuple[Decision, Session | None, Refusal | None]:
+@dataclass(frozen=True)
+class Started:
+    """The session `start` recorded."""
+
+    id: int
+    started_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class Refused:
+    """The refusal `start` recorded."""
+
+    id: int
+
+
+@dataclass(frozen=True)
+class Ended:
+    """The session end `end` recorded."""
+
+    id: int
+    session_id: int
+    at: dt.datetime
+
+
+# The per-client writes insert with Core on sterilog/tables.py: no mapped class is imported and
+# no ORM statement compiled before every client (issue 17). What is recorded is what the
+# database holds: the audit entry reads every inserted row back (audit.append_rows).
+def _insert(ctx: Ctx, table: Table, values: dict[str, Any]) -> int:
+    key = ctx.session.connection().execute(insert(table), values).inserted_primary_key
+    assert key is not None
+    return int(key[0])
+
+
+def start(ctx: Ctx, req: GateRequest) -> tuple[Decision, Started | None, Refused | None]:
     """Record the session, or the refusal with its reasons. Runs inside the write lock, so the
     decision and the record are atomic: a unit is consumed at most once."""
-    from sterilog.models import Refusal, Session, SessionPack
-
     client = v.name(req.client, "--client")
     assert client is not None
     decision = decide(ctx, req)
     if not decision.go:
         c = decision.facts.cartridge
-        refusal = Refusal(
-            room=req.room,
-            device=req.device,
-            cartridge_scan=req.cartridge,
-            gtin=c.gtin,
-            lot=c.lot,
-            serial=c.serial,
-            packs=json.dumps(list(req.packs)),
-            client=client,
-            practitioner=req.practitioner,
-            depth_mm=decision.facts.depth_mm,
-            reasons=json.dumps([{"code": r.code, "message": r.message} for r in decision.reasons]),
-            at=ctx.now,
-            recorded_at=ctx.now,
-            operator_id=ctx.actor_id,
+        refusal_id = _insert(
+            ctx,
+            tables.refusals,
+            {
+                "room": req.room,
+                "device": req.device,
+                "cartridge_scan": req.cartridge,
+                "gtin": c.gtin,
+                "lot": c.lot,
+                "serial": c.serial,
+                "packs": json.dumps(list(req.packs)),
+                "client": client,
+                "practitioner": req.practitioner,
+                "depth_mm": decision.facts.depth_mm,
+                "reasons": json.dumps(
+                    [{"code": r.code, "message": r.message} for r in decision.reasons]
+                ),
+                "at": ctx.now,
+                "recorded_at": ctx.now,
+                "operator_id": ctx.actor_id,
+            },
         )
-        ctx.add(refusal)
-        ctx.audit("session.refused", [refusal])
-        return decision, None, refusal
+        ctx.audit_rows("session.refused", [(tables.refusals, refusal_id)])
+        return decision, None, Refused(refusal_id)
     c = decision.facts.cartridge
     assert c.available_unit_id is not None and c.expiry is not None
-    session = Session(
-        room_id=decision.room_id,
-        device_id=decision.device_id,
-        unit_id=c.available_unit_id,
-        practitioner_id=decision.practitioner_id,
-        client=client,
-        depth_mm=decision.facts.depth_mm,
-        gtin=c.gtin,
-        lot=c.lot,
-        serial=c.serial,
-        expiry=c.expiry,
-        started_at=ctx.now,
-        recorded_at=ctx.now,
-        operator_id=ctx.actor_id,
+    session_id = _insert(
+        ctx,
+        tables.sessions,
+        {
+            "room_id": decision.room_id,
+            "device_id": decision.device_id,
+            "unit_id": c.available_unit_id,
+            "practitioner_id": decision.practitioner_id,
+            "client": client,
+            "depth_mm": decision.facts.depth_mm,
+            "gtin": c.gtin,
+            "lot": c.lot,
+            "serial": c.serial,
+            "expiry": c.expiry,
+            "started_at": ctx.now,
+            "recorded_at": ctx.now,
+            "operator_id": ctx.actor_id,
+        },
     )
-    ctx.add(session)
-    ctx.session.flush()
-    links = [
-        SessionPack(session_id=session.id, pack_id=pid, cycle_id=pf.load_id, recorded_at=ctx.now)
-        for pid, pf in zip(decision.pack_ids, decision.facts.packs, strict=True)
-        if pf.load_id is not None
-    ]
-    ctx.add(*links)
-    ctx.audit("session.start", [session, *links])
-    return decision, session, None
+    rows: list[tuple[Table, int]] = [(tables.sessions, session_id)]
+    for pid, pf in zip(decision.pack_ids, decision.facts.packs, strict=True):
+        if pf.load_id is not None:
+            link = {
+                "session_id": session_id,
+                "pack_id": pid,
+                "cycle_id": pf.load_id,
+                "recorded_at": ctx.now,
+            }
+            rows.append((tables.session_packs, _insert(ctx, tables.session_packs, link)))
+    ctx.audit_rows("session.start", rows)
+    return decision, Started(session_id, ctx.now), None
 
 
-def end(ctx: Ctx, session_id: int, note: str | None, at: dt.datetime | None = None) -> SessionEnd:
+_STARTED_AT = text("SELECT started_at FROM sessions WHERE id = :id").columns(
+    started_at=UTCDateTime
+)
+_ENDED = text("SELECT id FROM session_ends WHERE session_id = :id LIMIT 1")
+
+
+def end(ctx: Ctx, session_id: int, note: str | None, at: dt.datetime | None = None) -> Ended:
     """End a session now, or at `at` (`--at`: when the client really left, entered late):
     never before its start, never in the future."""
-    from sqlalchemy import select
-
-    from sterilog.models import Session, SessionEnd
-
-    s = ctx.session.get(Session, session_id)
+    s = ctx.session.execute(_STARTED_AT, {"id": session_id}).first()
     if s is None:
         raise UnknownRecord("session", session_id)
-    done = ctx.session.execute(
-        select(SessionEnd.id).where(SessionEnd.session_id == session_id)
-    ).first()
-    if done is not None:
+    if ctx.session.execute(_ENDED, {"id": session_id}).first() is not None:
         raise UserError(f"session {session_id} has already ended")
     when = ctx.event_time(at)
     if when < s.started_at:
         raise UserError(
             f"--at is before session {session_id} started; a session ends after its start"
         )
-    row = SessionEnd(
-        session_id=session_id,
-        note=v.text(note, "--note", required=False),
-        at=when,
-        recorded_at=ctx.now,
-        operator_id=ctx.actor_id,
+    end_id = _insert(
+        ctx,
+        tables.session_ends,
+        {
+            "session_id": session_id,
+            "note": v.text(note, "--note", required=False),
+            "at": when,
+            "recorded_at": ctx.now,
+            "operator_id": ctx.actor_id,
+        },
     )
-    ctx.add(row)
-    ctx.audit("session.end", [row])
-    return row
+    ctx.audit_rows("session.end", [(tables.session_ends, end_id)])
+    return Ended(end_id, session_id, when)
 
 
 def session_rows(db: DbSession, where: Any, limit: int | None = None) -> list[dict[str, Any]]:

@@ -6,14 +6,23 @@ import datetime as dt
 import hashlib
 import hmac
 import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select, text
 from sqlalchemy.orm import Session
 
 from sterilog.compliance import vocab
 from sterilog.errors import PermissionDenied, UnknownRecord, UserError
-from sterilog.models import PinEvent, Staff, StaffDeactivation
 from sterilog.services.base import Actor, Ctx
+from sterilog.sqltypes import UTCDateTime
+
+if TYPE_CHECKING:
+    from sterilog.models import PinEvent, Staff
+
+# Every write looks its operator up (cli/app.py `App.writing`): the lookups it needs are plain
+# SQL, and the models are imported only by the functions that insert or list (issue 17: the
+# per-client write path imports no mapped class and compiles no ORM statement).
 
 ROLES = vocab.ROLES
 MANAGER = vocab.MANAGER_ROLES
@@ -51,22 +60,62 @@ def check_pin_format(pin: str) -> None:
 
 
 def find_staff(session: Session, code: str) -> Staff | None:
+    from sterilog.models import Staff
+
     return session.execute(select(Staff).where(Staff.code == code)).scalar_one_or_none()
+
+
+@dataclass(frozen=True)
+class Operator:
+    """A staff member as a write sees them: the role and the active state IN FORCE now (the
+    staff row with its dated corrections, `compliance.registers`), the name and the PIN given
+    at `staff add` (the PIN in force: `current_pin_hash`)."""
+
+    id: int
+    code: str
+    name: str
+    role: str
+    active: bool
+    pin_hash: str | None
+
+
+_STAFF_BY_CODE = text("SELECT id, code, name, role, pin_hash FROM staff WHERE code = :code")
+
+
+def operator(session: Session, code: str) -> Operator | None:
+    """`code` as in force now, in plain SQL (None: no such staff member)."""
+    row = session.execute(_STAFF_BY_CODE, {"code": code}).first()
+    if row is None:
+        return None
+    from sterilog.compliance.registers import overlay
+
+    staff_id = int(row[0])
+    now = overlay(session, "staff", staff_id, {"role": row[3]})
+    return Operator(staff_id, row[1], row[2], now.role, now.active, row[4])
+
+
+_DEACTIVATED = text("SELECT id FROM staff_deactivations WHERE staff_id = :id LIMIT 1")
+_DEACTIVATED_AT = text(
+    "SELECT id FROM staff_deactivations WHERE staff_id = :id AND at <= :at LIMIT 1"
+).bindparams(bindparam("at", type_=UTCDateTime))
 
 
 def is_deactivated(session: Session, staff_id: int, at: dt.datetime | None = None) -> bool:
     """Deactivated at `at` (None: now), unless a manager reinstated them since (issue 14)."""
-    q = select(StaffDeactivation.id).where(StaffDeactivation.staff_id == staff_id)
-    if at is not None:
-        q = q.where(StaffDeactivation.at <= at)
-    if session.execute(q.limit(1)).first() is None:
+    if at is None:
+        found = session.execute(_DEACTIVATED, {"id": staff_id}).first()
+    else:
+        found = session.execute(_DEACTIVATED_AT, {"id": staff_id, "at": at}).first()
+    if found is None:
         return False
     from sterilog.compliance.registers import staff_active
 
     return not staff_active(session, staff_id, at)
 
 
-def actor_of(staff: Staff) -> Actor:
+def actor_of(staff: Staff | Operator) -> Actor:
+    """The actor of a write. Give an `Operator` (the role in force); a `Staff` row carries the
+    role recorded at `staff add`, before any correction."""
     return Actor(id=staff.id, code=staff.code, name=staff.name, role=staff.role)
 
 
@@ -81,25 +130,24 @@ def authorize(actor: Actor, roles: frozenset[str], what: str) -> None:
 # --- PINs in force, failures and lockout ---------------------------------------------------------
 
 
-def current_pin_hash(session: Session, staff: Staff) -> str | None:
+_PIN_SET = text(
+    "SELECT pin_hash FROM pin_events WHERE staff_id = :id AND kind = 'set' "
+    "ORDER BY id DESC LIMIT 1"
+)
+_PIN_KINDS = text(
+    "SELECT kind FROM pin_events WHERE staff_id = :id ORDER BY id DESC LIMIT :limit"
+)
+
+
+def current_pin_hash(session: Session, staff: Staff | Operator) -> str | None:
     """The PIN in force: the newest `set` PIN event, else the one given at `staff add`."""
-    row = session.execute(
-        select(PinEvent.pin_hash)
-        .where(PinEvent.staff_id == staff.id, PinEvent.kind == "set")
-        .order_by(PinEvent.id.desc())
-        .limit(1)
-    ).first()
+    row = session.execute(_PIN_SET, {"id": staff.id}).first()
     return row[0] if row is not None else staff.pin_hash
 
 
 def consecutive_failures(session: Session, staff_id: int, limit: int = 1000) -> int:
     """Wrong PINs since the last right one, PIN change or unlock (newest events first)."""
-    kinds = session.execute(
-        select(PinEvent.kind)
-        .where(PinEvent.staff_id == staff_id)
-        .order_by(PinEvent.id.desc())
-        .limit(limit)
-    ).scalars()
+    kinds = session.execute(_PIN_KINDS, {"id": staff_id, "limit": limit}).scalars()
     count = 0
     for kind in kinds:
         if kind != "failed":
@@ -123,6 +171,8 @@ def pin_event(
     ctx: Ctx, staff: Staff, kind: str, *, pin: str | None = None, action: str
 ) -> PinEvent:
     """Record a PIN fact (audited; a new PIN is stored only as its scrypt hash)."""
+    from sterilog.models import PinEvent
+
     row = PinEvent(
         staff_id=staff.id,
         kind=kind,
@@ -167,6 +217,8 @@ def unlock(ctx: Ctx, code: str) -> PinEvent:
 
 def pinless_managers(session: Session) -> list[str]:
     """Active managers without a PIN (allowed on upgraded databases until they set one)."""
+    from sterilog.models import Staff
+
     out = []
     for staff in session.execute(
         select(Staff).where(Staff.role == "manager").order_by(Staff.code)
@@ -177,6 +229,8 @@ def pinless_managers(session: Session) -> list[str]:
 
 
 def locked_staff(session: Session, attempts: int) -> list[str]:
+    from sterilog.models import PinEvent, Staff
+
     out: list[str] = []
     ids = session.execute(select(PinEvent.staff_id).distinct()).scalars().all()
     if not ids:

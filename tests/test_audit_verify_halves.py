@@ -1,0 +1,151 @@
+"""`audit verify` in two halves at once (issue 17, part 4): the second half of a long log is
+verified by a forked process while this one verifies the first; only a clean, exactly joined
+result is taken from the halves, anything else is verified again in one pass. So on every
+forgery below the two-halves call reports exactly what the one-pass call reports, and on a
+clean log both give the same entries and head. Both backends; forgeries are committed (the
+second half reads the database through a connection of its own)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from conftest import Cli
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.pool import NullPool
+from test_gate import clean, hri, setup_clinic, start
+
+from sterilog import audit, db
+
+ONE_PASS = 10**12  # parallel_from: never in halves
+
+
+@pytest.fixture
+def clinic(cli: Cli) -> Cli:
+    """A clinic with about 40 entries: the registers early, sessions late."""
+    setup_clinic(cli)
+    for i in range(1, 4):
+        sid = start(cli, scan=hri("LOTA", f"000{i}"), client=f"C-{i}")["session_id"]
+        cli.ok("session", "end", str(sid), operator="ann")
+        clean(cli, "R1", "SN-1")
+    return cli
+
+
+def verify(cli: Cli, parallel_from: int) -> audit.Verification:
+    engine = db.make_engine(make_url(cli.url))
+    try:
+        with db.read_session(engine) as session:
+            return audit.verify(session, parallel_from=parallel_from, check_schema=False)
+    finally:
+        engine.dispose()
+
+
+def forge(cli: Cli, change: Callable[[Connection], None]) -> None:
+    """Commit a change behind the tool's back (triggers out of the way, as a forger would)."""
+    engine = create_engine(cli.url, poolclass=NullPool)
+    try:
+        with engine.begin() as conn:
+            if cli.backend == "sqlite":
+                for (name,) in conn.exec_driver_sql(
+                    "SELECT name FROM sqlite_master WHERE type = 'trigger'"
+                ).all():
+                    conn.exec_driver_sql(f'DROP TRIGGER "{name}"')
+            else:
+                conn.exec_driver_sql("SET LOCAL session_replication_role = replica")
+            change(conn)
+    finally:
+        engine.dispose()
+
+
+def _top(conn: Connection) -> int:
+    return int(conn.execute(text("SELECT max(seq) FROM audit_log")).scalar_one())
+
+
+def _rechain(conn: Connection, seq: int, prev_hash: str) -> None:
+    """Give entry `seq` another prev_hash and re-hash it and every later entry (a forger with
+    the code rewriting the second half so that it is consistent in itself)."""
+    at_of = audit._sqlite_instant if conn.dialect.name == "sqlite" else audit._pg_instant
+    rows = conn.execute(
+        text(
+            "SELECT seq, at, clock, operator, action, records FROM audit_log "
+            "WHERE seq >= :s ORDER BY seq"
+        ),
+        {"s": seq},
+    ).all()
+    prev = prev_hash
+    for s, at, clock, operator, action, records in rows:
+        digest = audit.entry_hash(prev, s, at_of(at), clock, operator, action, records)
+        conn.execute(
+            text("UPDATE audit_log SET prev_hash = :p, hash = :h WHERE seq = :s"),
+            {"p": prev, "h": digest, "s": s},
+        )
+        prev = digest
+
+
+def _second_half_row(conn: Connection) -> int:
+    """The id of a session_ends row recorded in the second half of the log."""
+    return int(conn.execute(text("SELECT max(id) FROM session_ends")).scalar_one())
+
+
+FORGERIES: dict[str, Callable[[Connection], None]] = {
+    # a row of a table only the first half names, inserted after its last row: only the seam
+    # check sees it (the second half never opens that table)
+    "room inserted": lambda c: c.execute(
+        text("INSERT INTO rooms (id, code, name, recorded_at) SELECT max(id) + 1, 'RX', 'X', "
+             "max(recorded_at) FROM rooms")
+    ),
+    "second-half row changed": lambda c: c.execute(
+        text("UPDATE session_ends SET note = 'forged' WHERE id = :i"), {"i": _second_half_row(c)}
+    ),
+    "second-half row deleted": lambda c: c.execute(
+        text("DELETE FROM session_ends WHERE id = :i"), {"i": _second_half_row(c)}
+    ),
+    "first-half row changed": lambda c: c.execute(
+        text("UPDATE staff SET name = 'Mallory' WHERE code = 'ann'")
+    ),
+    "second-half row inserted": lambda c: c.execute(
+        text("INSERT INTO session_ends (id, session_id, note, at, recorded_at) "
+             "SELECT id + 100, session_id + 100, note, at, recorded_at FROM session_ends "
+             "WHERE id = (SELECT max(id) FROM session_ends)")
+    ),
+    "entry at the seam deleted": lambda c: c.execute(
+        text("DELETE FROM audit_log WHERE seq = :s"), {"s": _top(c) // 2 + 1}
+    ),
+    "last entry of the first half deleted": lambda c: c.execute(
+        text("DELETE FROM audit_log WHERE seq = :s"), {"s": _top(c) // 2}
+    ),
+    "second half re-chained from another head": lambda c: _rechain(c, _top(c) // 2 + 1, "0" * 64),
+    "last entry deleted": lambda c: c.execute(
+        text("DELETE FROM audit_log WHERE seq = :s"), {"s": _top(c)}
+    ),
+}
+
+
+def test_a_clean_log_verified_in_halves_gives_the_one_pass_result(clinic: Cli) -> None:
+    halves, one = verify(clinic, 1), verify(clinic, ONE_PASS)
+    assert one.ok and not one.halves
+    assert halves.halves, "the clean log was not verified in halves"
+    assert (halves.ok, halves.entries, halves.head, halves.problems) == (
+        True, one.entries, one.head, []
+    )
+    assert halves.entries >= 30
+
+
+@pytest.mark.parametrize("what", list(FORGERIES))
+def test_a_forgery_is_reported_exactly_as_the_one_pass_reports_it(
+    clinic: Cli, what: str
+) -> None:
+    forge(clinic, FORGERIES[what])
+    halves, one = verify(clinic, 1), verify(clinic, ONE_PASS)
+    assert not one.ok, f"{what}: the one pass found nothing"
+    assert not halves.halves
+    assert (halves.ok, halves.entries, halves.head, halves.problems) == (
+        one.ok, one.entries, one.head, one.problems
+    )
+
+
+def test_the_one_pass_is_what_a_short_log_gets(clinic: Cli) -> None:
+    result: Any = verify(clinic, audit.PARALLEL_FROM)
+    assert result.ok and not result.halves

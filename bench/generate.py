@@ -765,10 +765,6 @@ class History:
                 "at": at,
                 "recorded_at": at,
                 "operator_id": self.r.staff[op],
-                # a session's incident names its room, device and practitioner through it
-                "room_id": None,
-                "device_id": None,
-                "staff_id": None,
             },
         )
         b.entry(at, op, "incident.record")

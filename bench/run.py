@@ -624,6 +624,8 @@ def measure_terminal(res: Results, small: Db, large_copy: Db, reps: int, work: P
                 term.send(scans[rep])
                 term.expect(b"pack 1> ")
                 term.send("")
+                term.expect(b"depth mm (empty: not recorded)> ")
+                term.send("")
                 term.expect(b"client reference> ")
                 term.send(f"T{rep:05d}")
                 term.expect(b"n=no] ")

@@ -170,12 +170,13 @@ def _login(app: App, screen: Screen, code: str | None) -> TerminalApp:
             if not code:
                 continue
         with db.read_session(app.engine()) as session:
-            staff = people.find_staff(session, code)
+            # The role and active state in force now, as every write checks them (App.writing).
+            staff = people.operator(session, code)
             if staff is None:
                 screen.out(f"Error: unknown operator {code!r}; `sterilog staff list` shows staff")
                 code = None
                 continue
-            if people.is_deactivated(session, staff.id):
+            if not staff.active:
                 raise UserError(f"operator {code!r} has been deactivated and can no longer act")
             people.authorize(people.actor_of(staff), people.DAILY, "start sessions")
             pin_hash = people.current_pin_hash(session, staff)

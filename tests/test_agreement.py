@@ -491,6 +491,7 @@ def _run_history(
                 f.unlink()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_gate_status_trace_and_report_agree_on_random_histories(
     backend: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory

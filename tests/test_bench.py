@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
 
@@ -108,6 +110,7 @@ def test_the_generator_refuses_an_existing_database(tmp_path: Path) -> None:
     assert db.read_bytes() == b""
 
 
+@pytest.mark.slow
 def test_run_json_prints_one_object_with_every_spec_key(tmp_path: Path) -> None:
     done = _run(str(BENCH / "run.py"), "--smoke", "--json", "--cache", str(tmp_path / "cache"))
     assert done.returncode == 0, done.stderr

@@ -597,6 +597,7 @@ def kill_writers(cli: Cli, kills: int, seed: int) -> None:
     sqlite_integrity(cli)
 
 
+@pytest.mark.slow
 def test_writers_killed_at_random_moments_leave_a_database_that_verifies(cli: Cli) -> None:
     kill_writers(cli, kills=15 if cli.backend == "sqlite" else 8, seed=20261124)
 

@@ -16,7 +16,6 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session as DbSession
 
-from sterilog.compliance.registers import in_force
 from sterilog.models import Staff
 
 DASH = "\u2014"
@@ -32,13 +31,17 @@ class Appendix:
 
 
 def rows(db: DbSession, data: Any) -> Appendix:
+    from sterilog.services import registers
+
     end = data.period.end
     names = {int(i): str(n) for i, n in db.execute(select(Staff.id, Staff.name))}
     return Appendix(
         sterilizers=_sterilizers(db, data, names),
-        staff=_staff(db, end),
-        disinfectants=_disinfectants(db, end),
-        devices=_devices(db, end),
+        # The registers as recorded before the month's end and in force then: the same
+        # listings as `staff list`, `device list` and `disinfectant list` (services.registers).
+        staff=registers.list_staff(db, at=end),
+        disinfectants=registers.list_disinfectants(db, at=end),
+        devices=registers.list_devices(db, at=end),
         corrections=corrections(db, end, names),
     )
 
@@ -73,66 +76,6 @@ def _sterilizers(db: DbSession, data: Any, names: dict[int, str]) -> list[dict[s
         }
         sterilizers.append({**st, "services": services.get(ids[st["id"]], []), "month": month})
     return sterilizers
-
-
-def _staff(db: DbSession, end: dt.datetime) -> list[dict[str, Any]]:
-    """Staff as in force at the end of the month."""
-    out = []
-    for s in db.execute(
-        select(Staff).where(Staff.recorded_at < end).order_by(Staff.code)
-    ).scalars():
-        now = in_force(db, "staff", s, end)
-        out.append(
-            {
-                "id": s.code,
-                "name": now.name,
-                "role": now.role,
-                "license": now.license_no,
-                "license_expires": now.license_expires.isoformat() if now.license_expires else None,
-                "max_depth_mm": now.max_depth_mm,
-                "active": now.active,
-            }
-        )
-    return out
-
-
-def _devices(db: DbSession, end: dt.datetime) -> list[dict[str, Any]]:
-    from sterilog.models import Device
-
-    out = []
-    for d in db.execute(
-        select(Device).where(Device.recorded_at < end).order_by(Device.code)
-    ).scalars():
-        now = in_force(db, "device", d, end)
-        out.append(
-            {
-                "id": d.code,
-                "model": now.model,
-                "max_depth_mm": now.max_depth_mm,
-                "retired": not now.active,
-            }
-        )
-    return out
-
-
-def _disinfectants(db: DbSession, end: dt.datetime) -> list[dict[str, Any]]:
-    from sterilog.models import Disinfectant
-
-    out = []
-    for d in db.execute(
-        select(Disinfectant).where(Disinfectant.recorded_at < end).order_by(Disinfectant.code)
-    ).scalars():
-        now = in_force(db, "disinfectant", d, end)
-        out.append(
-            {
-                "id": d.code,
-                "name": d.code,
-                "contact_min": now.contact_min,
-                "reg_no": now.reg_no,
-                "level": now.level,
-            }
-        )
-    return out
 
 
 _FIELD_WORDS = {

@@ -101,13 +101,17 @@ def deactivate_staff(ctx: Ctx, code: str, *, reason: str) -> StaffDeactivation:
     return row
 
 
-def list_staff(session: Session) -> list[dict[str, Any]]:
-    """Staff as in force now (corrections applied, sterilog.services.corrections)."""
+def list_staff(session: Session, at: dt.datetime | None = None) -> list[dict[str, Any]]:
+    """Staff as in force now, or as recorded before `at` and in force then (the monthly
+    report's registers appendix): corrections applied, sterilog.services.corrections."""
     from sterilog.compliance.registers import in_force
 
     out = []
-    for s in session.execute(select(Staff).order_by(Staff.code)).scalars():
-        now = in_force(session, "staff", s)
+    q = select(Staff).order_by(Staff.code)
+    if at is not None:
+        q = q.where(Staff.recorded_at < at)
+    for s in session.execute(q).scalars():
+        now = in_force(session, "staff", s, at)
         out.append(
             {
                 "id": s.code,
@@ -174,13 +178,17 @@ def retire_device(ctx: Ctx, serial: str, *, reason: str) -> DeviceRetirement:
     return row
 
 
-def list_devices(session: Session) -> list[dict[str, Any]]:
-    """Devices as in force now (corrections applied, sterilog.services.corrections)."""
+def list_devices(session: Session, at: dt.datetime | None = None) -> list[dict[str, Any]]:
+    """Devices as in force now, or as recorded before `at` and in force then (corrections
+    applied, sterilog.services.corrections)."""
     from sterilog.compliance.registers import in_force
 
     out = []
-    for d in session.execute(select(Device).order_by(Device.code)).scalars():
-        now = in_force(session, "device", d)
+    q = select(Device).order_by(Device.code)
+    if at is not None:
+        q = q.where(Device.recorded_at < at)
+    for d in session.execute(q).scalars():
+        now = in_force(session, "device", d, at)
         out.append(
             {
                 "id": d.code,
@@ -328,13 +336,17 @@ def add_disinfectant(
     return row
 
 
-def list_disinfectants(session: Session) -> list[dict[str, Any]]:
-    """Products as in force now (corrections applied, sterilog.services.corrections)."""
+def list_disinfectants(session: Session, at: dt.datetime | None = None) -> list[dict[str, Any]]:
+    """Products as in force now, or as recorded before `at` and in force then (corrections
+    applied, sterilog.services.corrections)."""
     from sterilog.compliance.registers import in_force
 
     out = []
-    for d in session.execute(select(Disinfectant).order_by(Disinfectant.code)).scalars():
-        now = in_force(session, "disinfectant", d)
+    q = select(Disinfectant).order_by(Disinfectant.code)
+    if at is not None:
+        q = q.where(Disinfectant.recorded_at < at)
+    for d in session.execute(q).scalars():
+        now = in_force(session, "disinfectant", d, at)
         out.append(
             {
                 "id": d.code,

@@ -53,3 +53,21 @@ def test_an_incident_exposure_includes_the_next_clients_on_the_uncleaned_device(
     out = tmp_path / "t.pdf"
     cli.ok("report", "trace", "session", str(first), "-o", str(out))
     assert f"by session(s) {second} (client C-SECOND)" in flat(" ".join(pages(out)))
+
+
+def test_a_clean_made_during_a_session_does_not_clean_the_pen_for_the_next_client(
+    cli: Cli,
+) -> None:
+    """The next clean is the first after the session ENDED (the gate's rule): a device clean
+    logged while the session ran does not end the list of clients who came after it."""
+    registers(cli)
+    for lot in ("LOTB", "LOTC"):
+        cli.ok("cartridge", "receive", hri(lot, "0001"), now=at(6, 7))
+    first = _session(cli, 8, "LOTB", "C-FIRST")  # 08:10-08:40; cleans at 08:05 (devices: 1)
+    cli.ok("clean", "device", "SN-1", "--disinfectant", "Clinell", now=at(6, 8, 20))  # during
+    second = _session(cli, 9, "LOTC", "C-SECOND")  # after the 09:05 clean (device clean 3)
+    cli.ok("void", "device-clean", "3", "--reason", "wrong pen", now=at(6, 12))
+    detail = cli.json("trace", "session", str(first))["detail"][0]["device"]
+    assert [(b["session_id"], b["client"]) for b in detail["sessions_until_next_clean"]] == [
+        (second, "C-SECOND")
+    ]

@@ -209,8 +209,9 @@ def sessions_since_clean(
 _NEXT_CLEAN = {
     what: _q(
         f"SELECT c.id, c.at FROM {_CLEAN_TABLE[what][0]} c WHERE "
-        f"{_clean_filter(what)} AND c.at > :at ORDER BY c.at, c.recorded_at, c.id LIMIT 1",
-        ("at",),
+        f"{_clean_filter(what)} AND (c.at > :at OR (c.at = :at AND c.recorded_at >= :rec)) "
+        "ORDER BY c.at, c.recorded_at, c.id LIMIT 1",
+        ("at", "rec"),
         id=Integer,
         at=UTCDateTime,
     )
@@ -237,8 +238,14 @@ def sessions_until_next_clean(
     """(id, start, client) of the sessions in that room / on that device after `session` and
     before its next counting clean (not voided; for a room, a between-clients or end-of-day
     clean): who used it after this session with no clean in between. The one home of "the
-    clients treated later with the same device before its next clean" (trace, exposures)."""
-    following = _one(db, _NEXT_CLEAN[what], key=owner_id, at=session.started.at)
+    clients treated later with the same device before its next clean" (trace, exposures).
+
+    The next clean is the first one after the session ENDED, in the gate's sense (`rules.after`:
+    a tie goes to the later record): a clean made during the session does not clean the pen for
+    the client after it. A session never ended is bounded by its start."""
+    ends = _all(db, _SESSION_ENDS, ids=[session.session_id])
+    end = r.Moment(ends[0][1], ends[0][2]) if ends else session.started
+    following = _one(db, _NEXT_CLEAN[what], key=owner_id, at=end.at, rec=end.recorded_at)
     hi = following[1] if following is not None else _NEVER
     return [
         (int(i), at, str(client))

@@ -16,6 +16,7 @@ from sterilog.cli import main
 from sterilog.compliance.table import RULES
 
 CTX = click.Context(main)
+NAMED = re.compile(r"^(?:[A-Z][A-Z_]*|\.\.\.)$")  # a named placeholder
 PLACEHOLDER = re.compile(r"^(?:[A-Z][A-Z_]*|\.\.\.|[a-z-]+(?:\|[a-z-]+)+)$")
 
 
@@ -84,6 +85,15 @@ def problems(text: str) -> list[str]:
                 takes_value = isinstance(param, click.Option) and not param.is_flag
                 if takes_value and "=" not in tok and i + 1 < len(tokens):
                     i += 1  # its value (a placeholder such as DATE or pass|fail)
+                    value = tokens[i].strip("`,")
+                    value = value if value == "..." else value.rstrip(".")
+                    if isinstance(param.type, click.Choice) and not NAMED.match(value):
+                        # a fixed choice: every alternative written (a|b) must be one of them
+                        found += [
+                            f"`{' '.join(path)}` {name}: {alt!r} is not one of its choices"
+                            for alt in value.split("|")
+                            if alt not in param.type.choices
+                        ]
         elif tok != "...":
             arg = _argument(arguments, positional)
             positional += 1

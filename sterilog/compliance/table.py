@@ -119,7 +119,9 @@ STATUS_RULES: tuple[RuleSpec, ...] = (
         "A mailed BI counts for the weekly rule only until `lab_result_days` after it was "
         "placed; labs reject strips received late.",
         "Chase the lab; record `sterilog bi received BI_ID --at TIME`, "
-        "`sterilog bi read BI_ID --report-no NO ...` or `sterilog bi invalid BI_ID --reason ...`.",
+        "`sterilog bi read BI_ID --result negative|positive --control positive|negative "
+        "--report-no NO` or `sterilog bi invalid BI_ID --reason late-receipt|expired-envelope|"
+        "missing-strip|damaged|other`.",
         scope="status",
     ),
     RuleSpec(

@@ -9,6 +9,7 @@ from typing import Any
 
 from conftest import Cli
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 from test_gate import clean, setup_clinic, start
 from test_notify import hook  # noqa: F401 (a fixture: a local webhook recording the posts)
 
@@ -147,6 +148,18 @@ def test_corrections_incidents_and_exposures_are_in_the_export(cli: Cli, tmp_pat
     devices = {d["serial"]: d for d in data["devices"]}
     assert devices["SN-2"]["retired_at"] is not None  # retired again after the reinstatement
     assert devices["SN-1"]["retired_at"] is None
+    # ... and the export says what the gate's register rule says, for every entry.
+    from sterilog.compliance.registers import device_active, staff_active
+
+    engine = cli.engine()
+    try:
+        with Session(engine) as db:
+            for s in data["staff"]:
+                assert (s["deactivated_at"] is None) == staff_active(db, s["id"]), s["code"]
+            for d in data["devices"]:
+                assert (d["retired_at"] is None) == device_active(db, d["id"]), d["serial"]
+    finally:
+        engine.dispose()
 
     by_id = {i["id"]: i for i in data["incidents"]}
     alone = by_id[staff_inc]

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import IO, Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Select, select, true
+from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.orm import Session as DbSession
 
 from sterilog import audit, output, tempfiles
@@ -1081,27 +1081,15 @@ PIN_EVENTS = RecordType(
 # --- registers (reference tables, exported whole) ------------------------------------------------
 
 
-def _stopped(stop: Any, fk: Any, kind: str) -> Callable[[Env, list[Row]], None]:
-    """Sets `_stopped`: the latest deactivation/retirement no reinstatement followed."""
+def _stopped(kind: str) -> Callable[[Env, list[Row]], None]:
+    """Sets `_stopped`: when the entry was deactivated/retired, if that stands now (the rule in
+    compliance.registers: a reinstatement at or after the last stop undoes it)."""
+    from sterilog.compliance.registers import stopped_at
 
     def each_batch(env: Env, batch: list[Row]) -> None:
-        ids = [r["id"] for r in batch]
-        last: dict[int, dt.datetime] = {}
-        for rid, at in env.session.execute(
-            select(fk, stop.at).where(fk.in_(ids)).order_by(stop.at, stop.id)
-        ):
-            last[rid] = at
-        for rid, at in env.session.execute(
-            select(RegisterChange.record_id, RegisterChange.at).where(
-                RegisterChange.kind == kind,
-                RegisterChange.reinstate == true(),
-                RegisterChange.record_id.in_(ids),
-            )
-        ):
-            if rid in last and at >= last[rid]:
-                del last[rid]
+        stopped = stopped_at(env.session, kind, [r["id"] for r in batch])
         for r in batch:
-            r["_stopped"] = last.get(r["id"])
+            r["_stopped"] = stopped.get(r["id"])
 
     return each_batch
 
@@ -1125,7 +1113,7 @@ STAFF = RecordType(
     query=lambda env: select(
         *_cols(Staff, without=("pin_hash",)), Staff.pin_hash.is_not(None).label("has_pin")
     ).order_by(Staff.id),
-    each_batch=_stopped(StaffDeactivation, StaffDeactivation.staff_id, "staff"),
+    each_batch=_stopped("staff"),
 )
 
 STAFF_DEACTIVATIONS = RecordType(
@@ -1161,7 +1149,7 @@ DEVICES = RecordType(
         *moment(Device.recorded_at, local=False),
     ),
     reference=True,
-    each_batch=_stopped(DeviceRetirement, DeviceRetirement.device_id, "device"),
+    each_batch=_stopped("device"),
 )
 
 DEVICE_RETIREMENTS = RecordType(

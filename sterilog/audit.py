@@ -259,6 +259,8 @@ class Verification:
     problems: list[Problem] = field(default_factory=list)
     anchor_ok: bool | None = None
     halves: bool = False  # verified in two halves at once (a clean result only)
+    # with verify(now=): what clock_anomalies(now) finds, found during the same walk
+    clock_anomalies: list[ClockAnomaly] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -343,16 +345,32 @@ def _pg_instant(value: Any) -> Any:
 _CANONICAL_INSTANT = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}", re.ASCII).fullmatch
 
 
+# Converted instants by stored text: a log repeats the same few minutes many times (an entry's
+# `at`, its rows' `at` and `recorded_at`), and the conversion is a pure function of the text.
+_INSTANTS: dict[str, Any] = {}
+_INSTANTS_MAX = 1 << 16
+
+
 def _sqlite_instant(value: Any) -> Any:
     """SQLite text -> the recorded ISO form, for the ONE stored form sterilog writes:
     "YYYY-MM-DD HH:MM:SS.ffffff" (UTC, naive). Any other text, even for the same instant
     ('2026-11-28T08:45:00+00:45'), is a non-canonical value: the gate and the reports would read
     it differently from what the audit entry recorded."""
+    if type(value) is str:
+        out = _INSTANTS.get(value)
+        if out is not None:
+            return out
+        if _CANONICAL_INSTANT(value):
+            frac = value[20:]
+            out = f"{value[:10]}T{value[11:19]}{'' if frac == '000000' else '.' + frac}Z"
+        else:
+            out = _noncanonical(value)
+        if len(_INSTANTS) >= _INSTANTS_MAX:
+            _INSTANTS.clear()
+        _INSTANTS[value] = out
+        return out
     if value is None:
         return None
-    if type(value) is str and _CANONICAL_INSTANT(value):
-        frac = value[20:]
-        return f"{value[:10]}T{value[11:19]}{'' if frac == '000000' else '.' + frac}Z"
     return _noncanonical(value)
 
 
@@ -576,11 +594,14 @@ def _walk(
     progress: Callable[[int], None] | None = None,
     first: tuple[int, str] | None = (1, GENESIS),
     lazy: dict[str, Table] | None = None,
+    watch: _ClockWatch | None = None,
+    previous_at: Any = None,
 ) -> _Span:
     """Recompute the chain over `batches` and compare every row the entries name with the next
     row of its table's cursor. `first`: the seq and prev_hash the first entry must have (None:
     whatever it has, recorded in the span, for a second half). `lazy`: tables whose cursor is
-    opened at the first id an entry names (a second half)."""
+    opened at the first id an entry names (a second half). `watch`: look for clock anomalies
+    too; `previous_at`: the stored `at` of the entry before the first (a second half)."""
     span = _Span()
 
     def problem(record: str, message: str) -> None:
@@ -596,12 +617,21 @@ def _walk(
     count = 0
     # `at` in its hashed (ISO, Z) form
     at_of = _sqlite_instant if session.get_bind().dialect.name == "sqlite" else _pg_instant
-    for seq, at, clock, operator, action, records, prev_hash, stored_hash in (
+    prev_at = previous_at
+    prev_plain = previous_at is not None and type(at_of(previous_at)) is str
+    limit = watch.limit if watch is not None else None
+    for seq, at_raw, clock, operator, action, records, prev_hash, stored_hash in (
         entry for batch in batches for entry in batch
     ):
         count += 1
         seq = int(seq)
-        at = at_of(at)
+        at = at_of(at_raw)
+        if watch is not None:
+            # canonical, in order and not in the future: no anomaly (see _ClockWatch)
+            if not (type(at) is str and prev_plain and prev_at <= at_raw <= limit):
+                watch.exact(seq, at_raw, prev_at)
+            prev_at = at_raw
+            prev_plain = type(at) is str
         if expected_seq is None:  # the first entry of a second half: joined by the caller
             span.first_seq, span.first_prev = seq, prev_hash
             expected_seq, prev = seq, prev_hash
@@ -731,6 +761,7 @@ def verify(
     *,
     check_schema: bool = True,
     parallel_from: int | None = None,
+    now: dt.datetime | None = None,
 ) -> Verification:
     """Recompute the chain and compare every record table with what the log recorded.
 
@@ -744,6 +775,9 @@ def verify(
     its own connection (`_verify_in_halves`). Only a clean result is taken from the halves: on
     any problem, any doubt at the seam, or any failure of the second process, the log is
     verified again in one pass, so what is reported is exactly what the one pass reports.
+
+    `now` (the verifier's clock): also find the clock anomalies (`clock_anomalies`) during
+    the same walk, into `clock_anomalies` of the result.
     """
     if tables is None:
         from sterilog.models import AUDITED
@@ -763,9 +797,11 @@ def verify(
     streamed, log_ok = _check_tables(session, models, problems)
     if not problems and anchor is None:
         threshold = PARALLEL_FROM if parallel_from is None else parallel_from
-        halves = _verify_in_halves(session, models, streamed, threshold, progress)
+        halves = _verify_in_halves(session, models, streamed, threshold, progress, now)
         if halves is not None:
             return halves
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    watch = _ClockWatch(now, sqlite) if now is not None else None
     cursors = {table.name: _Cursor(session, table) for table in streamed}
     skipped = {m.__tablename__ for m in models} - set(cursors)
     span = _walk(
@@ -776,8 +812,11 @@ def verify(
         skipped=skipped,
         anchor=anchor,
         progress=progress,
+        watch=watch,
     )
     _drain(cursors, problems)
+    if watch is not None:
+        result.clock_anomalies = watch.found
     if anchor is not None:
         result.anchor_ok = span.anchor_seen and not any(
             p.message.startswith("does not match the anchor") for p in problems
@@ -809,6 +848,7 @@ def _verify_in_halves(
     streamed: list[Table],
     threshold: int,
     progress: Callable[[int], None] | None,
+    now: dt.datetime | None = None,
 ) -> Verification | None:
     """Entries 1..split here, split+1..top in a forked process, at the same time; then the seam.
 
@@ -847,13 +887,15 @@ def _verify_in_halves(
     receive, send = context.Pipe(duplex=False)
     worker = context.Process(
         target=_second_half,
-        args=(url, [m.__tablename__ for m in models], split, top, snapshot, send),
+        args=(url, [m.__tablename__ for m in models], split, top, snapshot, send, now),
     )
     worker.start()
     send.close()
     try:
         problems: list[Problem] = []
         cursors = {table.name: _Cursor(session, table) for table in streamed}
+        sqlite = session.get_bind().dialect.name == "sqlite"
+        watch = _ClockWatch(now, sqlite) if now is not None else None
         span = _walk(
             session,
             _entry_batches(session, None, split),
@@ -861,6 +903,7 @@ def _verify_in_halves(
             problems,
             skipped=set(),
             progress=progress,
+            watch=watch,
         )
         last = {name: cursor.consumed() for name, cursor in cursors.items()}
         try:
@@ -888,10 +931,14 @@ def _verify_in_halves(
             return None
         if _rows_between(session, table.name, low, high):
             return None
+    anomalies: list[ClockAnomaly] = []
+    if watch is not None:
+        anomalies = watch.found + [ClockAnomaly(*a) for a in other["clock_anomalies"]]
     return Verification(
         entries=span.count + other["count"],
         head=f"{other['last_seq']}:{other['last_hash']}",
         halves=True,
+        clock_anomalies=anomalies[:MAX_PROBLEMS],
     )
 
 
@@ -910,7 +957,13 @@ def _rows_between(session: Session, table: str, low: int | None, high: int | Non
 
 
 def _second_half(
-    url: str, names: list[str], split: int, top: int, snapshot: str | None, send: Any
+    url: str,
+    names: list[str],
+    split: int,
+    top: int,
+    snapshot: str | None,
+    send: Any,
+    now: dt.datetime | None = None,
 ) -> None:
     """In the forked process: entries split+1..top on a connection of its own; the result goes
     back through `send` (never the parent's connection: it is not used here)."""
@@ -931,6 +984,13 @@ def _second_half(
                 tables = {name: Base.metadata.tables[name] for name in names}
                 problems: list[Problem] = []
                 cursors: dict[str, _Cursor] = {}
+                watch = previous_at = None
+                if now is not None:
+                    watch = _ClockWatch(now, session.get_bind().dialect.name == "sqlite")
+                    # the entry before this half's first (the halves are joined only when they
+                    # meet exactly: then this is the entry the one pass compares with)
+                    before = _raw_rows(session, "SELECT at FROM audit_log WHERE seq = ?", (split,))
+                    previous_at = before[0][0] if before else None
                 span = _walk(
                     session,
                     _entry_batches(session, split, top),
@@ -939,6 +999,8 @@ def _second_half(
                     skipped=set(),
                     first=None,
                     lazy=dict(tables),
+                    watch=watch,
+                    previous_at=previous_at,
                 )
                 first_ids = {name: c.first_params[0] for name, c in cursors.items()}
                 _drain(cursors, problems)
@@ -950,6 +1012,9 @@ def _second_half(
                     "last_seq": span.last_seq,
                     "last_hash": span.last_hash,
                     "first_ids": first_ids,
+                    "clock_anomalies": [
+                        (a.seq, a.at, a.message) for a in (watch.found if watch else [])
+                    ],
                 }
         finally:
             engine.dispose()
@@ -975,40 +1040,66 @@ class ClockAnomaly:
     message: str
 
 
+def _naive_utc(moment: dt.datetime) -> dt.datetime:
+    return moment.astimezone(dt.UTC).replace(tzinfo=None) if moment.tzinfo is not None else moment
+
+
+def _clock_anomaly(
+    seq: int, moment: dt.datetime, previous: dt.datetime | None, now: dt.datetime
+) -> ClockAnomaly | None:
+    """THE rule (one home): an entry more than 5 minutes later than the verifier's clock `now`,
+    or more than 5 minutes earlier than the entry before it. Instants are naive UTC."""
+    if moment > _naive_utc(now) + CLOCK_TOLERANCE:
+        at = _jsonable(moment)
+        message = (
+            f"recorded at {at}, more than 5 minutes after the verifier's clock ({_jsonable(now)})"
+        )
+        return ClockAnomaly(seq, at, message)
+    if previous is not None and moment < previous - CLOCK_TOLERANCE:
+        at = _jsonable(moment)
+        message = (
+            f"recorded at {at}, more than 5 minutes before the entry before it "
+            f"({_jsonable(previous)}): a clock was moved back"
+        )
+        return ClockAnomaly(seq, at, message)
+    return None
+
+
 def clock_anomalies(
     session: Session, now: dt.datetime, limit: int = MAX_PROBLEMS
 ) -> list[ClockAnomaly]:
     """Entries more than 5 minutes earlier than the entry before them, or more than 5 minutes
     later than `now` (the verifier's clock). They do not break the chain: a terminal's clock
-    moved back or forward shows here. A separate pass over (seq, at) only, on naive UTC
-    datetimes (the cheapest comparison)."""
+    moved back or forward shows here. A separate pass over (seq, at) only; `audit verify`
+    finds the same entries during its own walk (`verify(..., now=)`, `_ClockWatch`)."""
     out: list[ClockAnomaly] = []
     previous: dt.datetime | None = None
-    limit_future = now.astimezone(dt.UTC).replace(tzinfo=None) + CLOCK_TOLERANCE
     for seq, moment in _stream_times(session):
-        if moment > limit_future:
-            at = _jsonable(moment)
-            message = (
-                f"recorded at {at}, more than 5 minutes after the verifier's clock "
-                f"({_jsonable(now)})"
-            )
-            out.append(ClockAnomaly(seq, at, message))
-        elif previous is not None and moment < previous - CLOCK_TOLERANCE:
-            at = _jsonable(moment)
-            message = (
-                f"recorded at {at}, more than 5 minutes before the entry before it "
-                f"({_jsonable(previous)}): a clock was moved back"
-            )
-            out.append(ClockAnomaly(seq, at, message))
+        if moment is not None:
+            found = _clock_anomaly(seq, moment, previous, now)
+            if found is not None:
+                out.append(found)
+                if len(out) >= limit:
+                    break
         previous = moment
-        if len(out) >= limit:
-            break
     return out
 
 
-def _stream_times(session: Session) -> Iterator[tuple[int, dt.datetime]]:
-    """(seq, at as naive UTC) of every entry, in order."""
-    parse = dt.datetime.fromisoformat
+def _moment(at: Any) -> dt.datetime | None:
+    """A stored `at` as naive UTC (SQLite: text; PostgreSQL: datetime); None: not an instant
+    (an entry after such an entry is not compared with it)."""
+    if isinstance(at, str):
+        try:
+            at = dt.datetime.fromisoformat(at)
+        except ValueError:
+            return None
+    if not isinstance(at, dt.datetime):
+        return None
+    return _naive_utc(at)
+
+
+def _stream_times(session: Session) -> Iterator[tuple[int, dt.datetime | None]]:
+    """(seq, at as naive UTC or None) of every entry, in order."""
     last = 0
     sql = "SELECT seq, at FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?"
     while True:
@@ -1016,8 +1107,26 @@ def _stream_times(session: Session) -> Iterator[tuple[int, dt.datetime]]:
         if not rows:
             return
         for seq, at in rows:
-            moment = parse(at) if isinstance(at, str) else at  # SQLite: text; PostgreSQL: aware
-            if moment.tzinfo is not None:
-                moment = moment.astimezone(dt.UTC).replace(tzinfo=None)
-            yield seq, moment
+            yield seq, _moment(at)
         last = int(rows[-1][0])
+
+
+class _ClockWatch:
+    """clock_anomalies during verify's walk, at the cost of two comparisons per entry: a stored
+    canonical instant (fixed-width text on SQLite, a naive datetime on PostgreSQL) not earlier
+    than the canonical one before it and not later than the limit cannot be an anomaly; any
+    other entry is judged by the rule itself (`_clock_anomaly`)."""
+
+    def __init__(self, now: dt.datetime, sqlite: bool) -> None:
+        self.now = now
+        limit = _naive_utc(now) + CLOCK_TOLERANCE
+        self.limit: Any = limit.strftime("%Y-%m-%d %H:%M:%S.%f") if sqlite else limit
+        self.found: list[ClockAnomaly] = []
+
+    def exact(self, seq: int, at: Any, previous: Any) -> None:
+        moment = _moment(at)
+        if moment is not None and len(self.found) < MAX_PROBLEMS:
+            before = None if previous is None else _moment(previous)
+            found = _clock_anomaly(seq, moment, before, self.now)
+            if found is not None:
+                self.found.append(found)

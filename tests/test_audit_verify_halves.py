@@ -7,6 +7,7 @@ second half reads the database through a connection of its own)."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
@@ -93,8 +94,10 @@ FORGERIES: dict[str, Callable[[Connection], None]] = {
     # a row of a table only the first half names, inserted after its last row: only the seam
     # check sees it (the second half never opens that table)
     "room inserted": lambda c: c.execute(
-        text("INSERT INTO rooms (id, code, name, recorded_at) SELECT max(id) + 1, 'RX', 'X', "
-             "max(recorded_at) FROM rooms")
+        text(
+            "INSERT INTO rooms (id, code, name, recorded_at) SELECT max(id) + 1, 'RX', 'X', "
+            "max(recorded_at) FROM rooms"
+        )
     ),
     "second-half row changed": lambda c: c.execute(
         text("UPDATE session_ends SET note = 'forged' WHERE id = :i"), {"i": _second_half_row(c)}
@@ -106,9 +109,11 @@ FORGERIES: dict[str, Callable[[Connection], None]] = {
         text("UPDATE staff SET name = 'Mallory' WHERE code = 'ann'")
     ),
     "second-half row inserted": lambda c: c.execute(
-        text("INSERT INTO session_ends (id, session_id, note, at, recorded_at) "
-             "SELECT id + 100, session_id + 100, note, at, recorded_at FROM session_ends "
-             "WHERE id = (SELECT max(id) FROM session_ends)")
+        text(
+            "INSERT INTO session_ends (id, session_id, note, at, recorded_at) "
+            "SELECT id + 100, session_id + 100, note, at, recorded_at FROM session_ends "
+            "WHERE id = (SELECT max(id) FROM session_ends)"
+        )
     ),
     "entry at the seam deleted": lambda c: c.execute(
         text("DELETE FROM audit_log WHERE seq = :s"), {"s": _top(c) // 2 + 1}
@@ -128,24 +133,96 @@ def test_a_clean_log_verified_in_halves_gives_the_one_pass_result(clinic: Cli) -
     assert one.ok and not one.halves
     assert halves.halves, "the clean log was not verified in halves"
     assert (halves.ok, halves.entries, halves.head, halves.problems) == (
-        True, one.entries, one.head, []
+        True,
+        one.entries,
+        one.head,
+        [],
     )
     assert halves.entries >= 30
 
 
 @pytest.mark.parametrize("what", list(FORGERIES))
-def test_a_forgery_is_reported_exactly_as_the_one_pass_reports_it(
-    clinic: Cli, what: str
-) -> None:
+def test_a_forgery_is_reported_exactly_as_the_one_pass_reports_it(clinic: Cli, what: str) -> None:
     forge(clinic, FORGERIES[what])
     halves, one = verify(clinic, 1), verify(clinic, ONE_PASS)
     assert not one.ok, f"{what}: the one pass found nothing"
     assert not halves.halves
     assert (halves.ok, halves.entries, halves.head, halves.problems) == (
-        one.ok, one.entries, one.head, one.problems
+        one.ok,
+        one.entries,
+        one.head,
+        one.problems,
     )
 
 
 def test_the_one_pass_is_what_a_short_log_gets(clinic: Cli) -> None:
     result: Any = verify(clinic, audit.PARALLEL_FROM)
     assert result.ok and not result.halves
+
+
+def _set_at(conn: Connection, seq: int, moment: dt.datetime | str) -> None:
+    """Store `moment` as entry `seq`'s at: a naive UTC datetime in the stored form sterilog
+    writes, or a text as it is (SQLite: a non-canonical form)."""
+    value: Any = moment
+    if isinstance(moment, dt.datetime) and conn.dialect.name == "sqlite":
+        value = moment.strftime("%Y-%m-%d %H:%M:%S.%f")
+    conn.execute(text("UPDATE audit_log SET at = :a WHERE seq = :s"), {"a": value, "s": seq})
+
+
+def _stored_at(conn: Connection, seq: int) -> dt.datetime:
+    raw = conn.execute(text("SELECT at FROM audit_log WHERE seq = :s"), {"s": seq}).scalar_one()
+    moment = audit._moment(raw)
+    assert moment is not None
+    return moment
+
+
+def _moved_clocks(conn: Connection) -> None:
+    """Clocks moved back and forward around the seam (entry split+1 compares with entry split,
+    which the other process read) and in the first half; one move of only 4 minutes (not an
+    anomaly); on SQLite, an entry after one in a non-canonical text form (text order is not time
+    order there), so only the rule itself can judge it. Then
+    the log is re-chained, so that it is clean and verified in halves."""
+    top = _top(conn)
+    split = top // 2
+    ten = dt.timedelta(minutes=10)
+    _set_at(conn, split + 1, _stored_at(conn, split) - ten)  # back, right at the seam
+    _set_at(conn, split + 3, _stored_at(conn, split + 2) + dt.timedelta(days=400))  # future
+    _set_at(conn, 5, _stored_at(conn, 4) - dt.timedelta(minutes=4))  # within the tolerance
+    _set_at(conn, 8, _stored_at(conn, 7) - ten)  # back, first half
+    if conn.dialect.name == "sqlite":
+        # entry top-1 in a non-canonical text (the same instant as top-2, at UTC-5: its text
+        # sorts BEFORE the canonical text of an earlier instant), entry top 10 minutes before it
+        moment = _stored_at(conn, top - 2)
+        local = (moment - dt.timedelta(hours=5)).strftime("%Y-%m-%d %H:%M:%S") + "-05:00"
+        _set_at(conn, top - 1, local)
+        _set_at(conn, top, moment - ten)
+    prev = conn.execute(text("SELECT hash FROM audit_log WHERE seq = 4")).scalar_one()
+    _rechain(conn, 5, prev)
+
+
+@pytest.mark.parametrize("parallel_from", [ONE_PASS, 1])
+def test_verify_finds_the_clock_anomalies_the_pass_over_the_log_finds(
+    clinic: Cli, parallel_from: int
+) -> None:
+    forge(clinic, _moved_clocks)
+    now = dt.datetime.now(dt.UTC)
+    engine = db.make_engine(make_url(clinic.url))
+    try:
+        with db.read_session(engine) as session:
+            result = audit.verify(session, parallel_from=parallel_from, check_schema=False, now=now)
+            separate = audit.clock_anomalies(session, now)
+            top = _top(session.connection())
+    finally:
+        engine.dispose()
+    assert result.ok, result.problems
+    assert result.halves == (parallel_from == 1)
+    split = top // 2
+    # the entry after the one from the future is more than 5 minutes before it: moved back too
+    expected = [8, split + 1, split + 3, split + 4]
+    if clinic.backend == "sqlite":
+        expected.append(top)
+    assert [a.seq for a in separate] == expected
+    assert "after the verifier's clock" in separate[2].message
+    assert [(a.seq, a.at, a.message) for a in result.clock_anomalies] == [
+        (a.seq, a.at, a.message) for a in separate
+    ]

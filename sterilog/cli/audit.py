@@ -67,8 +67,10 @@ def verify(app: App, anchor: str | None) -> None:
             raise DatabaseError(
                 "this database is not initialised for sterilog; run `sterilog init` first"
             )
-        result = audit.verify(session, anchor_value, progress=progress)
-        anomalies = audit.clock_anomalies(session, app.record_clock(session).now)
+        # the clock anomalies are found during verify's own walk (one pass over the log)
+        now = app.record_clock(session).now
+        result = audit.verify(session, anchor_value, progress=progress, now=now)
+        anomalies = result.clock_anomalies
         training = db.is_training(app.engine()) is True
         if _settings_missing(session):
             from sterilog.services.base import DAMAGED

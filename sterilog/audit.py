@@ -349,7 +349,7 @@ _CANONICAL_INSTANT = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}", re.ASC
 # Converted instants by stored text: a log repeats the same few minutes many times (an entry's
 # `at`, its rows' `at` and `recorded_at`), and the conversion is a pure function of the text.
 _INSTANTS: dict[str, Any] = {}
-_INSTANTS_MAX = 1 << 16
+_INSTANTS_MAX = 1 << 14
 
 
 def _sqlite_instant(value: Any) -> Any:
@@ -601,13 +601,12 @@ def _walk(
     first: tuple[int, str] | None = (1, GENESIS),
     lazy: dict[str, Table] | None = None,
     watch: _ClockWatch | None = None,
-    previous_at: Any = None,
 ) -> _Span:
     """Recompute the chain over `batches` and compare every row the entries name with the next
     row of its table's cursor. `first`: the seq and prev_hash the first entry must have (None:
     whatever it has, recorded in the span, for a second half). `lazy`: tables whose cursor is
     opened at the first id an entry names (a second half). `watch`: look for clock anomalies
-    too; `previous_at`: the stored `at` of the entry before the first (a second half)."""
+    too."""
     span = _Span()
 
     def problem(record: str, message: str) -> None:
@@ -628,20 +627,14 @@ def _walk(
     at_of = _sqlite_instant if sqlite else _pg_instant
     no_cache: dict[Any, Any] = {}
     cached: Callable[[Any], Any] = _INSTANTS.get if sqlite else no_cache.get
-    prev_at = previous_at
-    prev_plain = previous_at is not None and type(at_of(previous_at)) is str
-    limit = watch.limit if watch is not None else None
+    see = watch.see if watch is not None else None
     for batch in batches:
         for seq, at_raw, clock, operator, action, records, prev_hash, stored_hash in batch:
             count += 1
             seq = int(seq)
             at = cached(at_raw) or at_of(at_raw)
-            if watch is not None:
-                # canonical, in order and not in the future: no anomaly (see _ClockWatch)
-                if not (type(at) is str and prev_plain and prev_at <= at_raw <= limit):
-                    watch.exact(seq, at_raw, prev_at)
-                prev_at = at_raw
-                prev_plain = type(at) is str
+            if see is not None:
+                see(seq, at_raw, at)
             if expected_seq is None:  # the first entry of a second half: joined by the caller
                 span.first_seq, span.first_prev = seq, prev_hash
                 expected_seq, prev = seq, prev_hash
@@ -1005,13 +998,13 @@ def _second_half(
                 tables = {name: Base.metadata.tables[name] for name in names}
                 problems: list[Problem] = []
                 cursors: dict[str, _Cursor] = {}
-                watch = previous_at = None
+                watch = None
                 if now is not None:
-                    watch = _ClockWatch(now, session.get_bind().dialect.name == "sqlite")
                     # the entry before this half's first (the halves are joined only when they
                     # meet exactly: then this is the entry the one pass compares with)
                     before = _raw_rows(session, "SELECT at FROM audit_log WHERE seq = ?", (split,))
-                    previous_at = before[0][0] if before else None
+                    sqlite = session.get_bind().dialect.name == "sqlite"
+                    watch = _ClockWatch(now, sqlite, before[0][0] if before else None)
                 span = _walk(
                     session,
                     _entry_batches(session, split, top),
@@ -1021,7 +1014,6 @@ def _second_half(
                     first=None,
                     lazy=dict(tables),
                     watch=watch,
-                    previous_at=previous_at,
                 )
                 first_ids = {name: c.first_params[0] for name, c in cursors.items()}
                 _drain(cursors, problems)
@@ -1086,29 +1078,9 @@ def _clock_anomaly(
     return None
 
 
-def clock_anomalies(
-    session: Session, now: dt.datetime, limit: int = MAX_PROBLEMS
-) -> list[ClockAnomaly]:
-    """Entries more than 5 minutes earlier than the entry before them, or more than 5 minutes
-    later than `now` (the verifier's clock). They do not break the chain: a terminal's clock
-    moved back or forward shows here. A separate pass over (seq, at) only; `audit verify`
-    finds the same entries during its own walk (`verify(..., now=)`, `_ClockWatch`)."""
-    out: list[ClockAnomaly] = []
-    previous: dt.datetime | None = None
-    for seq, moment in _stream_times(session):
-        if moment is not None:
-            found = _clock_anomaly(seq, moment, previous, now)
-            if found is not None:
-                out.append(found)
-                if len(out) >= limit:
-                    break
-        previous = moment
-    return out
-
-
 def _moment(at: Any) -> dt.datetime | None:
     """A stored `at` as naive UTC (SQLite: text; PostgreSQL: datetime); None: not an instant
-    (an entry after such an entry is not compared with it)."""
+    (the entry after such an entry is not compared with it)."""
     if isinstance(at, str):
         try:
             at = dt.datetime.fromisoformat(at)
@@ -1119,35 +1091,67 @@ def _moment(at: Any) -> dt.datetime | None:
     return _naive_utc(at)
 
 
-def _stream_times(session: Session) -> Iterator[tuple[int, dt.datetime | None]]:
-    """(seq, at as naive UTC or None) of every entry, in order."""
-    last = 0
-    sql = "SELECT seq, at FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?"
-    while True:
-        rows = _raw_rows(session, sql, (last, BATCH))
-        if not rows:
-            return
-        for seq, at in rows:
-            yield seq, _moment(at)
-        last = int(rows[-1][0])
-
-
 class _ClockWatch:
-    """clock_anomalies during verify's walk, at the cost of two comparisons per entry: a stored
-    canonical instant (fixed-width text on SQLite, a naive datetime on PostgreSQL) not earlier
-    than the canonical one before it and not later than the limit cannot be an anomaly; any
-    other entry is judged by the rule itself (`_clock_anomaly`)."""
+    """Applies the rule to every entry, in order, at the cost of two comparisons for nearly all
+    of them: a stored canonical instant (fixed-width text on SQLite, a naive datetime on
+    PostgreSQL) not earlier than the canonical one before it and not later than the limit
+    cannot be an anomaly; any other entry is judged by the rule itself (`_clock_anomaly`).
+    Used by both `clock_anomalies` and `verify`'s walk, so that both find the same entries.
 
-    def __init__(self, now: dt.datetime, sqlite: bool) -> None:
+    `see(seq, at, iso)`: `at` as stored, `iso` its conversion (`_sqlite_instant` or
+    `_pg_instant`: a plain str only for the canonical stored form). `previous`: the stored
+    `at` of the entry before the first one seen (the second half of a verify)."""
+
+    def __init__(
+        self, now: dt.datetime, sqlite: bool, previous: Any = None, limit: int = MAX_PROBLEMS
+    ) -> None:
         self.now = now
-        limit = _naive_utc(now) + CLOCK_TOLERANCE
-        self.limit: Any = limit.strftime("%Y-%m-%d %H:%M:%S.%f") if sqlite else limit
+        latest = _naive_utc(now) + CLOCK_TOLERANCE
+        self.latest: Any = latest.strftime("%Y-%m-%d %H:%M:%S.%f") if sqlite else latest
+        self.previous = previous
+        iso = (_sqlite_instant if sqlite else _pg_instant)(previous)
+        self.previous_plain = previous is not None and type(iso) is str
+        self.limit = limit
         self.found: list[ClockAnomaly] = []
 
-    def exact(self, seq: int, at: Any, previous: Any) -> None:
-        moment = _moment(at)
-        if moment is not None and len(self.found) < MAX_PROBLEMS:
-            before = None if previous is None else _moment(previous)
-            found = _clock_anomaly(seq, moment, before, self.now)
-            if found is not None:
-                self.found.append(found)
+    def see(self, seq: int, at: Any, iso: Any) -> None:
+        previous = self.previous
+        plain = type(iso) is str
+        if not (plain and self.previous_plain and previous <= at <= self.latest):
+            moment = _moment(at)
+            if moment is not None and len(self.found) < self.limit:
+                before = None if previous is None else _moment(previous)
+                found = _clock_anomaly(seq, moment, before, self.now)
+                if found is not None:
+                    self.found.append(found)
+        self.previous = at
+        self.previous_plain = plain
+
+    @property
+    def full(self) -> bool:
+        return len(self.found) >= self.limit
+
+
+def clock_anomalies(
+    session: Session, now: dt.datetime, limit: int = MAX_PROBLEMS
+) -> list[ClockAnomaly]:
+    """Entries more than 5 minutes earlier than the entry before them, or more than 5 minutes
+    later than `now` (the verifier's clock). They do not break the chain: a terminal's clock
+    moved back or forward shows here. A pass over (seq, at) only; `audit verify` finds the same
+    entries during its own walk (`verify(..., now=)`), with the same `_ClockWatch`."""
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    at_of = _sqlite_instant if sqlite else _pg_instant
+    no_cache: dict[Any, Any] = {}
+    cached: Callable[[Any], Any] = _INSTANTS.get if sqlite else no_cache.get
+    watch = _ClockWatch(now, sqlite, limit=limit)
+    see = watch.see
+    last = 0
+    sql = "SELECT seq, at FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?"
+    while not watch.full:
+        rows = _raw_rows(session, sql, (last, BATCH))
+        if not rows:
+            break
+        for seq, at in rows:
+            see(seq, at, cached(at) or at_of(at))
+        last = int(rows[-1][0])
+    return watch.found[:limit]

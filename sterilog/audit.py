@@ -352,6 +352,10 @@ _INSTANTS: dict[str, Any] = {}
 _INSTANTS_MAX = 1 << 14
 
 
+def _nothing(value: Any) -> None:
+    return None
+
+
 def _sqlite_instant(value: Any) -> Any:
     """SQLite text -> the recorded ISO form, for the ONE stored form sterilog writes:
     "YYYY-MM-DD HH:MM:SS.ffffff" (UTC, naive). Any other text, even for the same instant
@@ -366,9 +370,10 @@ def _sqlite_instant(value: Any) -> Any:
             out = f"{value[:10]}T{value[11:19]}{'' if frac == '000000' else '.' + frac}Z"
         else:
             out = _noncanonical(value)
-        if len(_INSTANTS) >= _INSTANTS_MAX:
-            _INSTANTS.clear()
-        _INSTANTS[value] = out
+        if len(value) == 26:  # the canonical length: a huge forged text is not kept
+            if len(_INSTANTS) >= _INSTANTS_MAX:
+                _INSTANTS.clear()
+            _INSTANTS[value] = out
         return out
     if value is None:
         return None
@@ -577,6 +582,12 @@ def _check_tables(
     return out, not log_lacks
 
 
+def _times_readable(session: Session) -> bool:
+    from sterilog.schema import live_columns
+
+    return {"seq", "at"} <= live_columns(session.connection()).get("audit_log", set())
+
+
 @dataclass
 class _Span:
     """What one walk over a stretch of the log saw (for joining two halves)."""
@@ -625,8 +636,8 @@ def _walk(
     # `at` in its hashed (ISO, Z) form
     sqlite = session.get_bind().dialect.name == "sqlite"
     at_of = _sqlite_instant if sqlite else _pg_instant
-    no_cache: dict[Any, Any] = {}
-    cached: Callable[[Any], Any] = _INSTANTS.get if sqlite else no_cache.get
+    # PostgreSQL: no cache (a retyped column may hand over unhashable values)
+    cached: Callable[[Any], Any] = _INSTANTS.get if sqlite else _nothing
     see = watch.see if watch is not None else None
     for batch in batches:
         for seq, at_raw, clock, operator, action, records, prev_hash, stored_hash in batch:
@@ -829,8 +840,10 @@ def verify(
         watch=watch,
     )
     _drain(cursors, problems)
-    if watch is not None:
+    if watch is not None and now is not None:
         result.clock_anomalies = watch.found
+        if not log_ok and _times_readable(session):  # not walked: the pass over (seq, at)
+            result.clock_anomalies = clock_anomalies(session, now)
     if anchor is not None:
         result.anchor_ok = span.anchor_seen and not any(
             p.message.startswith("does not match the anchor") for p in problems
@@ -937,7 +950,7 @@ def _verify_in_halves(
         span.last_hash,
     ):
         return None
-    if span.last_seq != split:
+    if span.last_seq != split or other["last_seq"] != top:
         return None
     for table in streamed:
         low, high = last[table.name], other["first_ids"].get(table.name)
@@ -1062,7 +1075,7 @@ def _clock_anomaly(
 ) -> ClockAnomaly | None:
     """THE rule (one home): an entry more than 5 minutes later than the verifier's clock `now`,
     or more than 5 minutes earlier than the entry before it. Instants are naive UTC."""
-    if moment > _naive_utc(now) + CLOCK_TOLERANCE:
+    if moment > now.astimezone(dt.UTC).replace(tzinfo=None) + CLOCK_TOLERANCE:
         at = _jsonable(moment)
         message = (
             f"recorded at {at}, more than 5 minutes after the verifier's clock ({_jsonable(now)})"
@@ -1106,8 +1119,9 @@ class _ClockWatch:
         self, now: dt.datetime, sqlite: bool, previous: Any = None, limit: int = MAX_PROBLEMS
     ) -> None:
         self.now = now
-        latest = _naive_utc(now) + CLOCK_TOLERANCE
-        self.latest: Any = latest.strftime("%Y-%m-%d %H:%M:%S.%f") if sqlite else latest
+        latest = now.astimezone(dt.UTC).replace(tzinfo=None) + CLOCK_TOLERANCE
+        # the canonical stored form (zero-padded, microseconds): text order is time order
+        self.latest: Any = latest.isoformat(" ", "microseconds") if sqlite else latest
         self.previous = previous
         iso = (_sqlite_instant if sqlite else _pg_instant)(previous)
         self.previous_plain = previous is not None and type(iso) is str
@@ -1141,17 +1155,14 @@ def clock_anomalies(
     entries during its own walk (`verify(..., now=)`), with the same `_ClockWatch`."""
     sqlite = session.get_bind().dialect.name == "sqlite"
     at_of = _sqlite_instant if sqlite else _pg_instant
-    no_cache: dict[Any, Any] = {}
-    cached: Callable[[Any], Any] = _INSTANTS.get if sqlite else no_cache.get
+    cached: Callable[[Any], Any] = _INSTANTS.get if sqlite else _nothing
     watch = _ClockWatch(now, sqlite, limit=limit)
     see = watch.see
-    last = 0
+    # every entry, as verify reads them: the first batch has no lower bound (seq <= 0 too)
+    rows = _raw_rows(session, "SELECT seq, at FROM audit_log ORDER BY seq LIMIT ?", (BATCH,))
     sql = "SELECT seq, at FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?"
-    while not watch.full:
-        rows = _raw_rows(session, sql, (last, BATCH))
-        if not rows:
-            break
+    while rows and not watch.full:
         for seq, at in rows:
-            see(seq, at, cached(at) or at_of(at))
-        last = int(rows[-1][0])
+            see(int(seq), at, cached(at) or at_of(at))
+        rows = _raw_rows(session, sql, (int(rows[-1][0]), BATCH))
     return watch.found[:limit]

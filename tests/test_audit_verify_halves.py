@@ -226,3 +226,62 @@ def test_verify_finds_the_clock_anomalies_the_pass_over_the_log_finds(
     assert [(a.seq, a.at, a.message) for a in result.clock_anomalies] == [
         (a.seq, a.at, a.message) for a in separate
     ]
+
+
+def _anomalies_both_ways(cli: Cli) -> tuple[audit.Verification, list[audit.ClockAnomaly]]:
+    now = dt.datetime.now(dt.UTC)
+    engine = db.make_engine(make_url(cli.url))
+    try:
+        with db.read_session(engine) as session:
+            result = audit.verify(session, parallel_from=1, now=now)
+            return result, audit.clock_anomalies(session, now)
+    finally:
+        engine.dispose()
+
+
+def _future_entry_at_seq_zero(conn: Connection) -> None:
+    conn.execute(
+        text(
+            "INSERT INTO audit_log (seq, at, clock, operator, action, records, prev_hash, hash) "
+            "SELECT 0, :at, clock, operator, action, records, prev_hash, :h FROM audit_log "
+            "WHERE seq = 1"
+        ),
+        {"at": "2999-01-01 00:00:00.000000" if conn.dialect.name == "sqlite"
+         else dt.datetime(2999, 1, 1, tzinfo=dt.UTC).replace(tzinfo=None), "h": "f" * 64},
+    )
+
+
+def _clock_column_dropped(conn: Connection) -> None:
+    _moved_clocks(conn)
+    conn.execute(text("ALTER TABLE audit_log DROP COLUMN clock"))
+
+
+@pytest.mark.parametrize("what", ["entry at seq 0", "log lacks a column"])
+def test_a_damaged_log_gets_the_same_clock_anomalies_from_verify_and_the_pass(
+    clinic: Cli, what: str
+) -> None:
+    """Verify reads every entry (seq <= 0 too) and so does the pass; a log verify cannot walk
+    (a column dropped) still gets the pass's list."""
+    forge(clinic, _future_entry_at_seq_zero if what == "entry at seq 0" else _clock_column_dropped)
+    result, separate = _anomalies_both_ways(clinic)
+    assert not result.ok
+    assert separate, "the forgery made no clock anomaly"
+    if what == "entry at seq 0":
+        assert separate[0].seq == 0
+    assert [(a.seq, a.at, a.message) for a in result.clock_anomalies] == [
+        (a.seq, a.at, a.message) for a in separate
+    ]
+
+
+def test_an_instant_column_holding_other_values_is_reported_not_a_crash(clinic: Cli) -> None:
+    """PostgreSQL: the column retyped (it hands over arrays); SQLite: a BLOB stored in it.
+    Verify names the damage; neither it nor the clock pass stops on an unreadable `at`."""
+    if clinic.backend == "postgresql":
+        sql = "ALTER TABLE audit_log ALTER COLUMN at TYPE timestamp[] USING ARRAY[at]"
+    else:
+        sql = "UPDATE audit_log SET at = X'00' WHERE seq = 3"
+    forge(clinic, lambda c: c.execute(text(sql)))
+    result, separate = _anomalies_both_ways(clinic)
+    assert not result.ok
+    assert any(p.record.startswith("audit_log") for p in result.problems)
+    assert result.clock_anomalies == separate == []

@@ -10,6 +10,7 @@ that skip into a failure (CI sets it).
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
@@ -202,9 +203,15 @@ def pg_template(pg_server: PgServer | None) -> str | None:
 
 
 def fresh_url(
-    backend: str, tmp_path: Path, pg_server: PgServer | None, *, template: str | Path | None
+    backend: str,
+    tmp_path: Path,
+    pg_server: PgServer | None,
+    *,
+    template: str | Path | None,
+    request: pytest.FixtureRequest | None = None,
 ) -> str:
-    """A new database for one test: initialised from the template, or empty."""
+    """A new database for one test: initialised from the template, or empty. With `request`,
+    a PostgreSQL database is dropped when the test is done (a SQLite file goes with tmp_path)."""
     if backend == "sqlite":
         path = tmp_path / f"db{next(_counter)}.db"
         if template is not None:
@@ -212,7 +219,16 @@ def fresh_url(
         return f"sqlite:///{path}"
     server = _need_pg(pg_server)
     name = f"t{os.getpid()}_{next(_counter)}"
-    return server.create_database(name, template=str(template) if template else None)
+    url = server.create_database(name, template=str(template) if template else None)
+    if request is not None:
+
+        def drop() -> None:
+            # a database left behind costs disk, not correctness: never fail a test on it
+            with contextlib.suppress(Exception):
+                server.drop_database(name)
+
+        request.addfinalizer(drop)
+    return url
 
 
 @pytest.fixture(params=BACKENDS)
@@ -229,7 +245,8 @@ def cli(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Cli:
     else:
         pg = _need_pg(request.getfixturevalue("pg_server"))
         template = request.getfixturevalue("pg_template")
-    return Cli(url=fresh_url(backend, tmp_path, pg, template=template), backend=backend)
+    url = fresh_url(backend, tmp_path, pg, template=template, request=request)
+    return Cli(url=url, backend=backend)
 
 
 @pytest.fixture
@@ -238,7 +255,7 @@ def empty_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> s
     if backend == "sqlite":
         return f"sqlite:///{tmp_path / 'new.db'}"
     pg = _need_pg(request.getfixturevalue("pg_server"))
-    return fresh_url(backend, tmp_path, pg, template=None)
+    return fresh_url(backend, tmp_path, pg, template=None, request=request)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -163,6 +163,19 @@ class PgServer:
             conn.execute(query)
         return self.url(name)
 
+    def drop_database(self, name: str) -> None:
+        """DROP DATABASE ``name`` if it exists, closing what is still connected to it. Tests
+        drop theirs when done: ~1 700 PostgreSQL tests left ~7 MB each (the system catalogs)
+        on the server's disk, gigabytes written during the run and removed at its end."""
+        import psycopg
+        from psycopg import sql
+
+        query = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        with psycopg.connect(
+            self.dsn("postgres"), autocommit=True, connect_timeout=int(CLIENT_TIMEOUT)
+        ) as conn:
+            conn.execute(query)
+
     def _createdb(self, name: str, template: str | None) -> None:
         if self.bindir is None:
             raise PostgresUnavailable("no PostgreSQL bindir known; cannot run createdb")

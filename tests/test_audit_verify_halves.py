@@ -246,8 +246,12 @@ def _future_entry_at_seq_zero(conn: Connection) -> None:
             "SELECT 0, :at, clock, operator, action, records, prev_hash, :h FROM audit_log "
             "WHERE seq = 1"
         ),
-        {"at": "2999-01-01 00:00:00.000000" if conn.dialect.name == "sqlite"
-         else dt.datetime(2999, 1, 1, tzinfo=dt.UTC).replace(tzinfo=None), "h": "f" * 64},
+        {
+            "at": "2999-01-01 00:00:00.000000"
+            if conn.dialect.name == "sqlite"
+            else dt.datetime(2999, 1, 1, tzinfo=dt.UTC).replace(tzinfo=None),
+            "h": "f" * 64,
+        },
     )
 
 

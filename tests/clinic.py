@@ -8,7 +8,9 @@ from conftest import Cli
 GTIN = "09506000134352"
 
 
-def hri(lot: str, serial: str | int | None = None, expiry: str = "271231", gtin: str = GTIN) -> str:
+def hri(
+    lot: str, serial: str | int | None = None, expiry: str = "271231", gtin: str = GTIN
+) -> str:
     """A cartridge's GS1 barcode in human-readable form; an int serial is zero-padded (0007)."""
     if isinstance(serial, int):
         serial = f"{serial:04d}"

@@ -47,10 +47,7 @@ def _env(**extra: str) -> dict[str, str]:
 
 def _run(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, *args],
-        env=_env(**env),
-        capture_output=True,
-        text=True,
+        [sys.executable, *args], env=_env(**env), capture_output=True, text=True,
         timeout=900,  # a hang guard, not a speed check: a loaded 2-core box took 140 s
     )
 
@@ -130,13 +127,8 @@ def test_run_json_prints_one_object_with_every_spec_key(tmp_path: Path) -> None:
     assert doc["check_history_ratio"] is not None, doc["notes"]
     assert doc["verify_entries_per_second"] is not None, doc["notes"]
     # a fresh unit per run: every session start is GO, every terminal verdict is GO
-    for key in (
-        "session_start_floor_ratio",
-        "session_end_floor_ratio",
-        "status_floor_ratio",
-        "terminal_decision_ms",
-        "terminal_history_ratio",
-    ):
+    for key in ("session_start_floor_ratio", "session_end_floor_ratio", "status_floor_ratio",
+                "terminal_decision_ms", "terminal_history_ratio"):
         assert doc[key] is not None, (key, doc["notes"])
     assert doc["series"]["terminal_large"]["n"] >= 1
 

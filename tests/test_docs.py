@@ -19,9 +19,7 @@ DOCS = Path(__file__).parent.parent / "docs"
 def test_generated_pages_are_up_to_date(page: str) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "cogapp", "--check", "--diff", str(DOCS / page)],
-        capture_output=True,
-        text=True,
-        check=False,
+        capture_output=True, text=True, check=False,
     )
     assert result.returncode == 0, (
         f"docs/{page} is stale: run `cog -r docs/{page}`\n{result.stdout}{result.stderr}"

@@ -193,18 +193,8 @@ def test_notifications_sent_are_exported_by_the_day_they_were_sent_for(
 
     def sent(start: str, end: str) -> list[dict]:
         path = tmp_path / f"{start}-{end}.json"
-        cli.ok(
-            "export",
-            "--from",
-            start,
-            "--to",
-            end,
-            "--format",
-            "json",
-            "-o",
-            str(path),
-            operator=False,
-        )
+        cli.ok("export", "--from", start, "--to", end, "--format", "json", "-o", str(path),
+               operator=False)
         rows: list[dict] = json.loads(path.read_text(encoding="utf-8"))["notifications_sent"]
         return rows
 

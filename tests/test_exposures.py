@@ -12,69 +12,20 @@ from test_reports import at, hri, monthly, one_day, pages, registers
 def positive_bi_day(cli: Cli) -> dict:
     """Day 8: a load with a BI, two sessions use its packs, then the BI reads positive."""
     cli.ok("air-removal", "record", "--sterilizer", "AC1", "--result", "pass", now=at(8, 7))
-    load = cli.json(
-        "cycle",
-        "record",
-        "--sterilizer",
-        "AC1",
-        "--program",
-        "134-3.5",
-        "--temp-c",
-        "134",
-        "--hold-min",
-        "3.5",
-        "--ci",
-        "pass",
-        "--pack",
-        "P3",
-        "--pack",
-        "P2",
-        "--bi-lot",
-        "BI-L2",
-        now=at(8, 7, 30),
-    )
+    load = cli.json("cycle", "record", "--sterilizer", "AC1", "--program", "134-3.5",
+                    "--temp-c", "134", "--hold-min", "3.5", "--ci", "pass", "--pack", "P3",
+                    "--pack", "P2", "--bi-lot", "BI-L2", now=at(8, 7, 30))
     sids = []
     for n, (pack, client, serial) in enumerate((("P3", "C-7", "0003"), ("P2", "C-8", "0004"))):
-        cli.ok(
-            "clean",
-            "room",
-            "R1",
-            "--kind",
-            "between-clients",
-            "--disinfectant",
-            "Clinell",
-            now=at(8, 8 + n, 10),
-        )
+        cli.ok("clean", "room", "R1", "--kind", "between-clients", "--disinfectant", "Clinell",
+               now=at(8, 8 + n, 10))
         cli.ok("clean", "device", "SN-1", "--disinfectant", "Clinell", now=at(8, 8 + n, 10))
-        sids.append(
-            cli.json(
-                "session",
-                "start",
-                "--room",
-                "R1",
-                "--device",
-                "SN-1",
-                "--cartridge",
-                hri("LOTA", serial),
-                "--pack",
-                pack,
-                "--client",
-                client,
-                operator="ann",
-                now=at(8, 8 + n, 30),
-            )["session_id"]
-        )
+        sids.append(cli.json("session", "start", "--room", "R1", "--device", "SN-1",
+                             "--cartridge", hri("LOTA", serial), "--pack", pack, "--client",
+                             client, operator="ann", now=at(8, 8 + n, 30))["session_id"])
         cli.ok("session", "end", str(sids[-1]), operator="ann", now=at(8, 8 + n, 50))
-    read = cli.json(
-        "bi",
-        "read",
-        str(load["bi_id"]),
-        "--result",
-        "positive",
-        "--control",
-        "positive",
-        now=at(9, 8),
-    )
+    read = cli.json("bi", "read", str(load["bi_id"]), "--result", "positive", "--control",
+                    "positive", now=at(9, 8))
     return {"load": load, "sessions": sids, "read": read}
 
 
@@ -93,12 +44,7 @@ def test_a_positive_bi_opens_an_exposure_with_trace_bis_clients(cli: Cli) -> Non
     [row] = cli.json("exposure", "list")["exposures"]
     assert set(row) >= {"id", "cause", "opened_at", "clients", "notified", "open"}
     assert (row["id"], row["cause"], row["clients"], row["notified"], row["open"]) == (
-        exp_id,
-        "bi",
-        len(trace_clients),
-        0,
-        True,
-    )
+        exp_id, "bi", len(trace_clients), 0, True)
     shown = cli.json("exposure", "show", str(exp_id))
     assert sorted(c["client"] for c in shown["clients_detail"]) == trace_clients == ["C-7", "C-8"]
     items = cli.json("status")["items"]
@@ -111,32 +57,12 @@ def test_notifying_every_client_closes_the_exposure(cli: Cli, tmp_path: Path) ->
     cli.fails("exposure", "close", exp, "--note", "done", operator="boss")  # nobody told yet
     r = cli.fails("exposure", "notify", exp, "--client", "C-99", "--how", "phone")
     assert "not among" in r.stderr
-    out = cli.json(
-        "exposure",
-        "notify",
-        exp,
-        "--client",
-        "C-7",
-        "--how",
-        "phone",
-        "--at",
-        at(9, 9),
-        now=at(9, 10),
-    )
+    out = cli.json("exposure", "notify", exp, "--client", "C-7", "--how", "phone",
+                   "--at", at(9, 9), now=at(9, 10))
     assert (out["notified"], out["open"]) == (1, True)
     cli.fails("exposure", "notify", exp, "--client", "C-7", "--how", "letter")  # once
-    out = cli.json(
-        "exposure",
-        "notify",
-        exp,
-        "--client",
-        "C-8",
-        "--how",
-        "in-person",
-        "--note",
-        "at the desk",
-        now=at(9, 11),
-    )
+    out = cli.json("exposure", "notify", exp, "--client", "C-8", "--how", "in-person",
+                   "--note", "at the desk", now=at(9, 11))
     assert (out["notified"], out["open"]) == (2, False)
     assert cli.json("exposure", "list", "--open")["exposures"] == []
     assert not any(i["kind"] == "exposure" for i in cli.json("status")["items"])
@@ -149,22 +75,12 @@ def test_an_unreachable_client_needs_a_manager_to_close(cli: Cli) -> None:
     ep = build(cli)
     exp = str(ep["read"]["exposure_id"])
     cli.ok("exposure", "notify", exp, "--client", "C-7", "--how", "email", now=at(9, 9))
-    cli.ok(
-        "exposure",
-        "notify",
-        exp,
-        "--client",
-        "C-8",
-        "--unreachable",
-        "--note",
-        "no answer",
-        now=at(9, 9),
-    )
+    cli.ok("exposure", "notify", exp, "--client", "C-8", "--unreachable", "--note", "no answer",
+           now=at(9, 9))
     assert cli.json("exposure", "show", exp)["open"] is True
     cli.fails("exposure", "close", exp, "--note", "tried", operator="ann")  # not a manager
-    out = cli.json(
-        "exposure", "close", exp, "--note", "two calls, one letter", operator="boss", now=at(9, 12)
-    )
+    out = cli.json("exposure", "close", exp, "--note", "two calls, one letter", operator="boss",
+                   now=at(9, 12))
     assert (out["open"], out["unreachable"], out["closed_at"]) == (False, 1, "2026-10-09T12:00:00Z")
 
 
@@ -172,35 +88,13 @@ def test_a_recall_and_an_incident_open_exposures(cli: Cli, tmp_path: Path) -> No
     registers(cli)
     s1 = one_day(cli, 6, "0001", client="C-1")["session_id"]
     one_day(cli, 7, "0002", client="C-2")
-    out = cli.json(
-        "cartridge",
-        "recall",
-        "--gtin",
-        "09506000134352",
-        "--lot",
-        "LOTA",
-        "--reason",
-        "FSN",
-        operator="boss",
-        now=at(8, 7),
-    )
+    out = cli.json("cartridge", "recall", "--gtin", "09506000134352", "--lot", "LOTA",
+                   "--reason", "FSN", operator="boss", now=at(8, 7))
     shown = cli.json("exposure", "show", str(out["exposure_id"]))
     assert (shown["cause"], sorted(c["client"] for c in shown["clients_detail"])) == (
-        "recall",
-        sorted(s["client"] for s in out["sessions"]),
-    )
-    inc = cli.json(
-        "incident",
-        "record",
-        "--session",
-        str(s1),
-        "--kind",
-        "infection",
-        "--note",
-        "red",
-        operator="ann",
-        now=at(8, 9),
-    )["incident_id"]
+        "recall", sorted(s["client"] for s in out["sessions"]))
+    inc = cli.json("incident", "record", "--session", str(s1), "--kind", "infection", "--note",
+                   "red", operator="ann", now=at(8, 9))["incident_id"]
     cli.fails("exposure", "open", "--incident", str(inc), operator="ann")
     opened = cli.json("exposure", "open", "--incident", str(inc), operator="boss", now=at(8, 10))
     assert opened["cause"] == "incident" and opened["clients"] >= 1
@@ -245,7 +139,11 @@ def test_a_cjk_client_reference_prints_as_typed(cli: Cli, tmp_path: Path) -> Non
     reader = PdfReader(str(target))
     text = " ".join(p.extract_text() for p in reader.pages)
     assert cjk in text
-    fonts = {str(f["/BaseFont"]) for p in reader.pages for f in p["/Resources"]["/Font"].values()}
+    fonts = {
+        str(f["/BaseFont"])
+        for p in reader.pages
+        for f in p["/Resources"]["/Font"].values()
+    }
     assert any("WenQuanYi" in f for f in fonts) and any("DejaVu" in f for f in fonts)
 
 
@@ -256,7 +154,8 @@ def test_trace_lot_shows_one_row_per_delivery_and_what_became_of_the_units(
     one_day(cli, 6, "0001", client="C-1")
     cli.ok("cartridge", "discard", hri("LOTA", "0005"), "--reason", "torn", now=at(6, 12))
     target = tmp_path / "lot.pdf"
-    cli.ok("report", "trace", "lot", "--gtin", "09506000134352", "--lot", "LOTA", "-o", str(target))
+    cli.ok("report", "trace", "lot", "--gtin", "09506000134352", "--lot", "LOTA",
+           "-o", str(target))
     text = " ".join(" ".join(pages(target)).split())
     assert "5 received: 1 used, 1 discarded, 3 left" in text
     deliveries = text.split("Deliveries of this lot", 1)[1]

@@ -136,10 +136,9 @@ def test_roles_are_enforced_and_inspectors_only_read(cli: Cli) -> None:
     before = cli.audit_count()
     assert "may not" in cli.fails("room", "add", "R1", operator="ivy").stderr
     assert "may not" in cli.fails("pack", "add", "P1", "--contents", "x", operator="ivy").stderr
-    assert (
-        "may not"
-        in cli.fails("staff", "add", "z", "--name", "Z", "--role", "manager", operator="ann").stderr
-    )
+    assert "may not" in cli.fails(
+        "staff", "add", "z", "--name", "Z", "--role", "manager", operator="ann"
+    ).stderr
     assert cli.audit_count() == before
     cli.ok("pack", "add", "P1", "--contents", "x", operator="ann")
     cli.ok("room", "list", operator="ivy")
@@ -157,23 +156,13 @@ def test_a_deactivated_person_can_no_longer_act_but_keeps_their_records(cli: Cli
 
 
 def test_a_pin_is_needed_for_writes_and_a_wrong_one_is_audited(cli: Cli) -> None:
-    cli.ok(
-        "staff",
-        "add",
-        "ann",
-        "--name",
-        "Ann",
-        "--role",
-        "practitioner",
-        "--pin",
-        env={"STERILOG_NEW_PIN": "4821"},
-    )
+    cli.ok("staff", "add", "ann", "--name", "Ann", "--role", "practitioner", "--pin",
+           env={"STERILOG_NEW_PIN": "4821"})
     before = cli.audit_count()
     r = cli.fails("pack", "add", "P1", "--contents", "x", operator="ann")
     assert "PIN" in r.stderr
-    r = cli.fails(
-        "pack", "add", "P1", "--contents", "x", operator="ann", env={"STERILOG_PIN": "0000"}
-    )
+    r = cli.fails("pack", "add", "P1", "--contents", "x", operator="ann",
+                  env={"STERILOG_PIN": "0000"})
     assert "wrong PIN" in r.stderr
     assert cli.audit_count() == before + 2
     assert cli.json("pack", "list")["packs"] == []
@@ -241,11 +230,8 @@ def test_a_row_deleted_behind_the_tools_back_is_named(cli: Cli) -> None:
 
 def test_a_row_inserted_behind_the_tools_back_is_named(cli: Cli) -> None:
     _populate(cli)
-    _tamper(
-        cli,
-        "INSERT INTO rooms (id, code, name, recorded_at) "
-        "VALUES (99, 'R9', 'ghost', '2026-11-24 09:00:00')",
-    )
+    _tamper(cli, "INSERT INTO rooms (id, code, name, recorded_at) "
+                 "VALUES (99, 'R9', 'ghost', '2026-11-24 09:00:00')")
     out = cli.json("audit", "verify", expect=4)
     assert [p["record"] for p in out["problems"]] == ["rooms #99"]
     assert "inserted" in out["problems"][0]["message"]
@@ -258,12 +244,8 @@ def test_an_audit_entry_altered_after_dropping_the_triggers_breaks_the_chain(cli
         if cli.backend == "sqlite"
         else ["DROP TRIGGER audit_log_no_update_delete ON audit_log"]
     )
-    _tamper(
-        cli,
-        *drop,
-        "UPDATE audit_log SET operator = 'someone' WHERE seq = 3",
-        *rearm_triggers(cli.backend),
-    )
+    _tamper(cli, *drop, "UPDATE audit_log SET operator = 'someone' WHERE seq = 3",
+            *rearm_triggers(cli.backend))
     out = cli.json("audit", "verify", expect=4)
     assert out["problems"][0]["record"] == "audit_log #3"
 
@@ -278,13 +260,8 @@ def test_a_truncated_log_is_caught_by_the_anchor(cli: Cli) -> None:
         else ["DROP TRIGGER audit_log_no_update_delete ON audit_log"]
     )
     # Cut the log and the records it covered: the chain itself is still consistent.
-    _tamper(
-        cli,
-        *drop,
-        f"DELETE FROM audit_log WHERE seq = {seq}",
-        "DELETE FROM packs WHERE code = 'P1'",
-        *rearm_triggers(cli.backend),
-    )
+    _tamper(cli, *drop, f"DELETE FROM audit_log WHERE seq = {seq}",
+            "DELETE FROM packs WHERE code = 'P1'", *rearm_triggers(cli.backend))
     assert cli.json("audit", "verify")["ok"] is True
     out = cli.json("audit", "verify", "--anchor", head, expect=4)
     assert out["anchor_ok"] is False
@@ -401,8 +378,7 @@ def test_the_installed_package_finds_its_migrations_from_any_directory(
     try:
         os.chdir(tmp_path)
         result = CliRunner().invoke(
-            main,
-            ["--db", "x.db", "init", "--training", "--manager", "m", "--name", "M"],
+            main, ["--db", "x.db", "init", "--training", "--manager", "m", "--name", "M"],
             env={"STERILOG_NOW": NOW},
         )
         assert result.exit_code == 0, result.output
@@ -417,9 +393,8 @@ def test_the_installed_package_finds_its_migrations_from_any_directory(
 def test_a_service_entry_in_the_future_is_refused_and_an_earlier_one_kept(cli: Cli) -> None:
     cli.ok("sterilizer", "add", "AC1", "--model", "M", "--type", "B")
     before = cli.audit_count()
-    r = cli.fails(
-        "sterilizer", "service", "AC1", "--note", "seal", "--at", "2026-11-24T09:00:01+00:00"
-    )
+    r = cli.fails("sterilizer", "service", "AC1", "--note", "seal", "--at",
+                  "2026-11-24T09:00:01+00:00")
     assert "--at is in the future" in r.stderr
     assert cli.audit_count() == before
     cli.ok("sterilizer", "service", "AC1", "--note", "seal", "--at", "2026-11-23T15:00")

@@ -15,27 +15,16 @@ from conftest import Cli
 GS = "\x1d"
 
 
+
+
 def raw(lot: str, serial: str, expiry: str = "271231") -> str:
     return f"]d201{GTIN}17{expiry}10{lot}{GS}21{serial}"
 
 
 def setup_clinic(cli: Cli) -> None:
     """Registers, stock, a passing load with P1 and P2, and a clean room and device."""
-    cli.ok(
-        "staff",
-        "add",
-        "ann",
-        "--name",
-        "Ann Zoë",
-        "--role",
-        "practitioner",
-        "--license",
-        "PR-1",
-        "--license-expires",
-        "2027-06-30",
-        "--max-depth-mm",
-        "2.0",
-    )
+    cli.ok("staff", "add", "ann", "--name", "Ann Zoë", "--role", "practitioner",
+           "--license", "PR-1", "--license-expires", "2027-06-30", "--max-depth-mm", "2.0")
     cli.ok("room", "add", "R1")
     cli.ok("room", "add", "R2")
     cli.ok("device", "add", "SN-1", "--model", "Pen 4", "--max-depth-mm", "2.5")
@@ -44,90 +33,32 @@ def setup_clinic(cli: Cli) -> None:
     for p in ("P1", "P2", "P3"):
         cli.ok("pack", "add", p, "--contents", "tweezers")
     cli.ok("disinfectant", "add", "Clinell", "--contact-min", "1")
-    cli.ok(
-        "cartridge", "receive", *(hri("LOTA", f"000{i}") for i in range(1, 6)), "--supplier", "Acme"
-    )
+    cli.ok("cartridge", "receive", *(hri("LOTA", f"000{i}") for i in range(1, 6)),
+           "--supplier", "Acme")
     cli.ok("cartridge", "receive", hri("LOTB"), "--quantity", "2")
-    cli.ok(
-        "air-removal",
-        "record",
-        "--sterilizer",
-        "AC1",
-        "--result",
-        "pass",
-        "--at",
-        "2026-11-24T07:00:00+00:00",
-    )
-    cli.ok(
-        "cycle",
-        "record",
-        "--sterilizer",
-        "AC1",
-        "--program",
-        "134-3.5",
-        "--temp-c",
-        "134",
-        "--hold-min",
-        "3.5",
-        "--ci",
-        "pass",
-        "--pack",
-        "P1",
-        "--pack",
-        "P2",
-        "--bi-lot",
-        "BI-1",
-        "--at",
-        "2026-11-24T07:30:00+00:00",
-    )
+    cli.ok("air-removal", "record", "--sterilizer", "AC1", "--result", "pass",
+           "--at", "2026-11-24T07:00:00+00:00")
+    cli.ok("cycle", "record", "--sterilizer", "AC1", "--program", "134-3.5", "--temp-c", "134",
+           "--hold-min", "3.5", "--ci", "pass", "--pack", "P1", "--pack", "P2",
+           "--bi-lot", "BI-1", "--at", "2026-11-24T07:30:00+00:00")
     clean(cli, "R1", "SN-1", at="2026-11-24T08:00:00+00:00")
 
 
-def clean(
-    cli: Cli, room: str | None, device: str | None, at: str | None = None, now: str | None = None
-) -> None:
+def clean(cli: Cli, room: str | None, device: str | None, at: str | None = None,
+          now: str | None = None) -> None:
     extra = ["--at", at] if at else []
     if room:
-        cli.ok(
-            "clean",
-            "room",
-            room,
-            "--kind",
-            "between-clients",
-            "--disinfectant",
-            "Clinell",
-            *extra,
-            now=now,
-        )
+        cli.ok("clean", "room", room, "--kind", "between-clients", "--disinfectant", "Clinell",
+               *extra, now=now)
     if device:
         cli.ok("clean", "device", device, "--disinfectant", "Clinell", *extra, now=now)
 
 
-def start(
-    cli: Cli,
-    *,
-    room: str = "R1",
-    device: str = "SN-1",
-    scan: str | None = None,
-    packs: tuple[str, ...] = (),
-    client: str = "C-1",
-    expect: int = 0,
-    extra: tuple[str, ...] = (),
-    operator: str = "ann",
-    now: str | None = None,
-) -> dict:
-    args = [
-        "session",
-        "start",
-        "--room",
-        room,
-        "--device",
-        device,
-        "--cartridge",
-        scan or hri("LOTA", "0001"),
-        "--client",
-        client,
-    ]
+def start(cli: Cli, *, room: str = "R1", device: str = "SN-1", scan: str | None = None,
+          packs: tuple[str, ...] = (), client: str = "C-1", expect: int = 0,
+          extra: tuple[str, ...] = (), operator: str = "ann", now: str | None = None) -> dict:
+    args = ["session", "start", "--room", room, "--device", device,
+            "--cartridge", scan or hri("LOTA", "0001"), "--client", client]
     for p in packs:
         args += ["--pack", p]
     out: dict = cli.json(*args, *extra, expect=expect, operator=operator, now=now)
@@ -149,25 +80,16 @@ def test_everything_clean_and_sterile_is_go_and_the_session_is_recorded(clinic: 
     assert out["decision"] == "go" and out["reasons"] == [] and out["session_id"] == 1
     (s,) = clinic.json("session", "list")["sessions"]
     assert (s["session_id"], s["client"], s["room"], s["practitioner"]) == (1, "C-1", "R1", "ann")
-    assert s["cartridge"] == {"gtin": GTIN, "lot": "LOTA", "serial": "0001", "expiry": "2027-12-31"}
+    assert s["cartridge"] == {"gtin": GTIN, "lot": "LOTA", "serial": "0001",
+                              "expiry": "2027-12-31"}
     text = clinic.run("session", "list", operator="ann").stdout
     assert "C-1" in text
 
 
 def test_check_is_a_dry_run_that_writes_nothing(clinic: Cli) -> None:
     before = clinic.audit_count()
-    r = clinic.run(
-        "check",
-        "--room",
-        "R1",
-        "--device",
-        "SN-1",
-        "--cartridge",
-        hri("LOTA", "0001"),
-        "--pack",
-        "P1",
-        operator="ann",
-    )
+    r = clinic.run("check", "--room", "R1", "--device", "SN-1", "--cartridge",
+                   hri("LOTA", "0001"), "--pack", "P1", operator="ann")
     assert r.exit_code == 0, r.output
     assert r.stdout.startswith("GO")
     assert clinic.audit_count() == before
@@ -180,15 +102,10 @@ def test_after_a_session_the_room_device_pack_and_unit_all_need_reprocessing(cli
     assert codes(out) == ["cartridge-used", "device-in-use", "room-occupied", "pack-in-use"]
     clinic.ok("session", "end", str(sid), operator="ann", now="2026-11-24T09:30:00+00:00")
     later = "2026-11-24T09:40:00+00:00"
-    out = start(
-        clinic, packs=("P1",), expect=3, client="C-2", scan=raw("LOTA", "0001"), now=later
-    )  # the same unit in raw form
-    assert codes(out) == [
-        "cartridge-used",
-        "device-not-reprocessed",
-        "room-not-cleaned",
-        "pack-not-sterile",
-    ]
+    out = start(clinic, packs=("P1",), expect=3, client="C-2",
+                scan=raw("LOTA", "0001"), now=later)  # the same unit in raw form
+    assert codes(out) == ["cartridge-used", "device-not-reprocessed", "room-not-cleaned",
+                          "pack-not-sterile"]
     assert out["session_id"] is None and out["refusal_id"] >= 1
     clean(clinic, "R1", "SN-1", now=later)
     out = start(clinic, packs=("P2",), scan=hri("LOTA", "0002"), client="C-2", now=later)
@@ -197,19 +114,8 @@ def test_after_a_session_the_room_device_pack_and_unit_all_need_reprocessing(cli
 
 def test_a_refusal_is_recorded_with_its_reasons_and_exits_3(clinic: Cli) -> None:
     before = clinic.audit_count()
-    r = clinic.run(
-        "session",
-        "start",
-        "--room",
-        "R2",
-        "--device",
-        "SN-1",
-        "--cartridge",
-        hri("LOTA", "0001"),
-        "--client",
-        "C-9",
-        operator="ann",
-    )
+    r = clinic.run("session", "start", "--room", "R2", "--device", "SN-1", "--cartridge",
+                   hri("LOTA", "0001"), "--client", "C-9", operator="ann")
     assert r.exit_code == 3
     assert r.stdout.splitlines()[0] == "BLOCKED: 1 reason (refusal 1 recorded)"
     assert "room-not-cleaned" in r.stdout
@@ -238,9 +144,8 @@ def test_a_cartridge_is_usable_to_the_last_second_of_its_expiry_day(
     clinic: Cli, now: str, decision: str
 ) -> None:
     clinic.ok("cartridge", "receive", hri("LOTE", "1", expiry="261124"))
-    out = start(
-        clinic, scan=hri("LOTE", "1", expiry="261124"), now=now, expect=0 if decision == "go" else 3
-    )
+    out = start(clinic, scan=hri("LOTE", "1", expiry="261124"), now=now,
+                expect=0 if decision == "go" else 3)
     assert out["decision"] == decision
     if decision == "blocked":
         assert codes(out) == ["cartridge-expired"]
@@ -250,9 +155,8 @@ def test_a_cartridge_is_usable_to_the_last_second_of_its_expiry_day(
 
 def test_a_recalled_lot_blocks_and_trace_lists_who_was_treated(clinic: Cli) -> None:
     sid = start(clinic, client="C-42")["session_id"]
-    recall = clinic.json(
-        "cartridge", "recall", "--gtin", GTIN, "--lot", "LOTA", "--reason", "sterility breach"
-    )
+    recall = clinic.json("cartridge", "recall", "--gtin", GTIN, "--lot", "LOTA",
+                         "--reason", "sterility breach")
     assert [s["session_id"] for s in recall["sessions"]] == [sid]
     traced = clinic.json("trace", "lot", "--gtin", GTIN, "--lot", "LOTA")["sessions"]
     assert [(s["session_id"], s["client"], s["room"], s["practitioner"]) for s in traced] == [
@@ -265,45 +169,19 @@ def test_a_recalled_lot_blocks_and_trace_lists_who_was_treated(clinic: Cli) -> N
 def test_a_positive_bi_makes_packs_suspect_and_trace_finds_the_sessions(clinic: Cli) -> None:
     sid = start(clinic, packs=("P1",), client="C-7")["session_id"]
     bi = clinic.json("bi", "list")["bis"][0]["bi_id"]
-    read = clinic.json(
-        "bi",
-        "read",
-        str(bi),
-        "--result",
-        "positive",
-        "--control",
-        "positive",
-        "--at",
-        "2026-11-24T09:30:00+00:00",
-        now="2026-11-24T09:30:00+00:00",
-    )
+    read = clinic.json("bi", "read", str(bi), "--result", "positive", "--control", "positive",
+                       "--at", "2026-11-24T09:30:00+00:00", now="2026-11-24T09:30:00+00:00")
     assert read["valid"] is True and read["suspect_loads"] == [1]
     traced = clinic.json("trace", "bi", str(bi), now="2026-11-24T09:30:00+00:00")["sessions"]
     assert [(s["session_id"], s["client"]) for s in traced] == [(sid, "C-7")]
-    out = start(
-        clinic,
-        room="R2",
-        device="SN-2",
-        scan=hri("LOTA", "0002"),
-        packs=("P2",),
-        expect=3,
-        now="2026-11-24T09:31:00+00:00",
-    )
+    out = start(clinic, room="R2", device="SN-2", scan=hri("LOTA", "0002"), packs=("P2",),
+                expect=3, now="2026-11-24T09:31:00+00:00")
     assert "pack-load-suspect" in codes(out)
 
 
 def test_a_lapsed_licence_and_an_inspector_cannot_treat(clinic: Cli) -> None:
-    clinic.ok(
-        "staff",
-        "add",
-        "old",
-        "--name",
-        "Old",
-        "--role",
-        "practitioner",
-        "--license-expires",
-        "2026-11-23",
-    )
+    clinic.ok("staff", "add", "old", "--name", "Old", "--role", "practitioner",
+              "--license-expires", "2026-11-23")
     clinic.ok("staff", "add", "ivy", "--name", "Ivy", "--role", "inspector")
     out = start(clinic, expect=3, extra=("--practitioner", "old"))
     assert codes(out) == ["practitioner-not-licensed"]
@@ -326,24 +204,9 @@ def test_a_retired_device_is_blocked(clinic: Cli) -> None:
 
 
 def test_a_failed_load_blocks_its_packs(clinic: Cli) -> None:
-    clinic.ok(
-        "cycle",
-        "record",
-        "--sterilizer",
-        "AC1",
-        "--program",
-        "134-3.5",
-        "--temp-c",
-        "131",
-        "--hold-min",
-        "3.5",
-        "--ci",
-        "pass",
-        "--pack",
-        "P3",
-        "--at",
-        "2026-11-24T08:10:00+00:00",
-    )
+    clinic.ok("cycle", "record", "--sterilizer", "AC1", "--program", "134-3.5", "--temp-c",
+              "131", "--hold-min", "3.5", "--ci", "pass", "--pack", "P3",
+              "--at", "2026-11-24T08:10:00+00:00")
     assert codes(start(clinic, packs=("P3",), expect=3)) == ["pack-load-failed"]
 
 
@@ -362,15 +225,10 @@ def test_a_pack_never_sterilized_is_blocked(clinic: Cli) -> None:
         (("--depth-mm", "nan"), "--depth-mm"),
     ],
 )
-def test_typos_are_exit_1_and_record_nothing(
-    clinic: Cli, args: tuple[str, ...], message: str
-) -> None:
-    base = {
-        "--room": "R1",
-        "--device": "SN-1",
-        "--cartridge": hri("LOTA", "0001"),
-        "--client": "C-1",
-    }
+def test_typos_are_exit_1_and_record_nothing(clinic: Cli, args: tuple[str, ...],
+                                             message: str) -> None:
+    base = {"--room": "R1", "--device": "SN-1", "--cartridge": hri("LOTA", "0001"),
+            "--client": "C-1"}
     argv = ["session", "start"]
     given = dict(zip(args[::2], args[1::2], strict=True))
     for k, val in {**base, **given}.items():
@@ -388,19 +246,8 @@ def test_missing_options_are_a_usage_error_when_not_at_a_terminal(clinic: Cli) -
 
 def test_an_incident_is_traced_back_to_everything_behind_the_session(clinic: Cli) -> None:
     sid = start(clinic, packs=("P1",), client="C-5")["session_id"]
-    clinic.ok(
-        "incident",
-        "record",
-        "--session",
-        str(sid),
-        "--kind",
-        "infection",
-        "--severity",
-        "moderate",
-        "--note",
-        "redness <day 3> & pus",
-        operator="ann",
-    )
+    clinic.ok("incident", "record", "--session", str(sid), "--kind", "infection",
+              "--severity", "moderate", "--note", "redness <day 3> & pus", operator="ann")
     out = clinic.json("trace", "session", str(sid))
     assert out["sessions"][0]["session_id"] == sid
     d = out["detail"][0]
@@ -442,34 +289,12 @@ def test_the_audit_chain_verifies_after_a_clinic_day(clinic: Cli) -> None:
 
 
 def _spawn(cli: Cli, client: str, scan: str) -> subprocess.Popen[str]:
-    env = {
-        **os.environ,
-        "STERILOG_NOW": cli.now,
-        "STERILOG_OPERATOR": "ann",
-        "STERILOG_DB": cli.url,
-        "STERILOG_PIN": "",
-    }
+    env = {**os.environ, "STERILOG_NOW": cli.now, "STERILOG_OPERATOR": "ann",
+           "STERILOG_DB": cli.url, "STERILOG_PIN": ""}
     return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "sterilog",
-            "--json",
-            "session",
-            "start",
-            "--room",
-            "R1",
-            "--device",
-            "SN-1",
-            "--cartridge",
-            scan,
-            "--client",
-            client,
-        ],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+        [sys.executable, "-m", "sterilog", "--json", "session", "start", "--room", "R1",
+         "--device", "SN-1", "--cartridge", scan, "--client", client],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         cwd=Path(__file__).parent,
     )
 
@@ -488,9 +313,8 @@ def test_two_terminals_racing_for_one_unit_end_with_one_session_and_one_refusal(
     assert clinic.json("audit", "verify")["ok"] is True
 
 
-@pytest.mark.parametrize(
-    "read", [None, ("negative", "positive"), ("positive", "positive"), ("negative", "negative")]
-)
+@pytest.mark.parametrize("read", [None, ("negative", "positive"), ("positive", "positive"),
+                                  ("negative", "negative")])
 def test_the_gates_bi_due_time_agrees_with_the_sterilizer_state(
     clinic: Cli, read: tuple[str, str] | None
 ) -> None:
@@ -530,17 +354,8 @@ def test_verifys_fast_row_reader_agrees_with_what_append_records(clinic: Cli) ->
 
     sid = start(clinic, packs=("P1",), extra=("--depth-mm", "1.5"))["session_id"]
     clinic.ok("session", "end", str(sid), operator="ann")
-    clinic.ok(
-        "staff",
-        "add",
-        "pin",
-        "--name",
-        "P",
-        "--role",
-        "practitioner",
-        "--pin",
-        env={"STERILOG_NEW_PIN": "2468"},
-    )
+    clinic.ok("staff", "add", "pin", "--name", "P", "--role", "practitioner", "--pin",
+              env={"STERILOG_NEW_PIN": "2468"})
     engine = clinic.engine()
     checked = 0
     try:
@@ -567,33 +382,16 @@ def test_session_list_open_shows_every_open_session_and_no_ended_one(clinic: Cli
     first = start(clinic)["session_id"]
     clinic.ok("session", "end", str(first), operator="ann", now="2026-11-24T09:10:00+00:00")
     clean(clinic, "R2", "SN-2", now="2026-11-24T09:10:00+00:00")
-    second = start(
-        clinic,
-        room="R2",
-        device="SN-2",
-        scan=hri("LOTA", "0002"),
-        client="C-2",
-        now="2026-11-24T09:20:00+00:00",
-    )["session_id"]
+    second = start(clinic, room="R2", device="SN-2", scan=hri("LOTA", "0002"), client="C-2",
+                   now="2026-11-24T09:20:00+00:00")["session_id"]
     rows = clinic.json("session", "list", "--open")["sessions"]
     assert [r["session_id"] for r in rows] == [second]
     assert clinic.json("session", "list", "--open", "--room", "R1")["sessions"] == []
 
 
 def test_a_voided_clean_is_not_shown_as_the_clean_behind_a_session(clinic: Cli) -> None:
-    clinic.ok(
-        "clean",
-        "room",
-        "R1",
-        "--kind",
-        "between-clients",
-        "--disinfectant",
-        "Clinell",
-        "--at",
-        "2026-11-24T08:30:00+00:00",
-        "--note",
-        "wrong room",
-    )
+    clinic.ok("clean", "room", "R1", "--kind", "between-clients", "--disinfectant", "Clinell",
+              "--at", "2026-11-24T08:30:00+00:00", "--note", "wrong room")
     clean_id = clinic.json("audit", "log", "--limit", "1")["entries"][0]["records"][0]
     assert clean_id.startswith("room_cleans#")
     clinic.ok("void", "room-clean", clean_id.split("#")[1], "--reason", "it was R2")
@@ -614,9 +412,8 @@ def test_a_voided_discard_puts_the_unit_back_in_stock_everywhere(clinic: Cli) ->
 
 
 def test_a_voided_recall_no_longer_blocks_the_lot_anywhere(clinic: Cli) -> None:
-    recall = clinic.json(
-        "cartridge", "recall", "--gtin", GTIN, "--lot", "LOTA", "--reason", "wrong lot keyed"
-    )
+    recall = clinic.json("cartridge", "recall", "--gtin", GTIN, "--lot", "LOTA",
+                         "--reason", "wrong lot keyed")
     clinic.ok("void", "recall", str(recall["recall_id"]), "--reason", "keyed the wrong lot")
     statuses = {u["status"] for u in clinic.json("cartridge", "list", "--lot", "LOTA")["units"]}
     assert statuses == {"in-stock"}

@@ -43,7 +43,11 @@ def test_000100_is_a_complete_tuttnauer_cycle_with_the_hold_computed_from_the_s_
     assert c.set_hold_min == 5.0
     assert c.device_ok and c.complete and not c.air_removal_test
     # The trace, read independently here: S rows are 00:26:16 .. 00:31:16.
-    s_rows = [line.split() for line in data.decode("latin-1").splitlines() if line.startswith("S ")]
+    s_rows = [
+        line.split()
+        for line in data.decode("latin-1").splitlines()
+        if line.startswith("S ")
+    ]
     temps_f = [float(r[2]) for r in s_rows]
     h = hold_stats(c.samples, c.set_temp_c or 0)
     assert h.samples == len(s_rows) == 7

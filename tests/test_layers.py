@@ -209,7 +209,7 @@ def test_only_the_compliance_core_names_the_voids_table() -> None:
         r'"pass",\s*"fail"',
         r'"room-clean":\s*"',
         r'"ci-pending"',  # the load statuses (vocab.LOAD_STATUSES)
-        r"\bNO_CI\s*=",
+        r'\bNO_CI\s*=',
     ],
 )
 def test_each_vocabulary_is_defined_once(literal: str) -> None:

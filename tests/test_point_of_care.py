@@ -43,19 +43,8 @@ def test_non_utf8_bytes_in_an_argument_are_exit_1_not_a_traceback(clinic: Cli) -
     # A Latin-1 "é" (0xE9) reaches Python as the lone surrogate U+DCE9 (surrogateescape).
     r = clinic.fails("room", "add", "Salle-\udce9")
     assert "not valid UTF-8" in r.stderr
-    r = clinic.fails(
-        "session",
-        "start",
-        "--room",
-        "R1",
-        "--device",
-        "SN-1",
-        "--cartridge",
-        hri("LOTA", "0001"),
-        "--client",
-        "Ren\udce9",
-        operator="ann",
-    )
+    r = clinic.fails("session", "start", "--room", "R1", "--device", "SN-1", "--cartridge",
+                     hri("LOTA", "0001"), "--client", "Ren\udce9", operator="ann")
     assert "not valid UTF-8" in r.stderr
     r = clinic.fails("status", operator="ann\udce9")
     assert "not valid UTF-8" in r.stderr
@@ -77,19 +66,8 @@ def test_a_scan_without_gs_cannot_smuggle_a_serial_into_the_lot(clinic: Cli) -> 
     r = clinic.fails("cartridge", "receive", _raw("10A1B3210002"), "--supplier", "Acme")
     assert "not ended by a GS separator" in r.stderr
     assert "settings scanner-gs" in r.stderr and "scanner test" in r.stderr
-    r = clinic.fails(
-        "session",
-        "start",
-        "--room",
-        "R1",
-        "--device",
-        "SN-1",
-        "--cartridge",
-        _raw("10LOTA210001"),
-        "--client",
-        "C-1",
-        operator="ann",
-    )
+    r = clinic.fails("session", "start", "--room", "R1", "--device", "SN-1", "--cartridge",
+                     _raw("10LOTA210001"), "--client", "C-1", operator="ann")
     assert "not ended by a GS separator" in r.stderr
     assert clinic.audit_count() == before
 
@@ -133,17 +111,8 @@ def test_absurd_contact_times_are_refused(clinic: Cli) -> None:
     for value in ("1e-9", "0.4", "0"):
         r = clinic.fails("disinfectant", "add", "Quick", "--contact-min", value)
         assert "--contact-min must be at least 0.5" in r.stderr
-        clinic.fails(
-            "clean",
-            "room",
-            "R1",
-            "--kind",
-            "between-clients",
-            "--disinfectant",
-            "Clinell",
-            "--contact-min",
-            value,
-        )
+        clinic.fails("clean", "room", "R1", "--kind", "between-clients", "--disinfectant",
+                     "Clinell", "--contact-min", value)
     assert clinic.audit_count() == before
     clinic.ok("disinfectant", "add", "Quick", "--contact-min", "0.5")
 
@@ -151,22 +120,8 @@ def test_absurd_contact_times_are_refused(clinic: Cli) -> None:
 @pytest.mark.parametrize("value", ["1_34", "\u0661\u0663\u0664", "\uff11\uff13\uff14", "nan"])
 def test_numbers_are_ascii_digits_only(clinic: Cli, value: str) -> None:
     before = clinic.audit_count()
-    r = clinic.run(
-        "cycle",
-        "record",
-        "--sterilizer",
-        "AC1",
-        "--program",
-        "134-3.5",
-        "--temp-c",
-        value,
-        "--hold-min",
-        "3.5",
-        "--ci",
-        "pass",
-        "--pack",
-        "P3",
-    )
+    r = clinic.run("cycle", "record", "--sterilizer", "AC1", "--program", "134-3.5",
+                   "--temp-c", value, "--hold-min", "3.5", "--ci", "pass", "--pack", "P3")
     assert r.exit_code in (1, 2) and "Traceback" not in r.output
     assert "ASCII" in r.stderr or "finite" in r.stderr
     r = clinic.run("trace", "session", value)
@@ -176,24 +131,16 @@ def test_numbers_are_ascii_digits_only(clinic: Cli, value: str) -> None:
 
 def test_a_date_without_a_time_is_refused(clinic: Cli) -> None:
     before = clinic.audit_count()
-    r = clinic.fails(
-        "clean",
-        "room",
-        "R1",
-        "--kind",
-        "between-clients",
-        "--disinfectant",
-        "Clinell",
-        "--at",
-        "2026-11-24",
-    )
+    r = clinic.fails("clean", "room", "R1", "--kind", "between-clients", "--disinfectant",
+                     "Clinell", "--at", "2026-11-24")
     assert "add a time" in r.stderr
     assert clinic.audit_count() == before
 
 
 def test_times_the_clocks_skip_or_repeat_are_refused(clinic: Cli) -> None:
     # Europe/London: 2026-03-29 01:00 -> 02:00 (skipped); 2026-10-25 01:00-02:00 twice.
-    args = ("clean", "room", "R1", "--kind", "between-clients", "--disinfectant", "Clinell", "--at")
+    args = ("clean", "room", "R1", "--kind", "between-clients", "--disinfectant", "Clinell",
+            "--at")
     before = clinic.audit_count()
     r = clinic.fails(*args, "2026-03-29T01:30")
     assert "does not exist" in r.stderr
@@ -222,26 +169,13 @@ def test_ids_beyond_what_a_database_holds_are_unknown_on_both_backends(
 
 
 def test_blocked_reasons_each_say_what_to_do(clinic: Cli) -> None:
-    r = clinic.run(
-        "check",
-        "--room",
-        "R1",
-        "--device",
-        "SN-1",
-        "--cartridge",
-        hri("LOTA", "0001"),
-        "--pack",
-        "P3",
-        operator="ann",
-    )
+    r = clinic.run("check", "--room", "R1", "--device", "SN-1", "--cartridge",
+                   hri("LOTA", "0001"), "--pack", "P3", operator="ann")
     assert r.exit_code == 3
     lines = r.stdout.splitlines()
     assert lines[0].startswith("BLOCKED")
-    reasons = [
-        i
-        for i, line in enumerate(lines)
-        if line.startswith("  ") and "pack" in line and "what to do" not in line
-    ]
+    reasons = [i for i, line in enumerate(lines) if line.startswith("  ") and "pack" in line
+               and "what to do" not in line]
     assert reasons
     for i in reasons:
         assert lines[i + 1].startswith("      what to do: "), lines
@@ -250,23 +184,8 @@ def test_blocked_reasons_each_say_what_to_do(clinic: Cli) -> None:
 def test_a_blocked_cycle_prints_its_reasons_once(cli: Cli) -> None:
     cli.ok("sterilizer", "add", "AC9", "--model", "Vacuklav", "--type", "B")
     cli.ok("pack", "add", "PX", "--contents", "tweezers")
-    r = cli.fails(
-        "cycle",
-        "record",
-        "--sterilizer",
-        "AC9",
-        "--program",
-        "134-3.5",
-        "--temp-c",
-        "134",
-        "--hold-min",
-        "3.5",
-        "--ci",
-        "pass",
-        "--pack",
-        "PX",
-        code=3,
-    )
+    r = cli.fails("cycle", "record", "--sterilizer", "AC9", "--program", "134-3.5",
+                  "--temp-c", "134", "--hold-min", "3.5", "--ci", "pass", "--pack", "PX", code=3)
     output = r.stdout + r.stderr
     assert output.count("air-removal-test-missing") == 1, output
     assert "listed above" in r.stderr
@@ -291,21 +210,8 @@ def test_prompts_ask_for_packs_and_depth(clinic: Cli, monkeypatch: pytest.Monkey
 
 
 def test_go_shows_the_time_in_the_clinic_zone_with_its_offset(clinic: Cli) -> None:
-    r = clinic.ok(
-        "session",
-        "start",
-        "--room",
-        "R1",
-        "--device",
-        "SN-1",
-        "--cartridge",
-        hri("LOTA", "0001"),
-        "--client",
-        "C-1",
-        "--pack",
-        "P1",
-        operator="ann",
-    )
+    r = clinic.ok("session", "start", "--room", "R1", "--device", "SN-1", "--cartridge",
+                  hri("LOTA", "0001"), "--client", "C-1", "--pack", "P1", operator="ann")
     assert r.stdout.splitlines()[0] == "GO: session 1 started at 2026-11-24 09:00+00:00"
 
 
@@ -352,21 +258,8 @@ def test_ctrl_c_just_after_the_decision_still_prints_it_and_exits_0(
         return result
 
     monkeypatch.setattr(gate, "start", start_then_ctrl_c)
-    r = clinic.run(
-        "session",
-        "start",
-        "--room",
-        "R1",
-        "--device",
-        "SN-1",
-        "--cartridge",
-        hri("LOTA", "0001"),
-        "--client",
-        "C-1",
-        "--pack",
-        "P1",
-        operator="ann",
-    )
+    r = clinic.run("session", "start", "--room", "R1", "--device", "SN-1", "--cartridge",
+                   hri("LOTA", "0001"), "--client", "C-1", "--pack", "P1", operator="ann")
     assert r.exit_code == 0, r.output
     assert r.stdout.startswith("GO: session 1 started")
     assert len(clinic.json("session", "list")["sessions"]) == 1
@@ -374,19 +267,11 @@ def test_ctrl_c_just_after_the_decision_still_prints_it_and_exits_0(
 
 def test_a_recall_catches_units_whose_lot_hides_a_serial(clinic: Cli) -> None:
     # Received before scans without GS were refused: lot A1B3 + serial 0002 read as one lot.
-    clinic.ok(
-        "cartridge",
-        "receive",
-        hri("A1B3", "0001"),
-        hri("A1B3210002"),
-        hri("A1B3210003"),
-        "--supplier",
-        "Acme",
-    )
+    clinic.ok("cartridge", "receive", hri("A1B3", "0001"), hri("A1B3210002"),
+              hri("A1B3210003"), "--supplier", "Acme")
     sid = start(clinic, scan=hri("A1B3210002"), client="C-77")["session_id"]
-    recall = clinic.json(
-        "cartridge", "recall", "--gtin", GTIN, "--lot", "A1B3", "--reason", "sterility breach"
-    )
+    recall = clinic.json("cartridge", "recall", "--gtin", GTIN, "--lot", "A1B3",
+                         "--reason", "sterility breach")
     assert sid in [s["session_id"] for s in recall["sessions"]]
     traced = clinic.json("trace", "lot", "--gtin", GTIN, "--lot", "A1B3")["sessions"]
     assert [s["session_id"] for s in traced] == [sid]
@@ -403,14 +288,7 @@ def test_open_session_times_are_in_the_clinic_zone_with_offset(clinic: Cli) -> N
     assert "since 2026-11-24 09:00+00:00" in text, text
     assert "T09:00:00+00:00" not in text
     clinic.ok("room", "add", "R3")
-    out = start(
-        clinic,
-        room="R3",
-        device="SN-2",
-        scan=hri("LOTA", "0002"),
-        now=later,
-        client="C-2",
-        expect=3,
-    )
+    out = start(clinic, room="R3", device="SN-2", scan=hri("LOTA", "0002"), now=later,
+                client="C-2", expect=3)
     warn = [w["message"] for w in out["warnings"] if w["code"] == "session-open-long"]
     assert warn and "since 2026-11-24 09:00+00:00" in warn[0]

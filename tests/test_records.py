@@ -36,22 +36,10 @@ def setup_room(cli: Cli) -> None:
     cli.ok("room", "add", "R1")
     cli.ok("device", "add", "SN-1", "--model", "Pen 4")
     cli.ok("disinfectant", "add", "Clinell", "--contact-min", "1")
-    cli.ok(
-        "clean",
-        "room",
-        "R1",
-        "--kind",
-        "between-clients",
-        "--disinfectant",
-        "Clinell",
-        "--note",
-        HYPERLINK,
-        "--at",
-        "2026-11-24T08:00:00+00:00",
-    )
-    cli.ok(
-        "clean", "device", "SN-1", "--disinfectant", "Clinell", "--at", "2026-11-24T08:00:00+00:00"
-    )
+    cli.ok("clean", "room", "R1", "--kind", "between-clients", "--disinfectant", "Clinell",
+           "--note", HYPERLINK, "--at", "2026-11-24T08:00:00+00:00")
+    cli.ok("clean", "device", "SN-1", "--disinfectant", "Clinell",
+           "--at", "2026-11-24T08:00:00+00:00")
     cli.ok("cartridge", "receive", hri("LOTA", "0001"), hri("LOTA", "0002"), "--supplier", "Acme")
 
 
@@ -62,9 +50,8 @@ def gate_args(serial: str = "0001") -> list[str]:
 def a_day(cli: Cli) -> int:
     """`setup_room`, one session (C-1) and one refusal (C-2, the room is occupied)."""
     setup_room(cli)
-    sid: int = cli.json("session", "start", *gate_args(), "--client", "C-1", operator="ann")[
-        "session_id"
-    ]
+    sid: int = cli.json("session", "start", *gate_args(), "--client", "C-1",
+                        operator="ann")["session_id"]
     cli.json("session", "start", *gate_args("0002"), "--client", "C-2", operator="ann", expect=3)
     return sid
 
@@ -81,14 +68,9 @@ def verify_ok(cli: Cli) -> dict:
 def test_a_manager_voids_a_record_which_is_kept_and_marked_voided(cli: Cli) -> None:
     setup_room(cli)
     out = cli.json("void", "room-clean", "1", "--reason", "entered for the wrong room")
-    assert out == {
-        "void_id": 1,
-        "kind": "room-clean",
-        "record_id": 1,
-        "reason": "entered for the wrong room",
-        "at": "2026-11-24T09:00:00Z",
-        "voided": "between-clients clean 1 of room R1",
-    }
+    assert out == {"void_id": 1, "kind": "room-clean", "record_id": 1,
+                   "reason": "entered for the wrong room", "at": "2026-11-24T09:00:00Z",
+                   "voided": "between-clients clean 1 of room R1"}
     log = cli.json("audit", "log", "--limit", "1")["entries"][0]
     assert (log["action"], log["operator"], log["records"]) == ("void", "boss", ["voids#1"])
     text = cli.ok("void", "device-clean", "1", "--reason", "pen was not wiped").stdout
@@ -151,15 +133,10 @@ def test_signing_a_month_twice_gives_two_signatures_each_with_the_chain_head(
 ) -> None:
     head = verify_ok(cli)["head"]
     first = cli.json("sign", "2026-11", "--meaning", "reviewed")
-    assert first == {
-        "signature_id": 1,
-        "month": "2026-11",
-        "meaning": "reviewed",
-        "name": "Boss Manager",
-        "at": "2026-11-24T09:00:00Z",
-        "head": head,
-    }
-    second = cli.json("sign", "2026-11", "--meaning", "approved", now="2026-11-30T17:00:00+00:00")
+    assert first == {"signature_id": 1, "month": "2026-11", "meaning": "reviewed",
+                     "name": "Boss Manager", "at": "2026-11-24T09:00:00Z", "head": head}
+    second = cli.json("sign", "2026-11", "--meaning", "approved",
+                      now="2026-11-30T17:00:00+00:00")
     seq = int(head.split(":")[0])
     assert second["signature_id"] == 2 and second["meaning"] == "approved"
     assert second["at"] == "2026-11-30T17:00:00Z"
@@ -195,17 +172,8 @@ def test_signing_a_month_that_is_not_yyyy_mm_is_exit_1(cli: Cli) -> None:
 
 def test_only_a_manager_signs_and_a_manager_with_a_pin_must_give_it(cli: Cli) -> None:
     cli.ok("staff", "add", "ann", "--name", "Ann", "--role", "practitioner")
-    cli.ok(
-        "staff",
-        "add",
-        "meg",
-        "--name",
-        "Meg Ryan",
-        "--role",
-        "manager",
-        "--pin",
-        env={"STERILOG_NEW_PIN": "4321"},
-    )
+    cli.ok("staff", "add", "meg", "--name", "Meg Ryan", "--role", "manager", "--pin",
+           env={"STERILOG_NEW_PIN": "4321"})
     before = cli.audit_count()
     r = cli.fails("sign", "2026-11", "--meaning", "approved", operator="ann")
     assert "may not sign months off" in r.stderr
@@ -213,9 +181,8 @@ def test_only_a_manager_signs_and_a_manager_with_a_pin_must_give_it(cli: Cli) ->
     r = cli.fails("sign", "2026-11", "--meaning", "approved", operator="meg")
     assert "has a PIN" in r.stderr
     assert cli.json("audit", "log", "--limit", "1")["entries"][0]["action"] == "auth.failed"
-    out = cli.json(
-        "sign", "2026-11", "--meaning", "approved", operator="meg", env={"STERILOG_PIN": "4321"}
-    )
+    out = cli.json("sign", "2026-11", "--meaning", "approved", operator="meg",
+                   env={"STERILOG_PIN": "4321"})
     assert out["name"] == "Meg Ryan"
 
 
@@ -224,9 +191,8 @@ def test_only_a_manager_signs_and_a_manager_with_a_pin_must_give_it(cli: Cli) ->
 
 def export_json(cli: Cli, start: str, end: str, tmp: Path) -> dict:
     path = tmp / f"export-{start}-{end}.json"
-    cli.ok(
-        "export", "--from", start, "--to", end, "--format", "json", "-o", str(path), operator=False
-    )
+    cli.ok("export", "--from", start, "--to", end, "--format", "json", "-o", str(path),
+           operator=False)
     data: dict = json.loads(path.read_text(encoding="utf-8"))
     return data
 
@@ -235,58 +201,27 @@ def test_json_export_has_a_list_per_record_type_and_the_period_meta(
     cli: Cli, tmp_path: Path
 ) -> None:
     sid = a_day(cli)
-    cli.ok(
-        "incident",
-        "record",
-        "--session",
-        str(sid),
-        "--kind",
-        "pain",
-        "--note",
-        "stung",
-        operator="ann",
-    )
+    cli.ok("incident", "record", "--session", str(sid), "--kind", "pain", "--note", "stung",
+           operator="ann")
     cli.ok("void", "room-clean", "1", "--reason", "wrong room")
     path = tmp_path / "nov.json"
-    out = cli.json(
-        "export",
-        "--from",
-        "2026-11-01",
-        "--to",
-        "2026-11-30",
-        "--format",
-        "json",
-        "-o",
-        str(path),
-        operator=False,
-    )
+    out = cli.json("export", "--from", "2026-11-01", "--to", "2026-11-30", "--format", "json",
+                   "-o", str(path), operator=False)
     assert out["path"] == str(path)
     assert out["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
     data = json.loads(path.read_text(encoding="utf-8"))
     assert set(SPEC_TYPES) <= set(data)
     meta = data["meta"]
     assert (meta["clinic"], meta["tz"], meta["from"], meta["to"]) == (
-        "Test Clinic",
-        "Europe/London",
-        "2026-11-01",
-        "2026-11-30",
-    )
+        "Test Clinic", "Europe/London", "2026-11-01", "2026-11-30")
     assert meta["generated_at"] == "2026-11-24T09:00:00Z"
     assert meta["head"] == verify_ok(cli)["head"] == out["head"]
     (session,) = data["sessions"]
     assert (session["id"], session["client"], session["room"], session["device"]) == (
-        sid,
-        "C-1",
-        "R1",
-        "SN-1",
-    )
+        sid, "C-1", "R1", "SN-1")
     assert (session["practitioner"], session["practitioner_name"]) == ("ann", "Ann Zoë")
     assert (session["gtin"], session["lot"], session["serial"], session["expiry"]) == (
-        GTIN,
-        "LOTA",
-        "0001",
-        "2027-12-31",
-    )
+        GTIN, "LOTA", "0001", "2027-12-31")
     (refusal,) = data["refusals"]
     assert refusal["client"] == "C-2" and "room-occupied" in refusal["reason_codes"]
     (clean,) = data["room_cleans"]
@@ -306,18 +241,8 @@ def test_json_export_has_a_list_per_record_type_and_the_period_meta(
 
 def test_export_dates_are_clinic_days_with_both_ends_included(cli: Cli, tmp_path: Path) -> None:
     a_day(cli)
-    cli.ok(
-        "clean",
-        "room",
-        "R1",
-        "--kind",
-        "end-of-day",
-        "--disinfectant",
-        "Clinell",
-        "--at",
-        "2026-11-23T23:59:59",
-        now="2026-11-24T09:00:00+00:00",
-    )
+    cli.ok("clean", "room", "R1", "--kind", "end-of-day", "--disinfectant", "Clinell",
+           "--at", "2026-11-23T23:59:59", now="2026-11-24T09:00:00+00:00")
     day = export_json(cli, "2026-11-24", "2026-11-24", tmp_path)
     assert [s["client"] for s in day["sessions"]] == ["C-1"]
     assert [r["client"] for r in day["refusals"]] == ["C-2"]
@@ -335,18 +260,8 @@ def test_csv_export_writes_a_file_per_type_and_a_manifest_whose_hashes_match(
 ) -> None:
     a_day(cli)
     folder = tmp_path / "inspection"
-    out = cli.json(
-        "export",
-        "--from",
-        "2026-11-01",
-        "--to",
-        "2026-11-30",
-        "--format",
-        "csv",
-        "-o",
-        str(folder),
-        operator=False,
-    )
+    out = cli.json("export", "--from", "2026-11-01", "--to", "2026-11-30", "--format", "csv",
+                   "-o", str(folder), operator=False)
     manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
     names = {f["type"] for f in manifest["files"]}
     assert set(SPEC_TYPES) <= names
@@ -370,22 +285,11 @@ def test_csv_export_writes_a_file_per_type_and_a_manifest_whose_hashes_match(
 def test_csv_cells_a_spreadsheet_would_run_are_neutralised(cli: Cli, tmp_path: Path) -> None:
     setup_room(cli)
     for note in ("+1+1", "-2+3", "@SUM(A1)", "plain = text"):
-        cli.ok(
-            "clean", "room", "R1", "--kind", "spill", "--disinfectant", "Clinell", "--note", note
-        )
+        cli.ok("clean", "room", "R1", "--kind", "spill", "--disinfectant", "Clinell",
+               "--note", note)
     folder = tmp_path / "csv"
-    cli.ok(
-        "export",
-        "--from",
-        "2026-11-24",
-        "--to",
-        "2026-11-24",
-        "--format",
-        "csv",
-        "-o",
-        str(folder),
-        operator=False,
-    )
+    cli.ok("export", "--from", "2026-11-24", "--to", "2026-11-24", "--format", "csv",
+           "-o", str(folder), operator=False)
     with (folder / "room_cleans.csv").open(encoding="utf-8", newline="") as f:
         notes = [row["note"] for row in csv.DictReader(f)]
     assert notes == ["'" + HYPERLINK, "'+1+1", "'-2+3", "'@SUM(A1)", "plain = text"]
@@ -405,49 +309,21 @@ def test_csv_cells_are_neutralised_by_the_owasp_rule(value: object, cell: str) -
     assert csv_cell(value) == cell
 
 
-def test_csv_export_refuses_a_non_empty_folder_and_json_a_folder(cli: Cli, tmp_path: Path) -> None:
+def test_csv_export_refuses_a_non_empty_folder_and_json_a_folder(
+    cli: Cli, tmp_path: Path
+) -> None:
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "keep.txt").write_text("mine")
-    r = cli.fails(
-        "export",
-        "--from",
-        "2026-11-01",
-        "--to",
-        "2026-11-30",
-        "--format",
-        "csv",
-        "-o",
-        str(tmp_path / "full"),
-        operator=False,
-    )
+    r = cli.fails("export", "--from", "2026-11-01", "--to", "2026-11-30", "--format", "csv",
+                  "-o", str(tmp_path / "full"), operator=False)
     assert "is not empty" in r.stderr
     assert [p.name for p in (tmp_path / "full").iterdir()] == ["keep.txt"]
     (tmp_path / "empty").mkdir()
-    cli.ok(
-        "export",
-        "--from",
-        "2026-11-01",
-        "--to",
-        "2026-11-30",
-        "--format",
-        "csv",
-        "-o",
-        str(tmp_path / "empty"),
-        operator=False,
-    )
+    cli.ok("export", "--from", "2026-11-01", "--to", "2026-11-30", "--format", "csv",
+           "-o", str(tmp_path / "empty"), operator=False)
     assert (tmp_path / "empty" / "manifest.json").exists()
-    r = cli.fails(
-        "export",
-        "--from",
-        "2026-11-01",
-        "--to",
-        "2026-11-30",
-        "--format",
-        "json",
-        "-o",
-        str(tmp_path),
-        operator=False,
-    )
+    r = cli.fails("export", "--from", "2026-11-01", "--to", "2026-11-30", "--format", "json",
+                  "-o", str(tmp_path), operator=False)
     assert "is a directory" in r.stderr
 
 
@@ -461,9 +337,8 @@ def test_csv_export_refuses_a_non_empty_folder_and_json_a_folder(cli: Cli, tmp_p
 def test_export_refuses_impossible_periods(
     cli: Cli, tmp_path: Path, args: tuple[str, ...], message: str
 ) -> None:
-    r = cli.fails(
-        "export", *args, "--format", "json", "-o", str(tmp_path / "x.json"), operator=False
-    )
+    r = cli.fails("export", *args, "--format", "json", "-o", str(tmp_path / "x.json"),
+                  operator=False)
     assert message in r.stderr
     assert list(tmp_path.iterdir()) == [p for p in tmp_path.iterdir() if p.suffix == ".db"]
 
@@ -473,18 +348,8 @@ def test_export_into_a_directory_that_does_not_exist_is_exit_1_and_creates_nothi
     cli: Cli, tmp_path: Path, fmt: str
 ) -> None:
     target = tmp_path / "missing" / ("out.json" if fmt == "json" else "out")
-    r = cli.fails(
-        "export",
-        "--from",
-        "2026-11-01",
-        "--to",
-        "2026-11-30",
-        "--format",
-        fmt,
-        "-o",
-        str(target),
-        operator=False,
-    )
+    r = cli.fails("export", "--from", "2026-11-01", "--to", "2026-11-30", "--format", fmt,
+                  "-o", str(target), operator=False)
     assert r.stderr == (
         f"Error: directory '{tmp_path / 'missing'}' does not exist; create it first or "
         "choose another -o\n"
@@ -519,15 +384,9 @@ def test_a_backup_is_a_verified_owner_only_file_and_never_overwrites(
     target = tmp_path / "copy.db"
     out = cli.json("backup", str(target), operator=False)
     head = verify_ok(cli)["head"]
-    assert out == {
-        "path": str(target),
-        "bytes": target.stat().st_size,
-        "integrity": "ok",
-        "audit_ok": True,
-        "entries": int(head.split(":")[0]),
-        "head": head,
-        "problems": [],
-    }
+    assert out == {"path": str(target), "bytes": target.stat().st_size, "integrity": "ok",
+                   "audit_ok": True, "entries": int(head.split(":")[0]), "head": head,
+                   "problems": []}
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("copy")) == ["copy.db"]
     if os.name == "posix":
         assert stat.S_IMODE(target.stat().st_mode) == 0o600

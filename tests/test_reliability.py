@@ -29,6 +29,8 @@ BASE = dt.datetime(2026, 11, 24, 9, 0, tzinfo=dt.UTC)
 PROCESS_TIMEOUT = 120  # seconds; far above the 60 s SQLite busy timeout
 
 
+
+
 def at(minutes: float) -> str:
     return (BASE + dt.timedelta(minutes=minutes)).isoformat()
 
@@ -656,17 +658,8 @@ def kill_init(url: str, backend: str, delays: list[float]) -> None:
     """`init` killed at each delay (a power cut during first setup); then `init` again works and
     the new database verifies."""
     c = Cli(url=url, backend=backend)
-    argv = [
-        sys.executable,
-        "-m",
-        "sterilog",
-        "init",
-        "--training",
-        "--manager",
-        "boss",
-        "--name",
-        "Boss",
-    ]
+    argv = [sys.executable, "-m", "sterilog", "init", "--training", "--manager", "boss",
+            "--name", "Boss"]
     for delay in delays:
         proc = subprocess.Popen(argv, env=env_for(c, "", None), stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)  # fmt: skip

@@ -177,19 +177,8 @@ def test_a_blocked_start_goes_after_its_remedy_run_as_written(cli: Cli, code: st
             clean(cli, None, "SN-1", now=LATER)
             values["..."] = ["--disinfectant", "Clinell"]
     else:
-        cli.ok(
-            "staff",
-            "add",
-            "carl",
-            "--name",
-            "Carl",
-            "--role",
-            "practitioner",
-            "--license",
-            "L-1",
-            "--license-expires",
-            "2026-11-01",
-        )
+        cli.ok("staff", "add", "carl", "--name", "Carl", "--role", "practitioner",
+               "--license", "L-1", "--license-expires", "2026-11-01")
         who = "carl"
         values.update({"ID": ["carl"], "DATE": ["2028-01-01"]})
     scan = hri("LOTA", "0002")

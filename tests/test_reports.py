@@ -14,8 +14,10 @@ from conftest import BACKENDS, Cli, _need_pg, fresh_url
 from pypdf import PdfReader
 
 TRICKY = 'Zoë Ångström <b>&amp; "quoted"'
-NOTE = 'Wiped <all> & "dried" — Ørsted\'s'
+NOTE = "Wiped <all> & \"dried\" — Ørsted's"
 OCT = "2026-10"
+
+
 
 
 def at(day: int, hour: int, minute: int = 0) -> str:
@@ -32,20 +34,8 @@ def flat(text: str) -> str:
 
 def registers(cli: Cli) -> None:
     when = at(1, 7)
-    cli.ok(
-        "staff",
-        "add",
-        "ann",
-        "--name",
-        TRICKY,
-        "--role",
-        "practitioner",
-        "--license",
-        "PR-1",
-        "--license-expires",
-        "2027-06-30",
-        now=when,
-    )
+    cli.ok("staff", "add", "ann", "--name", TRICKY, "--role", "practitioner",
+           "--license", "PR-1", "--license-expires", "2027-06-30", now=when)
     cli.ok("staff", "add", "ins", "--name", "Ivy Inspector", "--role", "inspector", now=when)
     cli.ok("room", "add", "R1", "--name", "Room <1>", now=when)
     cli.ok("device", "add", "SN-1", "--model", "Pen 4", now=when)
@@ -53,79 +43,24 @@ def registers(cli: Cli) -> None:
     for p in ("P1", "P2", "P3"):
         cli.ok("pack", "add", p, "--contents", "Tweezers & bowl <small>", now=when)
     cli.ok("disinfectant", "add", "Clinell", "--contact-min", "1", now=when)
-    cli.ok(
-        "cartridge",
-        "receive",
-        *(hri("LOTA", f"000{i}") for i in range(1, 6)),
-        "--supplier",
-        "Acme <Supplies> & Co",
-        now=when,
-    )
+    cli.ok("cartridge", "receive", *(hri("LOTA", f"000{i}") for i in range(1, 6)),
+           "--supplier", "Acme <Supplies> & Co", now=when)
 
 
 def one_day(cli: Cli, day: int, serial: str, *, end: bool = True, client: str = "C-1") -> dict:
     """A compliant clinic day: air-removal test, a load with a BI, cleans, one session."""
     cli.ok("air-removal", "record", "--sterilizer", "AC1", "--result", "pass", now=at(day, 7))
-    load = cli.json(
-        "cycle",
-        "record",
-        "--sterilizer",
-        "AC1",
-        "--program",
-        "134-3.5",
-        "--temp-c",
-        "134",
-        "--hold-min",
-        "3.5",
-        "--ci",
-        "pass",
-        "--pack",
-        "P1",
-        "--pack",
-        "P2",
-        "--bi-lot",
-        "BI-L1",
-        now=at(day, 7, 30),
-    )
-    cli.ok(
-        "bi",
-        "read",
-        str(load["bi_id"]),
-        "--result",
-        "negative",
-        "--control",
-        "positive",
-        now=at(day, 8),
-    )
-    cli.ok(
-        "clean",
-        "room",
-        "R1",
-        "--kind",
-        "between-clients",
-        "--disinfectant",
-        "Clinell",
-        "--note",
-        NOTE,
-        now=at(day, 8, 10),
-    )
+    load = cli.json("cycle", "record", "--sterilizer", "AC1", "--program", "134-3.5",
+                    "--temp-c", "134", "--hold-min", "3.5", "--ci", "pass", "--pack", "P1",
+                    "--pack", "P2", "--bi-lot", "BI-L1", now=at(day, 7, 30))
+    cli.ok("bi", "read", str(load["bi_id"]), "--result", "negative", "--control", "positive",
+           now=at(day, 8))
+    cli.ok("clean", "room", "R1", "--kind", "between-clients", "--disinfectant", "Clinell",
+           "--note", NOTE, now=at(day, 8, 10))
     cli.ok("clean", "device", "SN-1", "--disinfectant", "Clinell", now=at(day, 8, 10))
-    out = cli.json(
-        "session",
-        "start",
-        "--room",
-        "R1",
-        "--device",
-        "SN-1",
-        "--cartridge",
-        hri("LOTA", serial),
-        "--pack",
-        "P1",
-        "--client",
-        client,
-        operator="ann",
-        now=at(day, 9),
-    )
+    out = cli.json("session", "start", "--room", "R1", "--device", "SN-1", "--cartridge",
+                   hri("LOTA", serial), "--pack", "P1", "--client", client, operator="ann",
+                   now=at(day, 9))
     if end:
         cli.ok("session", "end", str(out["session_id"]), operator="ann", now=at(day, 9, 45))
     return {"load": load, "session_id": out["session_id"]}
@@ -185,20 +120,11 @@ def test_a_clean_month_has_every_section_in_order_and_no_incomplete_stamp(
     assert meta.subject == "Sterilization and equipment compliance, October 2026"
 
     whole = flat("\n".join(texts))
-    positions = [
-        whole.find(s)
-        for s in (
-            "1. Summary",
-            "2. Charts",
-            "3. Sterilization",
-            "4. Cleaning log",
-            "5. Sessions and refusals",
-            "6. Cartridge stock",
-            "7. Incidents",
-            "8. Voided records",
-            "9. Integrity and sign-off",
-        )
-    ]
+    positions = [whole.find(s) for s in (
+        "1. Summary", "2. Charts", "3. Sterilization", "4. Cleaning log",
+        "5. Sessions and refusals", "6. Cartridge stock", "7. Incidents", "8. Voided records",
+        "9. Integrity and sign-off",
+    )]
     assert -1 not in positions and positions == sorted(positions)
     assert "INCOMPLETE" not in whole
     # Nothing open and no gap; the fixture records October after initialising in November, so
@@ -242,35 +168,11 @@ def test_a_week_of_loads_without_a_negative_bi_and_a_day_without_air_removal_are
     one_day(cli, 6, "0001")
     # A later week: the load's BI reads invalid, and the day's air-removal test is voided.
     cli.ok("air-removal", "record", "--sterilizer", "AC1", "--result", "pass", now=at(20, 7))
-    load = cli.json(
-        "cycle",
-        "record",
-        "--sterilizer",
-        "AC1",
-        "--program",
-        "134-3.5",
-        "--temp-c",
-        "134",
-        "--hold-min",
-        "3.5",
-        "--ci",
-        "pass",
-        "--pack",
-        "P3",
-        "--bi-lot",
-        "BI-L2",
-        now=at(20, 8),
-    )
-    cli.ok(
-        "bi",
-        "read",
-        str(load["bi_id"]),
-        "--result",
-        "negative",
-        "--control",
-        "negative",
-        now=at(21, 8),
-    )  # invalid: the control did not grow
+    load = cli.json("cycle", "record", "--sterilizer", "AC1", "--program", "134-3.5",
+                    "--temp-c", "134", "--hold-min", "3.5", "--ci", "pass", "--pack", "P3",
+                    "--bi-lot", "BI-L2", now=at(20, 8))
+    cli.ok("bi", "read", str(load["bi_id"]), "--result", "negative", "--control", "negative",
+           now=at(21, 8))  # invalid: the control did not grow
     void_record(cli, "air-removal", 2, "entered on the wrong sterilizer <sic>")
 
     whole = flat("\n".join(pages(monthly(cli, tmp_path))))
@@ -300,13 +202,9 @@ def void_record(cli: Cli, kind: str, record_id: int, reason: str) -> None:
     engine = cli.engine()
     try:
         with db.write_session(engine) as session:
-            ctx = Ctx(
-                session=session,
-                now=parse_instant(cli.now),
-                clock="STERILOG_NOW",
-                clinic=load_clinic(session),
-                actor=Actor(1, "boss", "Boss Manager", "manager"),
-            )
+            ctx = Ctx(session=session, now=parse_instant(cli.now), clock="STERILOG_NOW",
+                      clinic=load_clinic(session), actor=Actor(1, "boss", "Boss Manager",
+                                                               "manager"))
             voids.void(ctx, kind, record_id, reason=reason)
     finally:
         engine.dispose()
@@ -327,24 +225,11 @@ def sign(cli: Cli, month: str, meaning: str) -> None:
         with db.write_session(engine) as session:
             now = parse_instant(cli.now)
             head = "{}:{}".format(*audit.head(session))
-            row = Signature(
-                month=month,
-                meaning=meaning,
-                staff_id=1,
-                name="Boss Manager",
-                head=head,
-                at=now,
-                recorded_at=now,
-            )
+            row = Signature(month=month, meaning=meaning, staff_id=1, name="Boss Manager",
+                            head=head, at=now, recorded_at=now)
             session.add(row)
-            audit.append(
-                session,
-                action="sign",
-                operator="boss",
-                now=now,
-                clock="STERILOG_NOW",
-                objects=[row],
-            )
+            audit.append(session, action="sign", operator="boss", now=now,
+                         clock="STERILOG_NOW", objects=[row])
     finally:
         engine.dispose()
 
@@ -352,24 +237,14 @@ def sign(cli: Cli, month: str, meaning: str) -> None:
 def test_voided_records_are_struck_through_with_their_reason_and_who(
     clinic: Cli, tmp_path: Path
 ) -> None:
-    clinic.ok(
-        "clean",
-        "room",
-        "R1",
-        "--kind",
-        "spill",
-        "--disinfectant",
-        "Clinell",
-        "--note",
-        "mistake",
-        now=at(14, 12),
-    )
+    clinic.ok("clean", "room", "R1", "--kind", "spill", "--disinfectant", "Clinell",
+              "--note", "mistake", now=at(14, 12))
     void_record(clinic, "room-clean", 3, "Recorded twice & by mistake")
 
     path = monthly(clinic, tmp_path)
     whole = flat("\n".join(pages(path)))
 
-    section = whole[whole.find("8. Voided records") :]
+    section = whole[whole.find("8. Voided records"):]
     assert "room-clean" in section and "Recorded twice & by mistake" in section
     assert "Boss Manager" in section
     assert "INCOMPLETE" not in whole  # a voided spill clean is no gap
@@ -399,13 +274,15 @@ def test_the_chain_head_printed_on_the_report_is_accepted_by_audit_verify(
     (head,) = heads
     assert all(f"Audit anchor {head}" in flat(t) for t in texts)
     assert f"sterilog audit verify --anchor {head}" in whole
-    assert "Boss Manager" in whole[whole.find("Signatures") :]
-    assert "approved" in whole[whole.find("Signatures") :]
+    assert "Boss Manager" in whole[whole.find("Signatures"):]
+    assert "approved" in whole[whole.find("Signatures"):]
     out = clinic.json("audit", "verify", "--anchor", head)
     assert out["ok"] is True and out["head"] == head
 
 
-def test_the_same_data_and_generation_time_give_the_same_bytes(clinic: Cli, tmp_path: Path) -> None:
+def test_the_same_data_and_generation_time_give_the_same_bytes(
+    clinic: Cli, tmp_path: Path
+) -> None:
     a = monthly(clinic, tmp_path, "a.pdf").read_bytes()
     b = monthly(clinic, tmp_path, "b.pdf").read_bytes()
     assert a == b
@@ -436,56 +313,25 @@ def test_a_busy_month_lays_out_thousands_of_sessions_with_numbered_pages() -> No
     start = period.start
     sessions = [
         monthly.SessionRow(
-            session_id=i,
-            at=start + dt.timedelta(minutes=15 * i),
-            ended_at=start + dt.timedelta(minutes=15 * i + 10),
-            room=f"R{i % 3}",
-            practitioner=TRICKY,
-            device="SN-1",
-            gtin=GTIN,
-            lot="LOTA",
-            serial=f"{i:05d}",
-            expiry=dt.date(2027, 12, 31),
-            packs=("P1", "P2"),
-            client=f"C-{i:05d}",
+            session_id=i, at=start + dt.timedelta(minutes=15 * i),
+            ended_at=start + dt.timedelta(minutes=15 * i + 10), room=f"R{i % 3}",
+            practitioner=TRICKY, device="SN-1", gtin=GTIN, lot="LOTA", serial=f"{i:05d}",
+            expiry=dt.date(2027, 12, 31), packs=("P1", "P2"), client=f"C-{i:05d}",
         )
         for i in range(1200)
     ]
     data = monthly.MonthlyData(
-        period=period,
-        rules_name="default",
-        gaps=[],
-        verdicts=[],
+        period=period, rules_name="default", gaps=[], verdicts=[],
         sessions_per_day=[(period.first_day + dt.timedelta(days=d), 80, 2) for d in range(31)],
-        cycles_per_week=[("2026-W40", 3, 0)],
-        cycles=[],
-        bis=[],
-        air_tests=[],
-        cleans=[],
-        sessions=sessions,
-        refusals=[],
-        stock=[],
-        receipts=[],
-        discards=[],
-        recalls=[],
-        incidents=[],
-        voids=[],
-        integrity=monthly.Integrity(1, True, 1, "1:" + "a" * 64, ()),
-        signatures=[],
+        cycles_per_week=[("2026-W40", 3, 0)], cycles=[], bis=[], air_tests=[], cleans=[],
+        sessions=sessions, refusals=[], stock=[], receipts=[], discards=[], recalls=[],
+        incidents=[], voids=[],
+        integrity=monthly.Integrity(1, True, 1, "1:" + "a" * 64, ()), signatures=[],
     )
-    texts = [
-        p.extract_text()
-        for p in PdfReader(
-            io.BytesIO(
-                monthly.render(
-                    data,
-                    generated_at=dt.datetime(2026, 11, 1, 9, tzinfo=dt.UTC),
-                    clinic="Busy",
-                    tz_name="Europe/London",
-                )
-            )
-        ).pages
-    ]
+    texts = [p.extract_text() for p in PdfReader(io.BytesIO(monthly.render(
+        data, generated_at=dt.datetime(2026, 11, 1, 9, tzinfo=dt.UTC), clinic="Busy",
+        tz_name="Europe/London",
+    ))).pages]
 
     assert len(texts) > 20
     for number, text in enumerate(texts, start=1):
@@ -504,17 +350,8 @@ def test_the_audit_report_lists_every_entry_with_its_full_hash_and_the_verificat
     clinic: Cli, tmp_path: Path
 ) -> None:
     target = tmp_path / "audit.pdf"
-    out = clinic.json(
-        "report",
-        "audit",
-        "--from",
-        "2026-10-06",
-        "--to",
-        "2026-10-06",
-        "-o",
-        str(target),
-        operator=None,
-    )
+    out = clinic.json("report", "audit", "--from", "2026-10-06", "--to", "2026-10-06",
+                      "-o", str(target), operator=None)
     assert out == {"path": str(target)}
     texts = pages(target)
     whole = flat("\n".join(texts))
@@ -524,10 +361,8 @@ def test_the_audit_report_lists_every_entry_with_its_full_hash_and_the_verificat
     engine = clinic.engine()
     with engine.connect() as conn:
         rows = conn.execute(
-            text(
-                "SELECT seq, hash FROM audit_log WHERE at >= '2026-10-06' AND "
-                "at < '2026-10-07' ORDER BY seq"
-            )
+            text("SELECT seq, hash FROM audit_log WHERE at >= '2026-10-06' AND "
+                 "at < '2026-10-07' ORDER BY seq")
         ).all()
     engine.dispose()
     assert len(rows) == 7
@@ -555,30 +390,13 @@ def test_a_look_forward_trace_lists_the_affected_clients_before_the_evidence(
 
 
 def test_a_trace_back_shows_everything_behind_a_session(clinic: Cli, tmp_path: Path) -> None:
-    clinic.ok(
-        "incident",
-        "record",
-        "--session",
-        "1",
-        "--kind",
-        "pain",
-        "--note",
-        "Said <ouch> & left",
-        now=at(7, 9),
-    )
+    clinic.ok("incident", "record", "--session", "1", "--kind", "pain", "--note",
+              "Said <ouch> & left", now=at(7, 9))
     target = tmp_path / "s.pdf"
     clinic.ok("report", "trace", "session", "1", "-o", str(target))
     whole = flat("\n".join(pages(target)))
-    for expected in (
-        "Acme <Supplies> & Co",
-        "SN-1",
-        "Clinell",
-        "P1",
-        "PR-1",
-        "Said <ouch> & left",
-        "Nearest BI after",
-        TRICKY,
-    ):
+    for expected in ("Acme <Supplies> & Co", "SN-1", "Clinell", "P1", "PR-1",
+                     "Said <ouch> & left", "Nearest BI after", TRICKY):
         assert expected in whole
     target = tmp_path / "c.pdf"
     clinic.ok("report", "trace", "client", "C-1", "-o", str(target))
@@ -604,14 +422,8 @@ def decode(drawing: Any) -> list[str]:
             t = getattr(node, "transform", (1, 0, 0, 1, 0, 0))
             a, b, c, d, e, f = m
             a2, b2, c2, d2, e2, f2 = t
-            m = (
-                a * a2 + c * b2,
-                b * a2 + d * b2,
-                a * c2 + c * d2,
-                b * c2 + d * d2,
-                a * e2 + c * f2 + e,
-                b * e2 + d * f2 + f,
-            )
+            m = (a * a2 + c * b2, b * a2 + d * b2, a * c2 + c * d2, b * c2 + d * d2,
+                 a * e2 + c * f2 + e, b * e2 + d * f2 + f)
             for child in node.contents:
                 walk(child, m)
         elif isinstance(node, Rect) and node.fillColor is not None:
@@ -620,10 +432,8 @@ def decode(drawing: Any) -> list[str]:
             x1, y1 = a * (node.x + node.width) + e, d * (node.y + node.height) + f
             grey = 0 if node.fillColor.red + node.fillColor.green < 1 else 255
             top, bottom = drawing.height - max(y0, y1), drawing.height - min(y0, y1)
-            pen.rectangle(
-                [min(x0, x1) * scale, top * scale, max(x0, x1) * scale - 1, bottom * scale - 1],
-                fill=grey,
-            )
+            pen.rectangle([min(x0, x1) * scale, top * scale, max(x0, x1) * scale - 1,
+                           bottom * scale - 1], fill=grey)
 
     walk(drawing.expandUserNodes(), (1, 0, 0, 1, 0, 0))
     framed = Image.new("L", (image.width + 80, image.height + 80), 255)
@@ -647,23 +457,9 @@ def test_a_label_sheet_has_one_label_per_pack_and_its_code_decodes_to_the_pack_i
 
 def test_labels_for_a_failed_load_are_refused(clinic: Cli, tmp_path: Path) -> None:
     clinic.ok("air-removal", "record", "--sterilizer", "AC1", "--result", "pass", now=at(14, 7))
-    failed = clinic.json(
-        "cycle",
-        "record",
-        "--sterilizer",
-        "AC1",
-        "--program",
-        "134-3.5",
-        "--temp-c",
-        "121",
-        "--hold-min",
-        "3.5",
-        "--ci",
-        "pass",
-        "--pack",
-        "P3",
-        now=at(14, 8),
-    )
+    failed = clinic.json("cycle", "record", "--sterilizer", "AC1", "--program", "134-3.5",
+                         "--temp-c", "121", "--hold-min", "3.5", "--ci", "pass", "--pack", "P3",
+                         now=at(14, 8))
     assert failed["status"] == "failed"
     target = tmp_path / "l.pdf"
     r = clinic.fails("label", "load", str(failed["load_id"]), "-o", str(target))

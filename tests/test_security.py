@@ -27,6 +27,8 @@ from sterilog.cli import main
 T0 = "2026-11-24T07:00:00+00:00"
 
 
+
+
 def exists(name: str) -> bool:
     return main.get_command(None, name) is not None  # type: ignore[arg-type]
 
@@ -409,12 +411,8 @@ def test_an_entry_removed_from_the_middle_of_the_log_is_named(day: Cli) -> None:
     (seq,) = query(
         day, "SELECT seq FROM audit_log WHERE action = 'cycle.record' ORDER BY seq LIMIT 1"
     )[0]
-    tamper(
-        day,
-        *drop_triggers(day),
-        f"DELETE FROM audit_log WHERE seq = {seq}",
-        *rearm_triggers(day.backend),
-    )
+    tamper(day, *drop_triggers(day), f"DELETE FROM audit_log WHERE seq = {seq}",
+           *rearm_triggers(day.backend))
     named = records(verify_fails(day))
     assert f"audit_log #{seq}" in named
     assert "cycles #1" in named  # the load that entry recorded is now unaccounted for
@@ -862,9 +860,8 @@ def test_inspectors_cannot_write_and_practitioners_cannot_do_managers_acts(day: 
         if not exists(listed[0]):
             continue  # being built by others; picked up as soon as the command exists
         # Sample files (../shared/samples/autoclave) are named relative to that folder.
-        args = tuple(
-            str(samples_dir() / a) if a.startswith("dac-universal/") else a for a in listed
-        )
+        args = tuple(str(samples_dir() / a) if a.startswith("dac-universal/") else a
+                     for a in listed)
         tried += 1
         refused_for = ["ivy"] + (["ann"] if who == MANAGER_ONLY else [])
         for operator in refused_for:
@@ -1133,8 +1130,7 @@ def test_a_new_sqlite_database_and_its_backup_are_owner_only(tmp_path: Path) -> 
         path = tmp_path / "clinic.db"
         env = {"STERILOG_NOW": "2026-11-24T09:00:00+00:00", "STERILOG_OPERATOR": "boss"}
         r = CliRunner().invoke(
-            main,
-            ["--db", str(path), "init", "--training", "--manager", "boss", "--name", "B"],
+            main, ["--db", str(path), "init", "--training", "--manager", "boss", "--name", "B"],
             env=env,
         )
         assert r.exit_code == 0, r.output

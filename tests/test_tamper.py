@@ -184,9 +184,8 @@ def record_days(cli: Cli) -> None:
         # Issue 13's tables: an exposure opened from the incident, its client told (which
         # closes it): exposures, exposure_clients, exposure_notices, exposure_closures.
         exp = cli.json("exposure", "open", "--incident", str(incident), now=t("09:15"))["id"]
-        cli.ok(
-            "exposure", "notify", str(exp), "--client", f"C-00{k}", "--how", "phone", now=t("09:20")
-        )
+        cli.ok("exposure", "notify", str(exp), "--client", f"C-00{k}", "--how", "phone",
+               now=t("09:20"))
         cli.ok("session", "end", str(sid), operator=p, now=t("09:30"))
         cli.ok(  # an incident without a client session (issue 14): a staff exposure
             "incident", "record", "--kind", "exposure", "--staff", p, "--room", f"R{k}",

@@ -456,6 +456,7 @@ def test_an_unknown_room_or_a_non_practitioner_stops_before_the_loop(clinic: Cli
     assert child.exitstatus == 1
 
 
+
 def test_the_terminal_admits_by_the_role_in_force_not_the_role_first_recorded(clinic: Cli) -> None:
     """`staff update --role` is a dated correction: the terminal's login asks what is in force
     now, as every write does (it used to authorise the role given at `staff add`)."""
@@ -473,7 +474,6 @@ def test_the_terminal_admits_by_the_role_in_force_not_the_role_first_recorded(cl
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 0
-
 
 def test_a_pin_changed_meanwhile_is_asked_for_again(clinic: Cli) -> None:
     from sqlalchemy import text
@@ -515,18 +515,8 @@ def test_a_pin_changed_meanwhile_is_asked_for_again(clinic: Cli) -> None:
 
 def exported(cli: Cli) -> dict:
     """The day's records as `sterilog export` has them (refusals with depth and packs)."""
-    out = cli.ok(
-        "export",
-        "--from",
-        "2026-11-24",
-        "--to",
-        "2026-11-24",
-        "--format",
-        "json",
-        "-o",
-        "-",
-        operator=False,
-    ).stdout
+    out = cli.ok("export", "--from", "2026-11-24", "--to", "2026-11-24", "--format", "json",
+                 "-o", "-", operator=False).stdout
     data: dict = json.loads(out)
     return data
 
@@ -552,7 +542,8 @@ def test_the_terminal_asks_the_depth_and_the_depth_rules_apply(clinic: Cli) -> N
     child.expect("cartridge> ")
     (refusal,) = exported(clinic)["refusals"]
     assert refusal["depth_mm"] == 3.0
-    assert {"practitioner-depth-exceeded", "device-depth-exceeded"} <= set(refusal["reason_codes"])
+    assert {"practitioner-depth-exceeded", "device-depth-exceeded"} <= set(
+        refusal["reason_codes"])
     serve(child, hri("LOTA", "0001"), packs=("P1",), client="C-1", depth="1.5", prompt_seen=True)
     child.expect("GO — session 1 started")
     assert leave(child) == 0

@@ -17,17 +17,8 @@ def test_void_bi_read_takes_the_read_id_shown_and_says_what_it_voided(clinic: Cl
     load2 = cycle(clinic, "--pack", "P2", "--bi-lot", "SP-1", "--at", f"{DAY1}T13:00:00Z", now=d1)
     # BI 2 is read first (read 1), then BI 1 positive (read 2): "BI 2" is not "read 2".
     first = read(clinic, load2["bi_id"], "negative", f"{DAY1}T16:00:00Z", now=d1)
-    text = clinic.ok(
-        "bi",
-        "read",
-        str(load1["bi_id"]),
-        "--result",
-        "positive",
-        "--control",
-        "positive",
-        "--at",
-        f"{DAY2}T08:00:00Z",
-    ).stdout
+    text = clinic.ok("bi", "read", str(load1["bi_id"]), "--result", "positive", "--control",
+                     "positive", "--at", f"{DAY2}T08:00:00Z").stdout
     listed = {b["bi_id"]: b["read_id"] for b in clinic.json("bi", "list")["bis"]}
     positive_read = listed[load1["bi_id"]]
     assert positive_read != load1["bi_id"] and first["read_id"] == listed[load2["bi_id"]]
@@ -51,16 +42,8 @@ def test_void_bi_read_takes_the_read_id_shown_and_says_what_it_voided(clinic: Cl
 
 
 def test_every_voidable_record_prints_its_id(clinic: Cli) -> None:
-    air_out = clinic.ok(
-        "air-removal",
-        "record",
-        "--sterilizer",
-        "AC1",
-        "--result",
-        "pass",
-        "--at",
-        f"{DAY2}T07:00:00Z",
-    ).stdout
+    air_out = clinic.ok("air-removal", "record", "--sterilizer", "AC1", "--result", "pass",
+                        "--at", f"{DAY2}T07:00:00Z").stdout
     assert "Air-removal test 1 " in air_out
     service = clinic.ok("sterilizer", "service", "AC1", "--note", "door seal").stdout
     assert "service 1 " in service

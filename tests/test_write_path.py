@@ -34,17 +34,8 @@ def _room_add(cli: Cli, room: str, operator: str, now: str | None = None) -> int
 def _clean_room(cli: Cli, operator: str, now: str | None = None) -> int:
     """A daily write (manager or practitioner); returns its exit code."""
     before = cli.audit_count()
-    result = cli.run(
-        "clean",
-        "room",
-        "R2",
-        "--kind",
-        "between-clients",
-        "--disinfectant",
-        "Clinell",
-        operator=operator,
-        now=now,
-    )
+    result = cli.run("clean", "room", "R2", "--kind", "between-clients", "--disinfectant",
+                     "Clinell", operator=operator, now=now)
     if result.exit_code != 0:
         assert "Traceback" not in result.output
         assert cli.audit_count() == before
@@ -72,20 +63,8 @@ def test_a_role_correction_changes_what_the_person_may_write(clinic: Cli) -> Non
     # The per-client writes follow the role in force too.
     clinic.ok("staff", "update", "ann", "--role", "inspector")
     before = clinic.audit_count()
-    r = clinic.run(
-        "--json",
-        "session",
-        "start",
-        "--room",
-        "R1",
-        "--device",
-        "SN-1",
-        "--cartridge",
-        hri("LOTA", "0001"),
-        "--client",
-        "C-1",
-        operator="ann",
-    )
+    r = clinic.run("--json", "session", "start", "--room", "R1", "--device", "SN-1",
+                   "--cartridge", hri("LOTA", "0001"), "--client", "C-1", operator="ann")
     assert r.exit_code == 1 and "ann is a inspector" in r.stdout + r.stderr, r.output
     assert clinic.audit_count() == before
     clinic.ok("staff", "update", "ann", "--role", "practitioner")
@@ -123,20 +102,9 @@ def test_deactivation_and_reinstatement_decide_who_may_write(clinic: Cli) -> Non
     # The practitioner at the chair: deactivated, then reinstated.
     ok("staff", "deactivate", "ann", "--reason", "leave")
     before = clinic.audit_count()
-    r = clinic.run(
-        "session",
-        "start",
-        "--room",
-        "R1",
-        "--device",
-        "SN-1",
-        "--cartridge",
-        hri("LOTA", "0001"),
-        "--client",
-        "C-1",
-        operator="ann",
-        now=next(times),
-    )
+    r = clinic.run("session", "start", "--room", "R1", "--device", "SN-1",
+                   "--cartridge", hri("LOTA", "0001"), "--client", "C-1", operator="ann",
+                   now=next(times))
     assert r.exit_code == 1 and "has been deactivated" in r.stderr
     assert clinic.audit_count() == before
     ok("staff", "reinstate", "ann")
@@ -170,19 +138,11 @@ def imported_by(cli: Cli, *args: str, operator: str = "ann") -> tuple[int, list[
 
 def probe(cli: Cli, *args: str, operator: str = "ann") -> tuple[int, list[str], str]:
     """`imported_by`, and what the command printed on stdout."""
-    env = {
-        **os.environ,
-        "STERILOG_NOW": cli.now,
-        "STERILOG_DB": "",
-        "STERILOG_PIN": "",
-        "STERILOG_OPERATOR": "",
-    }
+    env = {**os.environ, "STERILOG_NOW": cli.now, "STERILOG_DB": "", "STERILOG_PIN": "",
+           "STERILOG_OPERATOR": ""}
     out = subprocess.run(
         [sys.executable, "-c", _PROBE, "--db", cli.url, "--operator", operator, *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
+        capture_output=True, text=True, env=env, check=False,
     )
     line = [x for x in out.stderr.splitlines() if x.startswith("PROBE ")]
     assert line, out.stdout + out.stderr
@@ -194,17 +154,8 @@ def test_the_check_imports_no_models_even_with_corrections_in_force(clinic: Cli)
     # The in-force staff and device facts (issue 14's corrections) are read in plain SQL.
     clinic.ok("staff", "update", "ann", "--license", "PR-2")
     clinic.ok("device", "update", "SN-1", "--max-depth-mm", "2.4")
-    go = (
-        "check",
-        "--room",
-        "R1",
-        "--device",
-        "SN-1",
-        "--cartridge",
-        hri("LOTA", "0001"),
-        "--pack",
-        "P1",
-    )
+    go = ("check", "--room", "R1", "--device", "SN-1", "--cartridge", hri("LOTA", "0001"),
+          "--pack", "P1")
     assert imported_by(clinic, *go) == (0, [])
     clinic.ok("staff", "update", "ann", "--role", "inspector")
     code, mods = imported_by(clinic, *go)
@@ -214,19 +165,8 @@ def test_the_check_imports_no_models_even_with_corrections_in_force(clinic: Cli)
 def test_session_start_and_end_import_no_models(clinic: Cli) -> None:
     """The per-client writes insert with Core (sterilog/tables.py) and chain their audit entry
     without loading the mapped classes; the entries still record what the database holds."""
-    begin = (
-        "session",
-        "start",
-        "--room",
-        "R1",
-        "--device",
-        "SN-1",
-        "--client",
-        "C-1",
-        "--pack",
-        "P1",
-        "--cartridge",
-    )
+    begin = ("session", "start", "--room", "R1", "--device", "SN-1", "--client", "C-1",
+             "--pack", "P1", "--cartridge")
     code, mods, out = probe(clinic, *begin, hri("LOTA", "0001"))
     assert (code, mods) == (0, []), out
     sid = int(out.split("GO: session ", 1)[1].split()[0])
@@ -247,7 +187,5 @@ def test_session_start_and_end_import_no_models(clinic: Cli) -> None:
     assert [e["action"] for e in log] == ["session.start", "session.end", "session.refused"]
     (listed,) = clinic.json("session", "list")["sessions"]
     assert (listed["session_id"], listed["client"], listed["ended_at"]) == (
-        sid,
-        "C-1",
-        "2026-11-24T09:00:00Z",
+        sid, "C-1", "2026-11-24T09:00:00Z"
     )

@@ -473,7 +473,9 @@ def _range(low: float | None, high: float | None, unit: str, digits: int = 1) ->
     help="The record format (auto: recognised from the content).",
 )
 @click.option("--pack", "packs", multiple=True, metavar="P", help="A pack in the load (one FILE).")
-@click.option("--ci", type=click.Choice(PASS_FAIL), help="Chemical indicator read (one FILE).")
+@click.option(
+    "--ci", type=click.Choice(PASS_FAIL), help="Chemical indicator read (one FILE)."
+)
 @click.option("--ci-type", type=Integer(1, 6), help="ISO 11140-1 indicator type (1-6).")
 @click.option("--bi-lot", metavar="L", help="A biological indicator of this lot is in the load.")
 @pass_app
@@ -588,7 +590,9 @@ def cycle_import(
     epilog="Example: sterilog --operator ann cycle ci 42 --ci pass --ci-type 5",
 )
 @click.argument("load_id", type=RecordId("load"))
-@click.option("--ci", type=click.Choice(PASS_FAIL), required=True, help="Chemical indicator.")
+@click.option(
+    "--ci", type=click.Choice(PASS_FAIL), required=True, help="Chemical indicator."
+)
 @click.option("--ci-type", type=Integer(1, 6), help="ISO 11140-1 indicator type (1-6).")
 @pass_app
 def cycle_ci(app: App, load_id: int, ci: str, ci_type: int | None) -> None:

@@ -163,7 +163,9 @@ def stopped_at(session: Session, kind: str, ids: list[int]) -> dict[int, dt.date
     last_reinstate: dict[int, dt.datetime] = {}
     for rid, at in _all(session, _REINSTATES_OF, kind=kind, ids=ids):
         last_reinstate[rid] = max(at, last_reinstate.get(rid, at))
-    return {rid: at for rid, at in last_stop.items() if _still_stopped(at, last_reinstate.get(rid))}
+    return {
+        rid: at for rid, at in last_stop.items() if _still_stopped(at, last_reinstate.get(rid))
+    }
 
 
 def staff_active(session: Session, staff_id: int, at: dt.datetime | None = None) -> bool:

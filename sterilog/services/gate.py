@@ -225,7 +225,9 @@ def start(ctx: Ctx, req: GateRequest) -> tuple[Decision, Started | None, Refused
     return decision, Started(session_id, ctx.now), None
 
 
-_STARTED_AT = text("SELECT started_at FROM sessions WHERE id = :id").columns(started_at=UTCDateTime)
+_STARTED_AT = text("SELECT started_at FROM sessions WHERE id = :id").columns(
+    started_at=UTCDateTime
+)
 _ENDED = text("SELECT id FROM session_ends WHERE session_id = :id LIMIT 1")
 
 

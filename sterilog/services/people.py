@@ -131,9 +131,12 @@ def authorize(actor: Actor, roles: frozenset[str], what: str) -> None:
 
 
 _PIN_SET = text(
-    "SELECT pin_hash FROM pin_events WHERE staff_id = :id AND kind = 'set' ORDER BY id DESC LIMIT 1"
+    "SELECT pin_hash FROM pin_events WHERE staff_id = :id AND kind = 'set' "
+    "ORDER BY id DESC LIMIT 1"
 )
-_PIN_KINDS = text("SELECT kind FROM pin_events WHERE staff_id = :id ORDER BY id DESC LIMIT :limit")
+_PIN_KINDS = text(
+    "SELECT kind FROM pin_events WHERE staff_id = :id ORDER BY id DESC LIMIT :limit"
+)
 
 
 def current_pin_hash(session: Session, staff: Staff | Operator) -> str | None:

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -37,6 +38,7 @@ def spawn(
     env: dict[str, str] | None = None,
     now: str = NOW,
     command: tuple[str, ...] = ("terminal",),
+    preexec_fn: Callable[[], None] | None = None,
 ) -> pexpect.spawn:
     full = {k: v for k, v in os.environ.items() if not k.startswith("STERILOG_")}
     full.update({"STERILOG_NOW": now, "NO_COLOR": "1", "COLUMNS": "60", "LINES": "24"})
@@ -46,7 +48,13 @@ def spawn(
         argv += ["--operator", operator]
     argv += [*command, *args]
     child = pexpect.spawn(
-        sys.executable, argv, env=full, encoding="utf-8", timeout=TIMEOUT, dimensions=(24, 60)
+        sys.executable,
+        argv,
+        env=full,
+        encoding="utf-8",
+        timeout=TIMEOUT,
+        dimensions=(24, 60),
+        preexec_fn=preexec_fn,
     )
     return child
 
@@ -646,3 +654,22 @@ def test_ctrl_c_while_the_terminal_records_shows_the_verdict_then_leaves(
     assert [s["client"] for s in sessions(clinic)] == ["C-1"]
     terminal.guard(lambda: (_ for _ in ()).throw(terminal.Leave()))
     assert "Left the terminal" in capsys.readouterr().out
+
+
+def _sigint_ignored_and_blocked() -> None:
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+
+
+def test_ctrl_c_leaves_even_when_the_launcher_ignored_and_blocked_it(clinic: Cli) -> None:
+    """A terminal started by something that ignores and blocks SIGINT (a script's background
+    job, a kiosk starter) still leaves on Ctrl-C (fails without `ctrl_c_leaves`: the ^C is
+    echoed and nothing happens)."""
+    child = spawn(
+        clinic, "--room", "R1", "--device", "SN-1", preexec_fn=_sigint_ignored_and_blocked
+    )
+    serve(child, hri("LOTA", "0001"), client="C-1")
+    child.expect("GO — session 1 started")
+    assert leave(child, "intr") == 0

@@ -461,4 +461,17 @@ def terminal(app: App, room: str, device: str | None) -> None:
         sys.exit(2)
     if app.json:
         raise click.UsageError("--json does not apply to the interactive terminal")
+    ctrl_c_leaves()
     guard(lambda: run(app, room, device))
+
+
+def ctrl_c_leaves() -> None:
+    """Ctrl-C leaves the terminal whatever this process inherited: a launcher that ignores or
+    blocks SIGINT (a script's background job, a kiosk starter) would otherwise leave a
+    terminal that only Ctrl-D or `quit` can close."""
+    import signal
+
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    if signal.getsignal(signal.SIGINT) in (signal.SIG_IGN, None):
+        signal.signal(signal.SIGINT, signal.default_int_handler)

@@ -20,7 +20,6 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-import orjson
 from sqlalchemy import Table, insert, select, text
 from sqlalchemy.orm import Session
 
@@ -625,6 +624,8 @@ def _walk(
             problems.append(Problem(record, message))
 
     scan = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
+    import orjson  # here, not at the top: the per-client writes import this module
+
     loads = orjson.loads
     orjson_error = orjson.JSONDecodeError
     if first is None:
@@ -1070,12 +1071,18 @@ def _naive_utc(moment: dt.datetime) -> dt.datetime:
     return moment.astimezone(dt.UTC).replace(tzinfo=None) if moment.tzinfo is not None else moment
 
 
+def _latest(now: dt.datetime) -> dt.datetime:
+    """The latest `at` that is not in the future of the verifier's clock: now + 5 minutes,
+    naive UTC (a naive `now` is local time)."""
+    return now.astimezone(dt.UTC).replace(tzinfo=None) + CLOCK_TOLERANCE
+
+
 def _clock_anomaly(
     seq: int, moment: dt.datetime, previous: dt.datetime | None, now: dt.datetime
 ) -> ClockAnomaly | None:
     """THE rule (one home): an entry more than 5 minutes later than the verifier's clock `now`,
     or more than 5 minutes earlier than the entry before it. Instants are naive UTC."""
-    if moment > now.astimezone(dt.UTC).replace(tzinfo=None) + CLOCK_TOLERANCE:
+    if moment > _latest(now):
         at = _jsonable(moment)
         message = (
             f"recorded at {at}, more than 5 minutes after the verifier's clock ({_jsonable(now)})"
@@ -1119,7 +1126,7 @@ class _ClockWatch:
         self, now: dt.datetime, sqlite: bool, previous: Any = None, limit: int = MAX_PROBLEMS
     ) -> None:
         self.now = now
-        latest = now.astimezone(dt.UTC).replace(tzinfo=None) + CLOCK_TOLERANCE
+        latest = _latest(now)
         # the canonical stored form (zero-padded, microseconds): text order is time order
         self.latest: Any = latest.isoformat(" ", "microseconds") if sqlite else latest
         self.previous = previous

@@ -13,6 +13,7 @@ write inserted, `content` being the row's full column values as read back from t
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import hashlib
 import json
 import re
@@ -805,6 +806,37 @@ def verify(
     `now` (the verifier's clock): also find the clock anomalies (`clock_anomalies`) during
     the same walk, into `clock_anomalies` of the result.
     """
+    # The cyclic garbage collector is paused during the walk: the walk makes no reference
+    # cycles (every object it builds is freed by its reference count), yet its millions of
+    # short-lived dictionaries and tuples set off a collection every few hundred allocations,
+    # each one traversing the objects still alive (6% of the walk's time).
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        return _verify(
+            session,
+            anchor,
+            tables,
+            progress,
+            check_schema=check_schema,
+            parallel_from=parallel_from,
+            now=now,
+        )
+    finally:
+        if paused:
+            gc.enable()
+
+
+def _verify(
+    session: Session,
+    anchor: tuple[int, str] | None,
+    tables: Iterable[type[Base]] | None,
+    progress: Callable[[int], None] | None,
+    *,
+    check_schema: bool,
+    parallel_from: int | None,
+    now: dt.datetime | None,
+) -> Verification:
     if tables is None:
         from sterilog.models import AUDITED
 

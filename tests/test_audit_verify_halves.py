@@ -289,3 +289,27 @@ def test_an_instant_column_holding_other_values_is_reported_not_a_crash(clinic: 
     assert not result.ok
     assert any(p.record.startswith("audit_log") for p in result.problems)
     assert result.clock_anomalies == separate == []
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_verify_leaves_the_garbage_collector_as_it_found_it(clinic: Cli, enabled: bool) -> None:
+    """verify pauses the cyclic collector for its walk (docs/performance.md); afterwards the
+    caller's setting is back, on a clean log and when the walk raises."""
+    import gc
+
+    was = gc.isenabled()
+    try:
+        (gc.enable if enabled else gc.disable)()
+        for parallel_from in (1, ONE_PASS):
+            assert verify(clinic, parallel_from).ok
+            assert gc.isenabled() is enabled
+        engine = db.make_engine(make_url(clinic.url))
+        try:
+            # not a mapped class: _check_tables raises
+            with db.read_session(engine) as session, pytest.raises(AttributeError):
+                audit.verify(session, tables=[object()], check_schema=False)  # type: ignore[list-item]
+        finally:
+            engine.dispose()
+        assert gc.isenabled() is enabled
+    finally:
+        (gc.enable if was else gc.disable)()

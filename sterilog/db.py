@@ -231,6 +231,16 @@ def is_training(engine: Engine) -> bool | None:
     (no settings yet). A database from before revision 0002 has no flag: it is live."""
     from sqlalchemy import inspect, text
 
+    # The one query first (every command on a training database asks, before its own work);
+    # the catalogue is read only when it fails (no settings table, or no flag yet).
+    try:
+        with engine.connect() as conn:
+            row = conn.execute(
+                text("SELECT training FROM settings ORDER BY id DESC LIMIT 1")
+            ).first()
+        return None if row is None else bool(row[0])
+    except exc.DBAPIError:
+        pass
     try:
         with engine.connect() as conn:
             inspector = inspect(conn)

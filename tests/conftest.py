@@ -28,7 +28,34 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from pgserver import PgServer, PostgresUnavailable, start_postgres
 
+from sterilog import db as _db
 from sterilog.cli import main
+
+# One engine per database per test process, as a resident terminal has: the suite runs the CLI
+# in-process thousands of times, and a new engine per command compiled every SQL statement
+# again (SQLAlchemy caches compiled statements per engine): tests/test_gate.py in one
+# process took 81 s with an engine per command, 70 s with this. The
+# product's one-shot commands are unaffected (one engine per process either way). Keyed by
+# process too: a forked child (verify's second half) must never reuse its parent's pool.
+_ENGINES: dict[tuple[int, str, bool], Any] = {}
+_make_engine = _db.make_engine
+
+
+def _shared_engine(url: Any, *, create_file: bool = False) -> Any:
+    key = (os.getpid(), url.render_as_string(hide_password=False), create_file)
+    engine = _ENGINES.get(key)
+    if engine is not None and (
+        url.get_backend_name() != "sqlite" or Path(str(url.database)).exists()
+    ):
+        return engine
+    engine = _make_engine(url, create_file=create_file)
+    if len(_ENGINES) >= 4:
+        _ENGINES.pop(next(iter(_ENGINES))).dispose()
+    _ENGINES[key] = engine
+    return engine
+
+
+_db.make_engine = _shared_engine
 
 NOW = "2026-11-24T09:00:00+00:00"
 TZ = "Europe/London"

@@ -400,3 +400,35 @@ def test_a_service_entry_in_the_future_is_refused_and_an_earlier_one_kept(cli: C
     cli.ok("sterilizer", "service", "AC1", "--note", "seal", "--at", "2026-11-23T15:00")
     (entry,) = cli.json("audit", "log", "--limit", "1")["entries"]
     assert entry["action"] == "sterilizer.service"
+
+
+def test_is_training_reads_the_flag_and_knows_an_empty_or_older_database(empty_url: str) -> None:
+    """db.is_training asks one query and reads the catalogue only when it fails: None for a
+    database without settings, False for settings from before the flag (a live database),
+    else the latest row's flag."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.pool import NullPool
+
+    from sterilog import db as sterilog_db
+
+    raw = create_engine(empty_url, poolclass=NullPool)
+    engine = create_engine(empty_url, poolclass=NullPool)
+    try:
+        assert sterilog_db.is_training(engine) is None  # nothing at all
+        with raw.begin() as conn:
+            conn.execute(text("CREATE TABLE settings (id INTEGER PRIMARY KEY, tz TEXT)"))
+            conn.execute(text("INSERT INTO settings (id, tz) VALUES (1, 'UTC')"))
+        assert sterilog_db.is_training(engine) is False  # before the flag: live
+        with raw.begin() as conn:
+            conn.execute(text("ALTER TABLE settings ADD COLUMN training BOOLEAN"))
+            conn.execute(text("DELETE FROM settings"))
+        assert sterilog_db.is_training(engine) is None  # the flag, no row yet
+        with raw.begin() as conn:
+            conn.execute(text("INSERT INTO settings (id, tz, training) VALUES (1, 'UTC', true)"))
+        assert sterilog_db.is_training(engine) is True
+        with raw.begin() as conn:
+            conn.execute(text("INSERT INTO settings (id, tz, training) VALUES (2, 'UTC', false)"))
+        assert sterilog_db.is_training(engine) is False  # the latest row decides
+    finally:
+        raw.dispose()
+        engine.dispose()

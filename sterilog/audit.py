@@ -393,11 +393,25 @@ def _raw_rows(session: Session, sql: str, params: tuple[Any, ...]) -> list[Any]:
         cursor.close()
 
 
+_CONVERTERS: dict[tuple[Any, ...], Callable[[list[Any]], list[tuple[int, tuple[Any, ...]]]]] = {}
+
+
 def _batch_converter(
     width: int, id_index: int, special: list[tuple[int, str, Callable[[Any], Any]]]
 ) -> Callable[[list[Any]], list[tuple[int, tuple[Any, ...]]]]:
     """rows -> [(id, converted values)], as one list comprehension written for the table (a
-    loop over the converters per row costs more than the conversions themselves)."""
+    loop over the converters per row costs more than the conversions themselves). Built once
+    per shape and kept: compiling ~46 of them took most of a small database's verify."""
+    key = (width, id_index, tuple((i, f) for i, _, f in special))
+    converter = _CONVERTERS.get(key)
+    if converter is None:
+        converter = _CONVERTERS[key] = _build_converter(width, id_index, special)
+    return converter
+
+
+def _build_converter(
+    width: int, id_index: int, special: list[tuple[int, str, Callable[[Any], Any]]]
+) -> Callable[[list[Any]], list[tuple[int, tuple[Any, ...]]]]:
     if not special:
         return lambda rows: [(int(r[id_index]), tuple(r)) for r in rows]
     # an instant is looked up in the conversions already made first (no call when it is there)
@@ -471,7 +485,9 @@ class _Cursor:
         self.pos = 0
         if rows:
             self.last_id = self.buffer[-1][0]
-        else:
+        # Fewer rows than asked for: the table ends here (verify reads one snapshot), so the
+        # end is known without asking again.
+        if len(rows) < self.batch:
             self.done = True
 
     def peek(self) -> tuple[int, tuple[Any, ...]] | None:

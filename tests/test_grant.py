@@ -52,6 +52,7 @@ def granted(pg_server: Any) -> Iterator[tuple[Cli, Cli, str]]:
 
 
 @pytest.mark.pg
+@pytest.mark.slow
 def test_the_granted_role_runs_the_whole_cli(granted: tuple[Cli, Cli, str], tmp_path: Path) -> None:
     _own, term, _ = granted
     record_days(Cli(url=term.url, backend="postgresql", now="2026-11-24T12:00:00+00:00"))

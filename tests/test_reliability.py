@@ -348,6 +348,7 @@ def many_turnovers(
     verify_ok(cli)
 
 
+@pytest.mark.slow
 def test_six_terminals_doing_client_turnovers_at_once_keep_every_record(cli: Cli) -> None:
     many_turnovers(cli, terminals=6, rounds=3)
 
@@ -379,6 +380,7 @@ for i in range(int(sys.argv[1])):
 """
 
 
+@pytest.mark.slow
 def test_audit_verify_while_terminals_write_never_reports_false_tampering(cli: Cli) -> None:
     """A manager may run `audit verify` in the middle of a busy day: it must see one consistent
     moment of the database, never half of a write that committed while it was reading."""

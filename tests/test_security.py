@@ -850,6 +850,7 @@ WRITES: list[tuple[tuple[str, ...], str]] = [
 ]
 
 
+@pytest.mark.slow
 def test_inspectors_cannot_write_and_practitioners_cannot_do_managers_acts(day: Cli) -> None:
     """Every writing command: an inspector gets exit 1 and nothing is written; a practitioner
     too for managers' acts; then the allowed role succeeds (so the arguments were fine)."""

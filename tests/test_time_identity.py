@@ -272,6 +272,7 @@ def test_late_entry_minutes_comes_from_the_rule_pack(empty_url: str, backend: st
 # --- 5. signatures bound to the month ------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_record_added_or_voided_after_sign_shows_on_the_report(cli: Cli, tmp_path: Path) -> None:
     cli.ok("room", "add", "R1")
     cli.ok("disinfectant", "add", "Clinell", "--contact-min", "1")

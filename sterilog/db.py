@@ -231,26 +231,23 @@ def is_training(engine: Engine) -> bool | None:
     (no settings yet). A database from before revision 0002 has no flag: it is live."""
     from sqlalchemy import inspect, text
 
-    # The one query first (every command on a training database asks, before its own work);
-    # the catalogue is read only when it fails (no settings table, or no flag yet).
+    flag = text("SELECT training FROM settings ORDER BY id DESC LIMIT 1")
     try:
         with engine.connect() as conn:
-            row = conn.execute(
-                text("SELECT training FROM settings ORDER BY id DESC LIMIT 1")
-            ).first()
-        return None if row is None else bool(row[0])
-    except exc.DBAPIError:
-        pass
-    try:
-        with engine.connect() as conn:
-            inspector = inspect(conn)
-            if not inspector.has_table("settings"):
-                return None
-            if "training" not in {c["name"] for c in inspector.get_columns("settings")}:
-                return False  # settings without the flag: a live database from before 0002
-            row = conn.execute(
-                text("SELECT training FROM settings ORDER BY id DESC LIMIT 1")
-            ).first()
+            # The one query first (every command on a training database asks, before its own
+            # work); on the same connection, the catalogue only when that query fails: no
+            # settings table yet, or settings from before the flag. An unreachable server is
+            # one connection attempt, not two.
+            try:
+                row = conn.execute(flag).first()
+            except exc.DBAPIError:
+                conn.rollback()  # PostgreSQL: the failed statement aborted the transaction
+                inspector = inspect(conn)
+                if not inspector.has_table("settings"):
+                    return None
+                if "training" not in {c["name"] for c in inspector.get_columns("settings")}:
+                    return False  # settings without the flag: a live database from before 0002
+                row = conn.execute(flag).first()
     except exc.DBAPIError:
         return None  # not reachable or not ours: the command itself reports it
     return None if row is None else bool(row[0])

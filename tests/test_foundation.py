@@ -432,3 +432,25 @@ def test_is_training_reads_the_flag_and_knows_an_empty_or_older_database(empty_u
     finally:
         raw.dispose()
         engine.dispose()
+
+
+def test_is_training_tries_an_unreachable_server_once() -> None:
+    """A server that does not answer costs one connection attempt (up to the 5-second connect
+    timeout each), not one for the query and another for the catalogue."""
+    import socket
+
+    from sqlalchemy import create_engine, event
+
+    from sterilog import db as sterilog_db
+
+    with socket.socket() as s:  # a free port on 127.0.0.1: nothing listens there
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    engine = create_engine(f"postgresql+psycopg://nobody@127.0.0.1:{port}/none")
+    attempts: list[int] = []
+    event.listen(engine, "do_connect", lambda *args: attempts.append(1))
+    try:
+        assert sterilog_db.is_training(engine) is None
+    finally:
+        engine.dispose()
+    assert len(attempts) == 1

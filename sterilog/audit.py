@@ -485,8 +485,9 @@ class _Cursor:
         self.pos = 0
         if rows:
             self.last_id = self.buffer[-1][0]
-        # Fewer rows than asked for: the table ends here (verify reads one snapshot), so the
-        # end is known without asking again.
+        # Fewer rows than asked for: the table ends here, so the end is known without asking
+        # again. Every caller verifies inside one snapshot (`db.read_session`, or a backup
+        # copy that nothing writes), where a later read could not find more rows anyway.
         if len(rows) < self.batch:
             self.done = True
 

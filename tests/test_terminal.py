@@ -464,7 +464,6 @@ def test_an_unknown_room_or_a_non_practitioner_stops_before_the_loop(clinic: Cli
     assert child.exitstatus == 1
 
 
-
 def test_the_terminal_admits_by_the_role_in_force_not_the_role_first_recorded(clinic: Cli) -> None:
     """`staff update --role` is a dated correction: the terminal's login asks what is in force
     now, as every write does (it used to authorise the role given at `staff add`)."""
@@ -482,6 +481,7 @@ def test_the_terminal_admits_by_the_role_in_force_not_the_role_first_recorded(cl
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 0
+
 
 def test_a_pin_changed_meanwhile_is_asked_for_again(clinic: Cli) -> None:
     from sqlalchemy import text

@@ -136,6 +136,19 @@ def test_a_clean_month_has_every_section_in_order_and_no_incomplete_stamp(
         assert "Times in Europe/London" in text and "October 2026" in text
 
 
+def test_the_author_is_the_name_in_force_as_staff_list_shows_it(
+    clinic: Cli, tmp_path: Path
+) -> None:
+    """A name corrected by `staff update --name` is the report's author from then on, as
+    `staff list` shows it (the report used to print the name given at `staff add`)."""
+    out = clinic.json("staff", "update", "ins", "--name", "Ivy Byrne")
+    assert out["name"] == "Ivy Byrne"
+    listed = {s["id"]: s["name"] for s in clinic.json("staff", "list", operator=None)["staff"]}
+    assert listed["ins"] == "Ivy Byrne"
+    meta = PdfReader(str(monthly(clinic, tmp_path, operator="ins"))).metadata
+    assert meta is not None and meta.author == "Ivy Byrne"
+
+
 def test_user_text_with_markup_characters_and_accents_prints_literally(
     clinic: Cli, tmp_path: Path
 ) -> None:

@@ -92,13 +92,11 @@ class App:
             clock = self.record_clock(session)
             actor = None
             if self.operator:
-                from sqlalchemy import text
+                from sterilog.services import people
 
-                row = session.execute(
-                    text("SELECT id, code, name, role FROM staff WHERE code = :code"),
-                    {"code": self.operator},
-                ).first()
-                actor = Actor(int(row[0]), row[1], row[2], row[3]) if row else None
+                # as in force now (name and role corrected by `staff update`), as writes see it
+                staff = people.operator(session, self.operator)
+                actor = people.actor_of(staff) if staff is not None else None
             yield Ctx(
                 session=session, now=clock.now, clock=clock.source, clinic=clinic, actor=actor
             )

@@ -207,9 +207,9 @@ def staff_update(
         row = next(r for r in reg.list_staff(ctx.session) if r["id"] == staff_id)
     app.emit(
         {**row, "change_id": change.id},
-        f"Updated {staff_id} (change {change.id}): licence {row['license'] or '-'} until "
-        f"{row['license_expires'] or '-'}, max depth {row['max_depth_mm'] or '-'} mm, "
-        f"role {row['role']}.",
+        f"Updated {staff_id} (change {change.id}): {row['name']}, licence "
+        f"{row['license'] or '-'} until {row['license_expires'] or '-'}, "
+        f"max depth {row['max_depth_mm'] or '-'} mm, role {row['role']}.",
     )
 
 

@@ -67,8 +67,8 @@ def find_staff(session: Session, code: str) -> Staff | None:
 
 @dataclass(frozen=True)
 class Operator:
-    """A staff member as a write sees them: the role and the active state IN FORCE now (the
-    staff row with its dated corrections, `compliance.registers`), the name and the PIN given
+    """A staff member as a command sees them: the name, the role and the active state IN FORCE
+    now (the staff row with its dated corrections, `compliance.registers`), and the PIN given
     at `staff add` (the PIN in force: `current_pin_hash`)."""
 
     id: int
@@ -90,8 +90,8 @@ def operator(session: Session, code: str) -> Operator | None:
     from sterilog.compliance.registers import overlay
 
     staff_id = int(row[0])
-    now = overlay(session, "staff", staff_id, {"role": row[3]})
-    return Operator(staff_id, row[1], row[2], now.role, now.active, row[4])
+    now = overlay(session, "staff", staff_id, {"name": row[2], "role": row[3]})
+    return Operator(staff_id, row[1], now.name, now.role, now.active, row[4])
 
 
 _DEACTIVATED = text("SELECT id FROM staff_deactivations WHERE staff_id = :id LIMIT 1")

@@ -366,3 +366,58 @@ def test_every_gap_and_status_rule_runs_the_gate_or_cycle_rules_own_function() -
         assert original.scope in ("gate", "cycle")
         assert original.check is spec.check
     assert len(rules.BY_CODE) == len(rules.RULES)
+
+
+# --- case 7: a corrected name, before and after the correction ------------------------------
+
+
+def test_case7_a_practitioner_renamed_between_sessions_is_named_alike_everywhere(
+    cli: Cli, tmp_path: Path
+) -> None:
+    """`staff update --name` is a dated change: the session before it shows the name in force
+    then, the session after it the new name, in trace-back, `session list`, the export and
+    the monthly report alike (the list, the export and the report used to print the name
+    given at `staff add` for both)."""
+    import json
+
+    registers(cli)
+    air(cli, at(5, 7))
+    first = load(cli, at(5, 7, 30), "P1", "P2", bi=True)
+    read(cli, first["bi_id"], "negative", at(5, 7, 45))
+    clean(cli, at(5, 8))
+    before = session(cli, at(5, 9), "0001", "P1", client="C-1", end=at(5, 9, 30))
+    cli.ok("staff", "update", "ann", "--name", "Ann Byrne", now=at(5, 10))
+    clean(cli, at(5, 10, 30))
+    after = session(cli, at(5, 11), "0002", "P2", client="C-2", end=at(5, 11, 30))
+    want = {before: "Ann", after: "Ann Byrne"}
+    now = at(30, 12, month=11)
+
+    listed = cli.json("session", "list", "--date", "2026-10-05", now=now)["sessions"]
+    assert {s["session_id"]: s["practitioner_name"] for s in listed} == want
+    for sid, name in want.items():
+        traced = cli.json("trace", "session", str(sid), now=now)
+        assert traced["detail"][0]["practitioner_detail"]["name"] == name
+    target = tmp_path / "x.json"
+    cli.ok(
+        "export", "--from", "2026-10-01", "--to", "2026-10-31", "--format", "json",
+        "-o", str(target), now=now,
+    )  # fmt: skip
+    exported = json.loads(target.read_text())["sessions"]
+    assert {s["id"]: s["practitioner_name"] for s in exported} == want
+
+    from sqlalchemy.orm import Session
+
+    from sterilog.clock import parse_instant
+    from sterilog.reports import monthly
+    from sterilog.services.base import load_clinic
+
+    engine = cli.engine()
+    try:
+        with Session(engine) as db:
+            clinic = load_clinic(db)
+            data = monthly.rows(
+                db, 2026, 10, tz=clinic.tz, now=parse_instant(now), rules=clinic.rules
+            )
+            assert {s.session_id: s.practitioner for s in data.sessions} == want
+    finally:
+        engine.dispose()

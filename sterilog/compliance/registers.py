@@ -7,6 +7,7 @@ sterilog.services.corrections.)"""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -116,21 +117,72 @@ def overlay(
     at: dt.datetime | None = None,
 ) -> InForce:
     """`recorded` (the register row's own values) with the changes up to `at` applied."""
-    values = dict(recorded)
-    last_reinstate: dt.datetime | None = None
-    for change in _changes(session, kind, record_id, at):
-        for f in FIELDS[kind]:
-            value = getattr(change, f)
-            if value is not None:
-                values[f] = value
-        if change.reinstate:
-            last_reinstate = change.at
+    values, last_reinstate = _fold(kind, recorded, _changes(session, kind, record_id, at))
     active = True
     if kind in ("staff", "device"):
         stops = _stops(session, kind, record_id, at)
         if stops:
             active = not _still_stopped(max(s[0] for s in stops), last_reinstate)
     return InForce(values, active)
+
+
+def _fold(
+    kind: str, recorded: dict[str, Any], changes: Iterable[Any]
+) -> tuple[dict[str, Any], dt.datetime | None]:
+    """THE rule for the fields: `changes` (already cut at the time asked for) applied to
+    `recorded` in their (at, id) order, each replacing the fields it gives; and when the last
+    reinstatement among them was."""
+    values = dict(recorded)
+    last_reinstate: dt.datetime | None = None
+    for change in changes:
+        for f in FIELDS[kind]:
+            value = getattr(change, f)
+            if value is not None:
+                values[f] = value
+        if change.reinstate:
+            last_reinstate = change.at
+    return values, last_reinstate
+
+
+_STAFF_ROWS = _q(
+    f"SELECT id, {', '.join(FIELDS['staff'])} FROM staff",
+    id=Integer,
+    **{f: _CHANGE_TYPES[f] for f in FIELDS["staff"]},
+)
+_STAFF_CHANGES = _q(
+    f"SELECT record_id, {', '.join(_CHANGE_TYPES)} FROM register_changes "
+    "WHERE kind = 'staff' ORDER BY at, id",
+    record_id=Integer,
+    **_CHANGE_TYPES,
+)
+
+
+class StaffNames:
+    """Staff id, time -> the name in force then (`staff update --name` is a dated change):
+    `overlay`'s rule (`_fold`) for every name a report prints, from two queries in all. The
+    name of an act is the one in force when it was done, as trace-back shows a session's
+    practitioner; `at` None: the name in force now."""
+
+    def __init__(self, session: Session) -> None:
+        self.recorded = {
+            int(r.id): {f: getattr(r, f) for f in FIELDS["staff"]}
+            for r in _all(session, _STAFF_ROWS)
+        }
+        self.changes: dict[int, list[Any]] = {}
+        for change in _all(session, _STAFF_CHANGES):
+            self.changes.setdefault(int(change.record_id), []).append(change)
+
+    def __call__(self, staff_id: int | None, at: dt.datetime | None = None) -> str | None:
+        """None: no such staff member."""
+        if staff_id is None or staff_id not in self.recorded:
+            return None
+        recorded = self.recorded[staff_id]
+        changes = self.changes.get(staff_id)
+        if not changes:
+            return str(recorded["name"])
+        if at is not None:
+            changes = [c for c in changes if c.at <= at]
+        return str(_fold("staff", recorded, changes)[0]["name"])
 
 
 def _still_stopped(last_stop: dt.datetime, last_reinstate: dt.datetime | None) -> bool:

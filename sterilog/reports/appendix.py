@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session as DbSession
 
+from sterilog.compliance.registers import StaffNames
 from sterilog.models import Staff
 
 DASH = "\u2014"
@@ -34,7 +35,7 @@ def rows(db: DbSession, data: Any) -> Appendix:
     from sterilog.services import registers
 
     end = data.period.end
-    names = {int(i): str(n) for i, n in db.execute(select(Staff.id, Staff.name))}
+    names = StaffNames(db)  # each name as in force at its record's time
     return Appendix(
         sterilizers=_sterilizers(db, data, names),
         # The registers as recorded before the month's end and in force then: the same
@@ -46,7 +47,7 @@ def rows(db: DbSession, data: Any) -> Appendix:
     )
 
 
-def _sterilizers(db: DbSession, data: Any, names: dict[int, str]) -> list[dict[str, Any]]:
+def _sterilizers(db: DbSession, data: Any, names: StaffNames) -> list[dict[str, Any]]:
     from sterilog.compliance.voids import counts
     from sterilog.models import Sterilizer, SterilizerService
     from sterilog.services import registers
@@ -59,7 +60,7 @@ def _sterilizers(db: DbSession, data: Any, names: dict[int, str]) -> list[dict[s
         .order_by(SterilizerService.at, SterilizerService.id)
     ).scalars():
         services.setdefault(s.sterilizer_id, []).append(
-            {"at": s.at, "repair": s.repair, "note": s.note, "by": names.get(s.operator_id or 0)}
+            {"at": s.at, "repair": s.repair, "note": s.note, "by": names(s.operator_id, s.at)}
         )
     live = [c for c in data.cycles if not c.voided]
     sterilizers = []
@@ -91,7 +92,7 @@ _FIELD_WORDS = {
 }
 
 
-def corrections(db: DbSession, end: dt.datetime, names: dict[int, str]) -> list[dict[str, Any]]:
+def corrections(db: DbSession, end: dt.datetime, names: StaffNames) -> list[dict[str, Any]]:
     """Every correction of a register entry dated before `end`, in time order: updates (the
     fields changed and their new values), reinstatements, deactivations and retirements."""
     from sterilog.compliance.registers import FIELDS
@@ -133,14 +134,14 @@ def _value(value: Any) -> str:
 
 
 def _correction(
-    row: Any, kind: str, entry: Any, what: str, names: dict[int, str]
+    row: Any, kind: str, entry: Any, what: str, names: StaffNames
 ) -> dict[str, Any]:
     return {
         "at": row.at,
         "register": kind,
         "entry": str(entry),
         "change": what,
-        "by": names.get(row.operator_id or 0, DASH),
+        "by": names(row.operator_id, row.at) or DASH,
     }
 
 

@@ -118,18 +118,18 @@ def _entries(
 
 
 def rows(db: DbSession, first: dt.date, last: dt.date, *, tz: ZoneInfo) -> AuditData:
-    from sterilog.reports.common import staff_names
+    from sterilog.reports.common import staff_lookup
     from sterilog.reports.late import late_entries
     from sterilog.services.base import load_clinic
 
     period = day_period(first, last, tz)
-    names = staff_names(db)
+    who = staff_lookup(db)
     late = late_entries(
         db,
         period.start,
         period.end,
         load_clinic(db).rules.late_entry_minutes,
-        lambda staff_id: names.get(staff_id, "\u2014") if staff_id is not None else "\u2014",
+        who,
         entered=True,
     )
     entries = list(_entries(db, period, late))

@@ -10,13 +10,10 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, select
+from sqlalchemy import and_
 from sqlalchemy.orm import Session as DbSession
 
 from sterilog.clock import local_day_bounds
-from sterilog.models import (
-    Staff,
-)
 
 DASH = "\u2014"
 
@@ -58,9 +55,6 @@ def day_period(first: dt.date, last: dt.date, tz: ZoneInfo) -> Period:
     return Period(label, first, last, local_day_bounds(first, tz)[0], local_day_bounds(last, tz)[1])
 
 
-def staff_names(db: DbSession) -> dict[int, str]:
-    """Staff id -> name (a clinic has tens of staff: one query, then O(1) per row)."""
-    return {int(i): str(n) for i, n in db.execute(select(Staff.id, Staff.name)).all()}
 
 
 def within(column: Any, period: Period) -> Any:
@@ -75,15 +69,19 @@ def fmt_num(value: float | None) -> str:
     return DASH if value is None else f"{value:g}"
 
 
-Who = Callable[[int | None], str]
+Who = Callable[[int | None, dt.datetime | None], str]
 
 
 def staff_lookup(db: DbSession) -> Who:
-    """Staff id -> name as a function (one query; a missing or empty id is a dash)."""
-    names = staff_names(db)
+    """Staff id, time -> the name in force at that time, as every report prints a name with
+    the record it belongs to (`compliance.registers.StaffNames`: a name corrected by `staff
+    update --name` is a dated change); a missing or empty id is a dash."""
+    from sterilog.compliance.registers import StaffNames
 
-    def who(staff_id: int | None) -> str:
-        return names.get(staff_id, DASH) if staff_id is not None else DASH
+    names = StaffNames(db)
+
+    def who(staff_id: int | None, at: dt.datetime | None) -> str:
+        return names(staff_id, at) or DASH
 
     return who
 

@@ -66,7 +66,7 @@ def late_entries(
     start: dt.datetime,
     end: dt.datetime,
     minutes: int,
-    who: Callable[[int | None], str],
+    who: Callable[[int | None, dt.datetime | None], str],
     *,
     entered: bool = False,
 ) -> dict[tuple[str, int], LateEntry]:
@@ -85,7 +85,7 @@ def late_entries(
             if is_late(at, recorded, minutes):
                 table = model.__tablename__
                 out[(table, int(rid))] = LateEntry(
-                    table, int(rid), area, at, recorded, who(op if by is not None else None)
+                    table, int(rid), area, at, recorded, who(op if by is not None else None, at)
                 )
     return out
 

@@ -25,8 +25,8 @@ from sterilog.models import (
     CyclePack,
     Pack,
     Recall,
-    Staff,
 )
+from sterilog.reports.common import staff_lookup
 
 DASH = "\u2014"
 
@@ -97,9 +97,7 @@ def lot_rows(db: DbSession, gtin: str, lot: str) -> TraceData:
     lot_row = db.execute(
         select(CartridgeLot).where(CartridgeLot.gtin == gtin, CartridgeLot.lot == lot)
     ).scalar_one()
-    names: dict[int | None, str] = {
-        int(i): str(n) for i, n in db.execute(select(Staff.id, Staff.name)).all()
-    }
+    who = staff_lookup(db)
     from sterilog.lateness import is_late
     from sterilog.services.base import load_clinic
 
@@ -110,7 +108,7 @@ def lot_rows(db: DbSession, gtin: str, lot: str) -> TraceData:
             "quantity": r.quantity,
             "supplier": r.supplier,
             "invoice": r.invoice,
-            "operator": names.get(r.operator_id, DASH),
+            "operator": who(r.operator_id, r.at),
             "recorded_at": r.recorded_at,
             "late": is_late(r.at, r.recorded_at, minutes),
         }
@@ -121,7 +119,7 @@ def lot_rows(db: DbSession, gtin: str, lot: str) -> TraceData:
         ).scalars()
     ]
     recalls = [
-        {"at": r.at, "reason": r.reason, "operator": names.get(r.operator_id, DASH)}
+        {"at": r.at, "reason": r.reason, "operator": who(r.operator_id, r.at)}
         for r in db.execute(
             select(Recall)
             .where(Recall.lot_id == lot_row.id, counts(Recall))

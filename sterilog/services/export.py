@@ -118,6 +118,7 @@ class Env:
     date_from: dt.date | None = None  # the period's clinic days (for day-dated records)
     date_to: dt.date | None = None
     staff: dict[int, tuple[str, str]] = field(default_factory=dict)
+    names: Any = None  # compliance.registers.StaffNames: a name as in force at a time
     rooms: dict[int, str] = field(default_factory=dict)
     devices: dict[int, str] = field(default_factory=dict)
     sterilizers: dict[int, str] = field(default_factory=dict)
@@ -130,6 +131,9 @@ class Env:
     def load_registers(self) -> None:
         s = self.session
         self.staff = {i: (c, n) for i, c, n in s.execute(select(Staff.id, Staff.code, Staff.name))}
+        from sterilog.compliance.registers import StaffNames
+
+        self.names = StaffNames(s)
         self.rooms = _pairs(s.execute(select(Room.id, Room.code)))
         self.devices = _pairs(s.execute(select(Device.id, Device.code)))
         self.sterilizers = _pairs(s.execute(select(Sterilizer.id, Sterilizer.code)))
@@ -416,7 +420,9 @@ SESSIONS = RecordType(
         *ref(Session.room_id, "room", _room),
         *ref(Session.device_id, "device", _device),
         *ref(Session.practitioner_id, "practitioner", _staff),
-        Col("practitioner_name", lambda env, r: env.staff.get(r["practitioner_id"], ("", ""))[1]),
+        # as in force when the session started, as trace-back and the reports print it
+        Col("practitioner_name", lambda env, r: env.names(r["practitioner_id"], r["started_at"])
+            or ""),
         val(Session.client),
         val(Session.depth_mm),
         val(Session.unit_id),

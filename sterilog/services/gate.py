@@ -273,7 +273,7 @@ def session_rows(db: DbSession, where: Any, limit: int | None = None) -> list[di
             Session.started_at,
             Room.code,
             Staff.code,
-            Staff.name,
+            Session.practitioner_id,
             Device.code,
             Session.gtin,
             Session.lot,
@@ -291,6 +291,9 @@ def session_rows(db: DbSession, where: Any, limit: int | None = None) -> list[di
     )
     if limit is not None:
         q = q.limit(limit)
+    from sterilog.compliance.registers import StaffNames
+
+    names = StaffNames(db)  # the practitioner's name as in force when the session started
     rows = [
         {
             "session_id": r[0],
@@ -298,7 +301,7 @@ def session_rows(db: DbSession, where: Any, limit: int | None = None) -> list[di
             "started_at": iso(r[2]),
             "room": r[3],
             "practitioner": r[4],
-            "practitioner_name": r[5],
+            "practitioner_name": names(r[5], r[2]),
             "device": r[6],
             "cartridge": {"gtin": r[7], "lot": r[8], "serial": r[9], "expiry": r[10].isoformat()},
             "depth_mm": r[11],

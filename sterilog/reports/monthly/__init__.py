@@ -38,7 +38,6 @@ from sterilog.reports.common import (
     fmt_num,
     month_period,
     staff_lookup,
-    staff_names,
 )
 from sterilog.reports.decision import decide
 from sterilog.reports.marks import Marks
@@ -245,5 +244,4 @@ __all__ = [
     "month_period",
     "render",
     "rows",
-    "staff_names",
 ]

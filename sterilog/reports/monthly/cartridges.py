@@ -20,7 +20,6 @@ from sterilog.models import (
     Recall,
     Room,
     Session,
-    Staff,
 )
 from sterilog.reports.common import (
     DASH,
@@ -60,7 +59,7 @@ def receipts(db: DbSession, period: Period, who: Who) -> list[ReceiptRow]:
         CartridgeReceipt.operator_id,
     )
     return [
-        ReceiptRow(at, gtin, lot, expiry, int(qty), sup, inv, who(op), int(first))
+        ReceiptRow(at, gtin, lot, expiry, int(qty), sup, inv, who(op, at), int(first))
         for at, gtin, lot, expiry, sup, inv, op, qty, first in db.execute(
             select(*group, func.sum(CartridgeReceipt.quantity), func.min(CartridgeReceipt.id))
             .join(CartridgeLot, CartridgeLot.id == CartridgeReceipt.lot_id)
@@ -75,7 +74,9 @@ def discards(db: DbSession, period: Period, who: Who) -> list[DiscardRow]:
     """Every unit discarded in the month."""
     voided_discards = facts.voided_ids(db, "discard")
     return [
-        DiscardRow(int(i), at, gtin, lot, serial, reason, who(op), int(i) in voided_discards)
+        DiscardRow(
+            int(i), at, gtin, lot, serial, reason, who(op, at), int(i) in voided_discards
+        )
         for i, at, gtin, lot, serial, reason, op in db.execute(
             select(
                 Discard.id,
@@ -113,18 +114,23 @@ def recalls(db: DbSession, period: Period, who: Who) -> list[RecallRow]:
         .order_by(Recall.at, Recall.id)
     ).all():
         affected = tuple(
-            AffectedSession(int(s_id), s_at, client, room, name)
-            for s_id, s_at, client, room, name in db.execute(
-                select(Session.id, Session.started_at, Session.client, Room.code, Staff.name)
+            AffectedSession(int(s_id), s_at, client, room, who(pid, s_at))
+            for s_id, s_at, client, room, pid in db.execute(
+                select(
+                    Session.id,
+                    Session.started_at,
+                    Session.client,
+                    Room.code,
+                    Session.practitioner_id,
+                )
                 .join(Room, Room.id == Session.room_id)
-                .join(Staff, Staff.id == Session.practitioner_id)
                 .where(Session.gtin == gtin, Session.lot == lot)
                 .order_by(Session.started_at, Session.id)
             ).all()
         )
         out.append(
             RecallRow(
-                int(rid), at, gtin, lot, reason, who(op), int(rid) in voided_recalls, affected
+                int(rid), at, gtin, lot, reason, who(op, at), int(rid) in voided_recalls, affected
             )
         )
     return out

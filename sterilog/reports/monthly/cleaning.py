@@ -54,7 +54,7 @@ def _room_cleans(db: DbSession, period: Period, who: Who) -> list[CleanRow]:
             kind,
             prod,
             cmin,
-            who(op),
+            who(op, at),
             note,
             int(i) in voided_rc,
         )
@@ -87,7 +87,7 @@ def _device_cleans(db: DbSession, period: Period, who: Who) -> list[CleanRow]:
             "device",
             prod,
             cmin,
-            who(op),
+            who(op, at),
             f"barrier lot {barrier}" if barrier else None,
             int(i) in voided_dc,
         )

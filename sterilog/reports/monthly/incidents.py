@@ -44,7 +44,7 @@ def rows(db: DbSession, period: Period, who: Who) -> list[IncidentRow]:
             kind=i.kind,
             severity=i.severity,
             note=i.note,
-            operator=who(i.operator_id),
+            operator=who(i.operator_id, i.at),
             voided=i.id in voided_incidents,
             trace=session_detail(db, i.session_id) if i.session_id is not None else {},
         )

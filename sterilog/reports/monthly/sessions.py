@@ -22,6 +22,7 @@ from sterilog.models import (
 from sterilog.reports.common import (
     DASH,
     Period,
+    staff_lookup,
     within,
 )
 from sterilog.reports.monthly.layout import (
@@ -56,13 +57,14 @@ def _packs_of(db: DbSession, period: Period) -> dict[int, list[str]]:
 def rows(db: DbSession, period: Period) -> list[SessionRow]:
     """Every session started in the month: one joined query, packs aggregated in one more."""
     session_packs = _packs_of(db, period)
+    who = staff_lookup(db)
     return [
         SessionRow(
             session_id=int(sid),
             at=started,
             ended_at=ended,
             room=room,
-            practitioner=name,
+            practitioner=who(pid, started),
             device=device,
             gtin=gtin,
             lot=lot,
@@ -71,14 +73,14 @@ def rows(db: DbSession, period: Period) -> list[SessionRow]:
             packs=tuple(session_packs.get(int(sid), ())),
             client=client,
         )
-        for sid, started, ended, room, name, device, gtin, lot, serial, expiry, client in (
+        for sid, started, ended, room, pid, device, gtin, lot, serial, expiry, client in (
             db.execute(
                 select(
                     Session.id,
                     Session.started_at,
                     SessionEnd.at,
                     Room.code,
-                    Staff.name,
+                    Session.practitioner_id,
                     Device.code,
                     Session.gtin,
                     Session.lot,
@@ -87,7 +89,6 @@ def rows(db: DbSession, period: Period) -> list[SessionRow]:
                     Session.client,
                 )
                 .join(Room, Room.id == Session.room_id)
-                .join(Staff, Staff.id == Session.practitioner_id)
                 .join(Device, Device.id == Session.device_id)
                 .outerjoin(SessionEnd, SessionEnd.session_id == Session.id)
                 .where(within(Session.started_at, period))
@@ -99,16 +100,17 @@ def rows(db: DbSession, period: Period) -> list[SessionRow]:
 
 def refusals(db: DbSession, period: Period) -> list[RefusalRow]:
     """Every refusal at the gate in the month, with its reason codes."""
-    practitioner_names = {
-        str(code): str(name) for code, name in db.execute(select(Staff.code, Staff.name)).all()
-    }
+    ids = {str(code): int(i) for i, code in db.execute(select(Staff.id, Staff.code)).all()}
+    who = staff_lookup(db)
     return [
         RefusalRow(
             refusal_id=r.id,
             at=r.at,
             room=r.room,
             device=r.device,
-            practitioner=practitioner_names.get(r.practitioner, r.practitioner),
+            practitioner=(
+                who(ids[r.practitioner], r.at) if r.practitioner in ids else r.practitioner
+            ),
             client=r.client,
             cartridge=(f"{r.gtin} lot {r.lot}" if r.gtin else r.cartridge_scan)
             + (f" serial {r.serial}" if r.serial else ""),

@@ -125,7 +125,7 @@ def bi_rows(db: DbSession, period: Period, who: Who) -> tuple[list[BiRow], dict[
             result=res,
             control=ctl,
             valid=valid,
-            operator=who(op),
+            operator=who(op, rat),
             voided=rid is not None and int(rid) in voided_reads,
         )
         bis.append(row)
@@ -230,7 +230,7 @@ def cycle_rows(
                 ci_type=later[1] if later else c.ci_type,
                 bi=bi_label,
                 packs=tuple(packs_of.get(c.id, ())),
-                operator=who(c.operator_id),
+                operator=who(c.operator_id, c.at),
                 passed=status != LOAD_FAILED,
                 suspect=c.id in suspects,
                 voided=c.id in voided_cycles,
@@ -247,7 +247,7 @@ def air_rows(db: DbSession, period: Period, who: Who) -> list[AirRow]:
     """Every air-removal test of the month."""
     voided_air = facts.voided_ids(db, "air-removal")
     return [
-        AirRow(int(i), at, str(st), str(res), who(op), int(i) in voided_air)
+        AirRow(int(i), at, str(st), str(res), who(op, at), int(i) in voided_air)
         for i, at, st, res, op in db.execute(
             select(
                 AirRemovalTest.id,

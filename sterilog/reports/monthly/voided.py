@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session as DbSession
 from sterilog.compliance.voids import voids_touching
 from sterilog.reports.common import (
     Period,
+    Who,
 )
 from sterilog.reports.monthly.layout import (
     SECTIONS,
@@ -40,7 +41,7 @@ VOID_SUMMARY: dict[str, Callable[[Any], str]] = {
 }
 
 
-def rows(db: DbSession, period: Period, who: Callable[[int | None], str]) -> list[VoidRow]:
+def rows(db: DbSession, period: Period, who: Who) -> list[VoidRow]:
     """Voids made in the month, and voids of records whose event is in the month."""
     out = [
         VoidRow(
@@ -49,7 +50,7 @@ def rows(db: DbSession, period: Period, who: Callable[[int | None], str]) -> lis
             record_at=record.at,
             summary=VOID_SUMMARY[kind](record),
             reason=void.reason,
-            by=who(void.operator_id),
+            by=who(void.operator_id, void.at),
             at=void.at,
         )
         for kind, void, record in voids_touching(db, period.start, period.end)

@@ -77,7 +77,10 @@ DIGEST_COLUMNS = {("attachments", "data")}
 def _digest(value: Any) -> Any:
     if value is None:
         return None
-    return "sha256:" + hashlib.sha256(bytes(value)).hexdigest()
+    if not isinstance(value, (bytes, bytearray, memoryview)):
+        # text or a number where bytes belong (bytes(10**12) would allocate a terabyte)
+        return NonCanonical(f"<non-canonical stored form: {type(value).__name__}, not bytes>")
+    return "sha256:" + hashlib.sha256(value).hexdigest()
 
 
 def row_content(table: Table, row: Any) -> dict[str, Any]:
@@ -271,6 +274,82 @@ class Verification:
 MAX_PROBLEMS = 1000
 
 
+# --- the database file itself (SQLite) ---------------------------------------------------------
+
+# `PRAGMA integrity_check` reads every page and checks every index against its table: an index
+# swapped for another b-tree (writable_schema) or edited in the file hides rows from every query
+# that uses it (the gate's single-use check, `trace client`), while the tables, the schema's
+# text and the log all still match. Only this check sees it. PostgreSQL: the server's own
+# concern (data checksums, amcheck); its files are not writable by a sterilog login.
+FILE = "database file"
+
+
+def _integrity_rows(conn: Any) -> list[Problem]:
+    rows = conn.execute(f"PRAGMA integrity_check({MAX_PROBLEMS})").fetchall()
+    found = [str(r[0]) for r in rows]
+    if found == ["ok"]:
+        return []
+    return [Problem(FILE, f"SQLite integrity check: {m}") for m in found[:MAX_PROBLEMS]]
+
+
+def file_problems(session: Session) -> list[Problem]:
+    """The database file's own integrity (SQLite; nothing on PostgreSQL), on this connection."""
+    if session.get_bind().dialect.name != "sqlite":
+        return []
+    dbapi = session.connection().connection.driver_connection
+    try:
+        return _integrity_rows(dbapi)
+    except Exception as error:  # a file too damaged to check: that is the finding
+        return [Problem(FILE, f"SQLite integrity check could not run: {error}")]
+
+
+class _FileCheck:
+    """`file_problems` alongside the walk: on a read-only connection of its own, in a thread
+    (SQLite works without Python's lock, so it uses the core the walk leaves idle). Started
+    after the second half's process is forked (`start` is idempotent): a fork while another
+    thread is inside SQLite could copy a held lock into the child."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.sqlite = session.get_bind().dialect.name == "sqlite"
+        self.path = ""
+        if self.sqlite:
+            for _seq, name, path in _raw_rows(session, "PRAGMA database_list", ()):
+                if name == "main":
+                    self.path = str(path or "")
+        self.found: list[Problem] | None = None
+        self.thread: Any = None
+
+    def _run(self) -> None:
+        import sqlite3
+        from urllib.parse import quote
+
+        try:
+            conn = sqlite3.connect(f"file:{quote(self.path)}?mode=ro", uri=True)
+            try:
+                self.found = _integrity_rows(conn)
+            finally:
+                conn.close()
+        except Exception as error:
+            self.found = [Problem(FILE, f"SQLite integrity check could not run: {error}")]
+
+    def start(self) -> None:
+        if not self.sqlite or not self.path or self.thread is not None:
+            return
+        import threading
+
+        self.thread = threading.Thread(target=self._run, name="sterilog-integrity", daemon=True)
+        self.thread.start()
+
+    def problems(self) -> list[Problem]:
+        if not self.sqlite:
+            return []
+        if self.thread is None:  # in memory, or never started: here, on the session's own
+            return file_problems(self.session)
+        self.thread.join()
+        return self.found or []
+
+
 def _raw_converters(session: Session, table: Table) -> list[Callable[[Any], Any]]:
     """Per column: driver value -> the JSON value `row_content` records.
 
@@ -305,10 +384,19 @@ def _identity(value: Any) -> Any:
 
 
 class NonCanonical(str):
-    """A stored value in a form sterilog never writes. It equals nothing an entry recorded (a
-    recorded value is JSON: never this type's marker text), so the row is named as changed."""
+    """A stored value in a form sterilog never writes. It equals nothing at all (not even a
+    recorded text that happens to read like its marker), so the row is named as changed."""
 
     __slots__ = ()
+
+    # Python asks a str subclass first when it is compared with a str, whichever side it is on.
+    def __eq__(self, other: object) -> bool:
+        return False
+
+    def __ne__(self, other: object) -> bool:
+        return True
+
+    __hash__ = str.__hash__
 
 
 def _noncanonical(value: Any) -> NonCanonical:
@@ -383,14 +471,38 @@ def _sqlite_instant(value: Any) -> Any:
 def _raw_rows(session: Session, sql: str, params: tuple[Any, ...]) -> list[Any]:
     dbapi = session.connection().connection.driver_connection
     assert dbapi is not None
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    if not sqlite:
+        sql = sql.replace("?", "%s")
+    try:
+        return _fetch(dbapi, sql, params)
+    except Exception as error:
+        # SQLite stores whatever bytes it is given as text; sterilog only ever writes UTF-8.
+        # Read again with such a text as a non-canonical value, so the row or the entry that
+        # holds it is named rather than the whole verification failing.
+        if not sqlite or "UTF-8" not in str(error):
+            raise
+        dbapi.text_factory = _lenient_text
+        try:
+            return _fetch(dbapi, sql, params)
+        finally:
+            dbapi.text_factory = str
+
+
+def _fetch(dbapi: Any, sql: str, params: tuple[Any, ...]) -> list[Any]:
     cursor = dbapi.cursor()
     try:
-        if session.get_bind().dialect.name != "sqlite":
-            sql = sql.replace("?", "%s")
         cursor.execute(sql, params)
         return list(cursor.fetchall())
     finally:
         cursor.close()
+
+
+def _lenient_text(raw: bytes) -> str:
+    try:
+        return raw.decode()
+    except UnicodeDecodeError:
+        return NonCanonical(f"<non-canonical stored form: text that is not UTF-8 {raw!r}>")
 
 
 _CONVERTERS: dict[tuple[Any, ...], Callable[[list[Any]], list[tuple[int, tuple[Any, ...]]]]] = {}
@@ -684,7 +796,10 @@ def _walk(
             try:  # _header_hash takes text fields only (json's C quoting raises on anything else)
                 computed = _header_hash(prev_hash, seq, at, clock, operator, action, records)
             except TypeError:
-                computed = entry_hash(prev_hash, seq, at, clock, operator, action, records)
+                try:
+                    computed = entry_hash(prev_hash, seq, at, clock, operator, action, records)
+                except (TypeError, ValueError):  # bytes, or text that is not UTF-8: not hashable
+                    computed = None  # as sterilog hashes: this entry was not written by it
             if computed != stored_hash:
                 problem(
                     f"audit_log #{seq}", "hash does not match the entry's content (entry altered)"
@@ -715,64 +830,77 @@ def _walk(
                     except ValueError:
                         problem(f"audit_log #{seq}", "records column is not valid JSON")
                         continue
-            for item in items:
-                name = item.get("table")
-                if name is None:
-                    continue
-                rid = item["id"]
-                if type(rid) is not int:
-                    rid = int(rid)
-                cursor = cursors.get(name)
-                if cursor is None:
-                    if lazy is not None and name in lazy:
-                        cursor = cursors[name] = _Cursor(session, lazy.pop(name), start=rid)
-                    else:
-                        if name not in skipped:
-                            problem(f"{name} #{rid}", f"audit entry {seq} names an unknown table")
+            # A records text of a shape sterilog never writes (not a list of objects with a
+            # table and an integer id) is named, not crashed on; its hash no longer matches.
+            try:
+                for item in items:
+                    name = item.get("table")
+                    if name is None:
                         continue
-                # The common case first: the next row is the recorded one and its values, in the
-                # canonical key order, are the recorded values (equal tuples: equal dictionaries).
-                buffer = cursor.buffer
-                pos = cursor.pos
-                if pos < len(buffer) and buffer[pos][0] == rid:
-                    recorded = item["content"]
-                    if (
-                        type(recorded) is dict
-                        and tuple(recorded) == cursor.keys
-                        and tuple(recorded.values()) == buffer[pos][1]
-                    ):
-                        cursor.pos = pos + 1
-                        continue
-                current = cursor.peek()
-                while current is not None and current[0] < rid:
-                    problem(
-                        f"{name} #{current[0]}",
-                        "row is not in the audit log (inserted behind the tool's back)",
-                    )
-                    cursor.advance()
+                    rid = item["id"]
+                    if type(rid) is not int:
+                        rid = int(rid)
+                    cursor = cursors.get(name)
+                    if cursor is None:
+                        if lazy is not None and name in lazy:
+                            cursor = cursors[name] = _Cursor(session, lazy.pop(name), start=rid)
+                        else:
+                            if name not in skipped:
+                                problem(
+                                    f"{name} #{rid}", f"audit entry {seq} names an unknown table"
+                                )
+                            continue
+                    # The common case first: the next row is the recorded one and its values, in
+                    # the canonical key order, are the recorded values (equal tuples: equal
+                    # dictionaries).
+                    buffer = cursor.buffer
+                    pos = cursor.pos
+                    if pos < len(buffer) and buffer[pos][0] == rid:
+                        recorded = item["content"]
+                        if (
+                            type(recorded) is dict
+                            and tuple(recorded) == cursor.keys
+                            and tuple(recorded.values()) == buffer[pos][1]
+                        ):
+                            cursor.pos = pos + 1
+                            continue
                     current = cursor.peek()
-                if current is None or current[0] > rid:
-                    problem(
-                        f"{name} #{rid}", f"row recorded by audit entry {seq} is missing (deleted)"
-                    )
-                    continue
-                row = cursor.content(current[1])
-                recorded = item["content"]
-                if not isinstance(recorded, dict):  # a forged entry: name it, do not crash on it
-                    problem(
-                        f"{name} #{rid}",
-                        f"row differs from audit entry {seq} "
-                        "(the recorded content is not an object)",
-                    )
-                elif row != recorded and not _only_added_columns(name, row, recorded):
-                    changed = sorted(
-                        k for k in set(row) | set(recorded) if row.get(k) != recorded.get(k)
-                    )
-                    problem(
-                        f"{name} #{rid}",
-                        f"row differs from audit entry {seq} (changed: {', '.join(changed)})",
-                    )
-                cursor.advance()
+                    while current is not None and current[0] < rid:
+                        problem(
+                            f"{name} #{current[0]}",
+                            "row is not in the audit log (inserted behind the tool's back)",
+                        )
+                        cursor.advance()
+                        current = cursor.peek()
+                    if current is None or current[0] > rid:
+                        problem(
+                            f"{name} #{rid}",
+                            f"row recorded by audit entry {seq} is missing (deleted)",
+                        )
+                        continue
+                    row = cursor.content(current[1])
+                    recorded = item["content"]
+                    # a forged entry: name it, do not crash on it
+                    if not isinstance(recorded, dict):
+                        problem(
+                            f"{name} #{rid}",
+                            f"row differs from audit entry {seq} "
+                            "(the recorded content is not an object)",
+                        )
+                    elif row != recorded and not _only_added_columns(name, row, recorded):
+                        changed = sorted(
+                            k for k in set(row) | set(recorded) if row.get(k) != recorded.get(k)
+                        )
+                        problem(
+                            f"{name} #{rid}",
+                            f"row differs from audit entry {seq} (changed: {', '.join(changed)})",
+                        )
+                    cursor.advance()
+            except (AttributeError, KeyError, TypeError, ValueError):
+                problem(
+                    f"audit_log #{seq}",
+                    "records column is not a list of recorded rows (a shape sterilog never writes)",
+                )
             if progress is not None and count % BATCH == 0:
                 progress(count)
     span.count = count
@@ -870,11 +998,16 @@ def _verify(
                 result.problems.append(Problem(name, message))
     problems = result.problems
     streamed, log_ok = _check_tables(session, models, problems)
+    file_check = _FileCheck(session)
     if not problems and anchor is None:
         threshold = PARALLEL_FROM if parallel_from is None else parallel_from
-        halves = _verify_in_halves(session, models, streamed, threshold, progress, now)
+        halves = _verify_in_halves(
+            session, models, streamed, threshold, progress, now, file_check.start
+        )
         if halves is not None:
+            halves.problems = file_check.problems()
             return halves
+    file_check.start()
     sqlite = session.get_bind().dialect.name == "sqlite"
     watch = _ClockWatch(now, sqlite) if now is not None else None
     cursors = {table.name: _Cursor(session, table) for table in streamed}
@@ -890,6 +1023,8 @@ def _verify(
         watch=watch,
     )
     _drain(cursors, problems)
+    for p in file_check.problems():
+        _add(problems, p)
     if watch is not None and now is not None:
         result.clock_anomalies = watch.found
         if not log_ok and _times_readable(session):  # not walked: the pass over (seq, at)
@@ -926,6 +1061,7 @@ def _verify_in_halves(
     threshold: int,
     progress: Callable[[int], None] | None,
     now: dt.datetime | None = None,
+    forked: Callable[[], None] | None = None,
 ) -> Verification | None:
     """Entries 1..split here, split+1..top in a forked process, at the same time; then the seam.
 
@@ -968,6 +1104,8 @@ def _verify_in_halves(
     )
     worker.start()
     send.close()
+    if forked is not None:
+        forked()  # what may run in a thread of this process from now on
     try:
         problems: list[Problem] = []
         cursors = {table.name: _Cursor(session, table) for table in streamed}

@@ -852,3 +852,171 @@ def test_the_untouched_clinic_verifies_and_the_forger_leaves_it_untouched(
 
 
 _ = make_url, db  # imported for readers following the CLI path
+
+
+# --- forgeries of the shape of things (review of session 7) -------------------------------------
+
+MALFORMED_RECORDS = {
+    "an id as text": '[{"table":"rooms","id":"x","content":{}}]',
+    "a null id": '[{"table":"rooms","id":null,"content":{}}]',
+    "an item that is not an object": "[1]",
+    "an object instead of a list": '{"table":"rooms"}',
+    "a number": "5",
+    "a list as the table": '[{"table":["rooms"],"id":1,"content":{}}]',
+    "an item without an id": '[{"table":"rooms","content":{}}]',
+}
+
+
+@pytest.mark.parametrize("what", list(MALFORMED_RECORDS))
+def test_an_entry_edited_into_a_shape_sterilog_never_writes_is_named(
+    forger: Forger, what: str
+) -> None:
+    """verify used to crash (KeyError, TypeError, AttributeError...) on these, losing every
+    problem it had found; now the entry is named."""
+    value = MALFORMED_RECORDS[what]
+
+    def forge(c: Connection) -> None:
+        if forger.backend == "sqlite":
+            c.exec_driver_sql("DROP TRIGGER audit_log_no_update")
+        c.execute(text("UPDATE audit_log SET records = :v WHERE seq = 4"), {"v": value})
+
+    records = {p.record for p in forger.problems(forge)}
+    assert "audit_log #4" in records
+
+
+def _sqlite_copy(clinic: Cli, tmp_path: Path) -> tuple[Cli, Path]:
+    """A committed copy of the populated SQLite clinic (what an attacker edits is a file)."""
+    import shutil
+    import sqlite3
+
+    src = Path(clinic.url.removeprefix("sqlite:///"))
+    with contextlib_closing(sqlite3.connect(src)) as c:
+        c.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    path = tmp_path / "forged.db"
+    shutil.copyfile(src, path)
+    return Cli(url=f"sqlite:///{path}", backend="sqlite"), path
+
+
+def contextlib_closing(conn: Any) -> Any:
+    import contextlib
+
+    return contextlib.closing(conn)
+
+
+def _edit(path: Path, *statements: tuple[str, tuple[Any, ...]]) -> None:
+    import sqlite3
+
+    with contextlib_closing(sqlite3.connect(path, isolation_level=None)) as c:
+        for sql, params in statements:
+            c.execute(sql, params)
+
+
+def _verify_names(cli: Cli, record: str, message: str = "") -> None:
+    out = cli.json("audit", "verify", expect=4)
+    assert any(p["record"] == record and message in p["message"] for p in out["problems"]), out
+    check = cli.json("db", "check", expect=4)
+    assert check["ok"] is False
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_a_trigger_planted_under_an_automatic_index_name_is_named(
+    clinic: Cli, tmp_path: Path
+) -> None:
+    """SQLite: CREATE refuses the name sqlite_autoindex_*, but a trigger written into the
+    schema table under it (writable_schema) runs; the schema check skipped every object so
+    named, so a trigger rewriting each new positive BI read to negative went unseen."""
+    cli, path = _sqlite_copy(clinic, tmp_path)
+    name = "sqlite_autoindex_bi_reads_9"
+    trigger = (
+        f"CREATE TRIGGER {name} AFTER INSERT ON bi_reads BEGIN "
+        "UPDATE bi_reads SET result = 'negative' WHERE id = NEW.id; END"
+    )
+    _edit(
+        path,
+        ("PRAGMA writable_schema = ON", ()),
+        (
+            "INSERT INTO sqlite_master(type, name, tbl_name, rootpage, sql) "
+            "VALUES ('trigger', ?, 'bi_reads', 0, ?)",
+            (name, trigger),
+        ),
+    )
+    _verify_names(cli, f"trigger {name}", "is not part of sterilog's schema")
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_an_index_that_disagrees_with_its_table_is_named(clinic: Cli, tmp_path: Path) -> None:
+    """SQLite: an index swapped for a b-tree that leaves a session out (schema text, rows and
+    log untouched) hides that session from every query using the index (`trace client`, the
+    gate's single-use check). Only the file's integrity check sees it."""
+    import sqlite3
+
+    cli, path = _sqlite_copy(clinic, tmp_path)
+    with contextlib_closing(sqlite3.connect(path)) as c:
+        first = c.execute("SELECT min(id), client FROM sessions").fetchone()
+        c.execute(f"CREATE INDEX tmp_partial ON sessions(client) WHERE id <> {first[0]}")
+        c.commit()
+        roots = dict(
+            c.execute(
+                "SELECT name, rootpage FROM sqlite_master "
+                "WHERE name IN ('ix_sessions_client', 'tmp_partial')"
+            ).fetchall()
+        )
+        version = c.execute("PRAGMA schema_version").fetchone()[0]
+        c.execute("PRAGMA writable_schema = ON")
+        for a, b in (("ix_sessions_client", "tmp_partial"), ("tmp_partial", "ix_sessions_client")):
+            c.execute("UPDATE sqlite_master SET rootpage = ? WHERE name = ?", (roots[b], a))
+        c.execute(f"PRAGMA schema_version = {version + 1}")
+        c.execute("PRAGMA writable_schema = OFF")
+        c.commit()
+    with contextlib_closing(sqlite3.connect(path)) as c:
+        c.execute("DROP INDEX tmp_partial")
+        c.commit()
+    cli.json("trace", "client", first[1], expect=1)  # what the forgery does
+    _verify_names(cli, "database file", "ix_sessions_client")
+    # verified in two halves at once (a forked process), the file check runs alongside
+    engine = db.make_engine(make_url(cli.url))
+    try:
+        with db.read_session(engine) as session:
+            result = audit.verify(session, parallel_from=2)
+    finally:
+        engine.dispose()
+    assert result.halves is True
+    assert [p.record for p in result.problems] and all(
+        p.record == "database file" for p in result.problems
+    ), result.problems
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+@pytest.mark.parametrize(
+    ("table", "column", "value"),
+    [
+        ("attachments", "data", "some text"),
+        ("attachments", "data", 10**12),  # bytes(10**12) would allocate a terabyte
+        ("rooms", "name", b"R\xff1"),  # stored as text that is not UTF-8
+    ],
+)
+def test_a_value_of_a_type_sterilog_never_writes_is_named_not_crashed_on(
+    clinic: Cli, tmp_path: Path, table: str, column: str, value: Any
+) -> None:
+    cli, path = _sqlite_copy(clinic, tmp_path)
+    if isinstance(value, bytes):
+        _edit(path, (f"UPDATE {table} SET {column} = CAST(? AS TEXT) WHERE id = 1", (value,)))
+    else:
+        _edit(path, (f"UPDATE {table} SET {column} = ? WHERE id = 1", (value,)))
+    out = cli.json("audit", "verify", expect=4)
+    assert any(p["record"] == f"{table} #1" for p in out["problems"]), out
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_an_entry_with_bytes_or_bad_text_in_its_fields_is_named(
+    clinic: Cli, tmp_path: Path
+) -> None:
+    cli, path = _sqlite_copy(clinic, tmp_path)
+    _edit(
+        path,
+        ("DROP TRIGGER audit_log_no_update", ()),
+        ("UPDATE audit_log SET action = CAST('room.add' AS BLOB) WHERE seq = 3", ()),
+        ("UPDATE audit_log SET operator = CAST(? AS TEXT) WHERE seq = 5", (b"b\xffss",)),
+    )
+    records = {p["record"] for p in cli.json("audit", "verify", expect=4)["problems"]}
+    assert {"audit_log #3", "audit_log #5", "trigger audit_log_no_update"} <= records

@@ -244,17 +244,20 @@ def db_current(app: App) -> None:
 @pass_app
 def db_check(app: App) -> None:
     """Check the live schema: it must match the models and, object by object (tables, columns,
-    indexes, triggers, functions...), the schema the migrations define at its revision."""
+    indexes, triggers, functions...), the schema the migrations define at its revision; on
+    SQLite, also the file itself (PRAGMA integrity_check: every index agrees with its table)."""
     from sterilog import migrate
 
     engine = app.engine()
     rev, head = migrate.current(engine), migrate.head_revision(engine)
     diffs = migrate.check(engine)
     problems = [str(d) for d in diffs]
-    from sterilog import schema
+    from sterilog import audit, schema
 
     with db.read_session(engine) as session:
         problems += [f"{name}: {message}" for name, message in schema.compare(session.connection())]
+        # the file itself (SQLite): every index agrees with its table, every page is sound
+        problems += [f"{p.record}: {p.message}" for p in audit.file_problems(session)]
     if rev != head:
         problems.insert(0, f"schema at {rev}, latest is {head}: run `sterilog db upgrade`")
     app.emit(
@@ -265,7 +268,7 @@ def db_check(app: App) -> None:
         ],
     )
     if problems:
-        raise IntegrityFailure("the database schema does not match this version of sterilog")
+        raise IntegrityFailure("the database schema or file does not pass its check")
 
 
 @db_group.command(

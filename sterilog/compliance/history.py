@@ -373,12 +373,35 @@ _ALL_READS = _q(
 )
 
 
+_READS_OF = _q(
+    "SELECT r.bi_id, r.id, r.result, r.control, r.valid, r.at FROM bi_reads r "
+    f"WHERE r.bi_id IN :ids AND {_NV_READ} ORDER BY r.at, r.id",
+    expanding=("ids",),
+    bi_id=Integer,
+    id=Integer,
+    valid=Boolean,
+    at=UTCDateTime,
+)
+
+
+def _results(bis: Iterable[Any], read_rows: Iterable[Any]) -> dict[int, BiResult]:
+    reads: dict[int, list[Any]] = defaultdict(list)
+    for bi_id, *rest in read_rows:
+        reads[int(bi_id)].append(rest)
+    return {int(b[0]): _from_reads(b, reads.get(int(b[0]), [])) for b in bis}
+
+
 def bi_results(db: Any) -> dict[int, BiResult]:
     """Every BI as it counts, in two queries (`bi list`)."""
-    reads: dict[int, list[Any]] = defaultdict(list)
-    for bi_id, *rest in _all(db, _ALL_READS):
-        reads[int(bi_id)].append(rest)
-    return {int(b[0]): _from_reads(b, reads.get(int(b[0]), [])) for b in _all(db, _ALL_BIS)}
+    return _results(_all(db, _ALL_BIS), _all(db, _ALL_READS))
+
+
+def bi_results_of(db: Any, bis: list[tuple[int, int, str]]) -> dict[int, BiResult]:
+    """The BIs given as (id, cycle_id, lot), each as it counts, in one query (the export's
+    batches)."""
+    if not bis:
+        return {}
+    return _results(bis, _all(db, _READS_OF, ids=[b[0] for b in bis]))
 
 
 def bi_result(db: Any, bi_id: int) -> BiResult | None:

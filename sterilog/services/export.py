@@ -36,13 +36,15 @@ from pathlib import Path
 from typing import IO, Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Select, select
+from sqlalchemy import ColumnElement, Select, and_, select
 from sqlalchemy.orm import Session as DbSession
 
 from sterilog import audit, output, tempfiles
 from sterilog.clock import iso, local_day_bounds
+from sterilog.compliance.facts import suspect_load_ids
+from sterilog.compliance.history import bi_results_of
 from sterilog.compliance.rules import load_status
-from sterilog.compliance.voids import KIND_OF, void_ids, voids_stmt
+from sterilog.compliance.voids import KIND_OF, counts, void_ids, voids_stmt
 from sterilog.errors import IntegrityFailure, UserError
 from sterilog.lateness import is_late
 from sterilog.models import (
@@ -127,6 +129,16 @@ class Env:
     disinfectants: dict[int, str] = field(default_factory=dict)
     lots: dict[int, tuple[str, str, dt.date]] = field(default_factory=dict)
     late_minutes: int = 60  # the clinic rule pack's records.late_entry_minutes
+    _suspects: set[int] | None = field(default=None, init=False, repr=False)
+
+    @property
+    def suspects(self) -> set[int]:
+        """Every suspect load, as `cycle list` judges it (`facts.suspect_load_ids`). Computed
+        once per export: it depends only on the valid positive reads (a handful in a clinic's
+        life), and the export reads one snapshot."""
+        if self._suspects is None:
+            self._suspects = suspect_load_ids(self.session)
+        return self._suspects
 
     def load_registers(self) -> None:
         s = self.session
@@ -334,7 +346,7 @@ class RecordType:
     (default: `when`, then id); `reference` types (registers) are exported whole, by id.
     `query` replaces that for a type that needs a join (its rows placed by another record's
     time, or a column of another table); `each_batch` adds derived values to a batch of raw
-    rows (lists of packs, the latest BI read, ...). Rows of a voidable model get `voided` and
+    rows (lists of packs, a BI as it counts, ...). Rows of a voidable model get `voided` and
     `void_id` values.
     """
 
@@ -524,6 +536,7 @@ def _cycle_details(env: Env, batch: list[Row]) -> None:
         r["_packs"] = packs.get(r["id"], [])
         r["_bi"] = bis.get(r["id"], (None, None))
         r["_ci_read"] = ci_reads.get(r["id"])
+        r["_suspect"] = r["id"] in env.suspects
 
 
 def _program(part: int) -> Getter:
@@ -554,6 +567,7 @@ CYCLES = RecordType(
         Col("bi_lot", lambda env, r: r["_bi"][1]),
         *op(Cycle),
         *VOID,
+        Col("suspect", lambda env, r: r["_suspect"]),
     ),
     when=Cycle.at,
     each_batch=_cycle_details,
@@ -578,19 +592,13 @@ CYCLE_PACKS = RecordType(
 )
 
 
-def _latest_reads(env: Env, batch: list[Row]) -> None:
-    reads = env.session.execute(
-        select(BiRead.id, BiRead.bi_id, BiRead.result, BiRead.control, BiRead.valid, BiRead.at)
-        .where(BiRead.bi_id.in_([r["id"] for r in batch]))
-        .order_by(BiRead.at, BiRead.id)
-    ).all()
-    voided = env.voids("bi-read", [x[0] for x in reads])
-    latest: dict[int, tuple[Any, ...]] = {}
-    for read in reads:
-        if read[0] not in voided:
-            latest[read[1]] = tuple(read[2:])
+def _counted_reads(env: Env, batch: list[Row]) -> None:
+    """Each BI of the batch as it counts, by the one definition `bi list`, trace, the gate and
+    the monthly report use (`compliance.history`): its valid read, else its latest invalid
+    one, voided reads never. One query per batch."""
+    results = bi_results_of(env.session, [(r["id"], r["cycle_id"], r["lot"]) for r in batch])
     for r in batch:
-        r["_read"] = latest.get(r["id"], (None, None, None, None))
+        r["_bi"] = results[r["id"]]
 
 
 BIS = RecordType(
@@ -602,10 +610,10 @@ BIS = RecordType(
         *ref(Cycle.sterilizer_id, "sterilizer", _sterilizer),
         val(BiologicalIndicator.lot),
         *moment(Cycle.at, "placed_at", key="placed_at"),
-        Col("result", lambda env, r: r["_read"][0]),
-        Col("control", lambda env, r: r["_read"][1]),
-        Col("valid", lambda env, r: r["_read"][2]),
-        Col("read_at", lambda env, r: iso(r["_read"][3])),
+        Col("result", lambda env, r: r["_bi"].result),
+        Col("control", lambda env, r: r["_bi"].control),
+        Col("valid", lambda env, r: r["_bi"].valid),
+        Col("read_at", lambda env, r: iso(r["_bi"].read_at)),
         *moment(BiologicalIndicator.recorded_at, local=False),
     ),
     query=lambda env: (
@@ -614,7 +622,7 @@ BIS = RecordType(
         .where(env.in_period(Cycle.at))
         .order_by(Cycle.at, Cycle.id)
     ),
-    each_batch=_latest_reads,
+    each_batch=_counted_reads,
 )
 
 BI_READS = RecordType(
@@ -831,7 +839,8 @@ CARTRIDGES = RecordType(
         Col("discard_id", lambda env, r: r["discard_id"]),
         *moment(CartridgeUnit.recorded_at, local=False),
     ),
-    # Every unit received in the period, with the session that used it (if any).
+    # Every unit received in the period, with the session that used it (if any) and its discard
+    # unless voided (a voided discard did not happen: `cartridge list` calls the unit in stock).
     query=lambda env: (
         select(
             *_cols(CartridgeUnit),
@@ -843,7 +852,7 @@ CARTRIDGES = RecordType(
         )
         .join(CartridgeReceipt, CartridgeReceipt.id == CartridgeUnit.receipt_id)
         .outerjoin(Session, Session.unit_id == CartridgeUnit.id)
-        .outerjoin(Discard, Discard.unit_id == CartridgeUnit.id)
+        .outerjoin(Discard, and_(Discard.unit_id == CartridgeUnit.id, counts(Discard)))
         .where(env.in_period(CartridgeReceipt.at))
         .order_by(CartridgeReceipt.at, CartridgeUnit.id)
     ),

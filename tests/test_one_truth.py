@@ -421,3 +421,36 @@ def test_case7_a_practitioner_renamed_between_sessions_is_named_alike_everywhere
             assert {s.session_id: s.practitioner for s in data.sessions} == want
     finally:
         engine.dispose()
+
+
+# --- case 8: a positive read entered late ------------------------------------------------------
+
+
+def test_case8_a_load_run_before_a_late_entered_positive_read_is_suspect_everywhere(
+    cli: Cli,
+) -> None:
+    """BI 1 is read positive at 11:00 with `--at 09:00`; load 2 ran at 10:00 on the sterilizer
+    locked in hindsight. It is suspect in the read's output, the gate, trace, `cycle list` and
+    the report (the gate said go and trace said not suspect: the range stopped at 09:00)."""
+    registers(cli)
+    air(cli, at(5, 7))
+    first = load(cli, at(5, 7, 10), "P1", bi=True)
+    air(cli, at(6, 7))
+    second = load(cli, at(6, 10), "P2")
+    out = cli.json(
+        "bi", "read", str(first["bi_id"]), "--result", "positive", "--control", "positive",
+        "--at", at(6, 9), now=at(6, 11),
+    )  # fmt: skip
+    assert out["suspect_loads"] == [first["load_id"], second["load_id"]]
+    clean(cli, at(6, 11, 5))
+    gate = cli.json(
+        "check", "--room", "R1", "--device", "SN-1", "--cartridge", hri("LOTA", "0001"),
+        "--pack", "P2", "--practitioner", "ann", now=at(6, 11, 10), expect=3,
+    )  # fmt: skip
+    assert [r["code"] for r in gate["reasons"]] == ["pack-load-suspect"]
+    assert cli.json("trace", "load", str(second["load_id"]), now=at(6, 12))["load"]["suspect"]
+    cycles = cli.json("cycle", "list", now=at(6, 12))["cycles"]
+    listed = {c["load_id"]: c["suspect"] for c in cycles}
+    assert listed == {first["load_id"]: True, second["load_id"]: True}
+    traced = cli.json("trace", "bi", str(first["bi_id"]), now=at(6, 12))
+    assert traced["loads"] == [first["load_id"], second["load_id"]]

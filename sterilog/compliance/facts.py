@@ -370,12 +370,13 @@ _PACK_USE = _q(
 )
 
 
-# A load can only be suspect if its sterilizer had a valid positive read at or after the load:
-# that is rare, so the full suspect-range logic (`is_load_suspect`) runs only then.
+# A load can only be suspect if its sterilizer had a valid positive read at or after the load,
+# or one entered after it (`Positive.recorded_at`): that is rare, so the full suspect-range logic
+# (`is_load_suspect`) runs only then.
 _ANY_POSITIVE_SINCE = _q(
     "SELECT r.id FROM bi_reads r JOIN bis b ON b.id = r.bi_id JOIN cycles c ON c.id = b.cycle_id "
-    f"WHERE c.sterilizer_id = :st AND r.result = '{POSITIVE}' AND r.valid = :yes AND r.at >= :at "
-    f"AND {not_voided('bi-read', 'r')} LIMIT 1",
+    f"WHERE c.sterilizer_id = :st AND r.result = '{POSITIVE}' AND r.valid = :yes "
+    f"AND (r.at >= :at OR r.recorded_at >= :at) AND {not_voided('bi-read', 'r')} LIMIT 1",
     ("at",),
 )
 
@@ -467,22 +468,31 @@ class Positive(NamedTuple):
     cycle_id: int
     cycle_at: dt.datetime
     sterilizer_id: int
+    # When the read was entered. Until then nobody knew of it: a load run after the read's
+    # event time but recorded before the read was entered (the read entered late, with `--at`)
+    # ran on a sterilizer locked in hindsight, and is suspect too. A load recorded after it
+    # passed the lock (a requalification test cycle): not suspect.
+    recorded_at: dt.datetime
 
 
 _POS_SQL = (
-    "SELECT r.bi_id, r.at AS read_at, c.id AS cycle_id, c.at AS cycle_at, c.sterilizer_id "
-    "FROM bi_reads r "
+    "SELECT r.bi_id, r.at AS read_at, c.id AS cycle_id, c.at AS cycle_at, c.sterilizer_id, "
+    "r.recorded_at FROM bi_reads r "
     "JOIN bis b ON b.id = r.bi_id JOIN cycles c ON c.id = b.cycle_id "
     f"WHERE r.valid = :yes AND r.result = '{POSITIVE}' AND {_NV_READ} AND {_NV_CYCLE}"
 )
-_POS_TYPES: dict[str, Any] = {"read_at": UTCDateTime, "cycle_at": UTCDateTime}
+_POS_TYPES: dict[str, Any] = {
+    "read_at": UTCDateTime,
+    "cycle_at": UTCDateTime,
+    "recorded_at": UTCDateTime,
+}
 _POSITIVES = _q(_POS_SQL + " ORDER BY r.at, r.id", **_POS_TYPES)
 _POSITIVES_OF = _q(_POS_SQL + " AND c.sterilizer_id = :st ORDER BY r.at, r.id", **_POS_TYPES)
 _POSITIVE_OF_BI = _q(_POS_SQL + " AND r.bi_id = :bi ORDER BY r.at, r.id LIMIT 1", **_POS_TYPES)
 
 
 def _positive(row: Any) -> Positive:
-    return Positive(int(row[0]), row[1], int(row[2]), row[3], int(row[4]))
+    return Positive(int(row[0]), row[1], int(row[2]), row[3], int(row[4]), row[5])
 
 
 def positives(db: Any, sterilizer_id: int | None = None) -> list[Positive]:
@@ -502,24 +512,27 @@ _SUSPECT_START = _q(
     at=UTCDateTime,
     id=Integer,
 )
+_UNTIL = "(c.at <= :read_at OR c.recorded_at <= :read_recorded_at)"  # see Positive.recorded_at
 _SUSPECTS_ALL = _q(
-    f"SELECT c.id FROM cycles c WHERE c.sterilizer_id = :st AND c.at <= :read_at AND {_NV_CYCLE} "
+    f"SELECT c.id FROM cycles c WHERE c.sterilizer_id = :st AND {_UNTIL} AND {_NV_CYCLE} "
     "ORDER BY c.at, c.id",
-    ("read_at",),
+    ("read_at", "read_recorded_at"),
     id=Integer,
 )
 _SUSPECTS_AFTER = _q(
-    f"SELECT c.id FROM cycles c WHERE c.sterilizer_id = :st AND c.at <= :read_at AND {_NV_CYCLE} "
+    f"SELECT c.id FROM cycles c WHERE c.sterilizer_id = :st AND {_UNTIL} AND {_NV_CYCLE} "
     "AND (c.at > :sat OR (c.at = :sat AND c.id > :sid)) ORDER BY c.at, c.id",
-    ("read_at", "sat"),
+    ("read_at", "read_recorded_at", "sat"),
     id=Integer,
 )
 # A voided load did not happen: it is never suspect (the cycle list and the report skip it too).
 _CYCLE = _q(
-    f"SELECT c.id, c.at, c.sterilizer_id FROM cycles c WHERE c.id = :id AND {_NV_CYCLE}",
+    f"SELECT c.id, c.at, c.sterilizer_id, c.recorded_at FROM cycles c "
+    f"WHERE c.id = :id AND {_NV_CYCLE}",
     id=Integer,
     at=UTCDateTime,
     sterilizer_id=Integer,
+    recorded_at=UTCDateTime,
 )
 
 
@@ -540,14 +553,14 @@ def _suspect_start(db: Any, p: Positive) -> tuple[dt.datetime, int] | None:
 
 def suspects_of(db: Any, p: Positive) -> list[int]:
     """Suspect loads of ONE positive read: every load of its sterilizer after the last load
-    known negative at the read, run at or before the read (SPEC §6.3)."""
+    known negative at the read, run at or before the read, or recorded before the read was
+    entered (`Positive.recorded_at`; SPEC §6.3: "up to now")."""
     start = _suspect_start(db, p)
+    until = {"read_at": p.read_at, "read_recorded_at": p.recorded_at}
     if start is None:
-        rows = _all(db, _SUSPECTS_ALL, st=p.sterilizer_id, read_at=p.read_at)
+        rows = _all(db, _SUSPECTS_ALL, st=p.sterilizer_id, **until)
     else:
-        rows = _all(
-            db, _SUSPECTS_AFTER, st=p.sterilizer_id, read_at=p.read_at, sat=start[0], sid=start[1]
-        )
+        rows = _all(db, _SUSPECTS_AFTER, st=p.sterilizer_id, **until, sat=start[0], sid=start[1])
     return [int(x[0]) for x in rows]
 
 
@@ -572,7 +585,7 @@ def is_load_suspect(db: Any, cycle_id: int) -> bool:
         return False
     at = cycle[1]
     for p in positives(db, int(cycle[2])):
-        if at > p.read_at:
+        if at > p.read_at and cycle[3] > p.recorded_at:
             continue
         start = _suspect_start(db, p)
         if start is None or (at, cycle_id) > start:

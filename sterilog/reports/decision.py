@@ -179,7 +179,7 @@ def exceptions(data: Any) -> list[ExceptionRow]:
                     f"{len(loads)} load(s) on {st}",
                     "loads "
                     + ", ".join(str(c.load_id) for c in loads)
-                    + ": run before a positive spore test (see the episode above)",
+                    + ": run before a positive spore test was entered (see the episode above)",
                 )
             )
     for r in data.refusals:

@@ -304,10 +304,10 @@ def _sterilization_log(d: MonthlyData, c: Page) -> list[Any]:
     story.append(
         para(
             "Every cycle of the month. FAILED: mechanical or chemical monitoring failed; "
-            "SUSPECT: run between the last negative spore test and a positive one. Packs of "
-            "failed and suspect loads are blocked at the gate. Source: imported (read from the "
-            "sterilizer's own record, device cycle number; hold computed from its trace) or "
-            "typed (entered by hand).",
+            "SUSPECT: run after the last negative spore test until a positive one was entered. "
+            "Packs of failed and suspect loads are blocked at the gate. Source: imported (read "
+            "from the sterilizer's own record, device cycle number; hold computed from its "
+            "trace) or typed (entered by hand).",
             pdf.STYLES.small,
         )
     )

@@ -627,7 +627,8 @@ class RegisterChange(Base):
 
 class Exposure(Base):
     """Clients who may have been exposed (issue 13): opened by a positive BI read, a recall, or
-    a manager from an incident. The affected list is frozen at opening (`ExposureClient`)."""
+    a manager from an incident. The list at opening is kept (`ExposureClient`); whom it must
+    tell is trace's list now (`services.exposures.affected_now`)."""
 
     __tablename__ = "exposures"
     id: Mapped[int] = _id()

@@ -12,7 +12,7 @@ from sterilog.compliance.vocab import NOTIFY_HOW
 
 
 def _progress(e: dict[str, Any]) -> str:
-    state = "open" if e["open"] else f"closed {e['closed_at']}"
+    state = "open" if e["open"] else f"{e['state']} {e['closed_at']}"
     extra = f", {e['unreachable']} unreachable" if e["unreachable"] else ""
     return (
         f"exposure {e['id']:<4} {e['cause']:<8} opened {e['opened_at']}  "
@@ -61,13 +61,29 @@ def exposure_show(app: App, exposure_id: int) -> None:
         told = (
             f"{c['how']} {c['at']} by {c['by'] or '-'}" + (f" ({c['note']})" if c["note"] else "")
             if c["how"]
-            else "NOT YET NOTIFIED"
+            else ("NOT YET NOTIFIED" if data["open"] else "not notified")
         )
         sessions = ", ".join(str(i) for i in c["sessions"])
         lines.append(f"  {c['client']:<20} session(s) {sessions:<16} {told}")
+    if data["no_longer_listed"]:
+        lines.append("No longer listed by trace for this source (kept as recorded):")
+        lines += [
+            f"  {c['client']:<20} "
+            + (f"{c['how']} {c['at']} by {c['by'] or '-'}" if c["how"] else "not notified")
+            for c in data["no_longer_listed"]
+        ]
     if data["closure"]:
         cl = data["closure"]
-        lines.append(f"Closed {cl['at']} by {cl['by'] or '-'}: {cl['note']}")
+        lines.append(
+            f"Closed {cl['at']} by {cl['by'] or '-'}: {cl['note']}"
+            + ("; REOPENED: trace lists clients not yet accounted for" if data["open"] else "")
+        )
+    if data["void"]:
+        vd = data["void"]
+        lines.append(
+            f"VOID: {vd['kind']} {vd['record_id']} was voided {vd['at']} by {vd['by'] or '-'} "
+            f"({vd['reason']}); nobody needs telling"
+        )
     app.emit(data, lines)
 
 

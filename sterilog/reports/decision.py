@@ -27,6 +27,7 @@ class ExposureRow:
     notified: int
     unreachable: int
     closed_at: dt.datetime | None
+    state: str = "open"  # open | closed | void (its source was voided: nobody needs telling)
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,7 @@ def exposure_rows(db: DbSession, end: dt.datetime) -> list[ExposureRow]:
                 st.notified,
                 st.unreachable,
                 st.closure.at if st.closure else None,
+                st.state,
             )
         )
     return out
@@ -221,7 +223,7 @@ def _day(moment: dt.datetime | None, tz: Any) -> str:
 
 
 def exposure_text(e: ExposureRow, tz: Any) -> str:
-    state = f"closed {_day(e.closed_at, tz)}" if e.closed_at else "OPEN"
+    state = f"{e.state} {_day(e.closed_at, tz)}" if e.closed_at else "OPEN"
     extra = f", {e.unreachable} unreachable" if e.unreachable else ""
     return (
         f"{e.summary}, opened {_day(e.opened_at, tz)}: "

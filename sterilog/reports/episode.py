@@ -45,7 +45,7 @@ def items(ep: dict[str, Any], t: Callable[[Any], str]) -> list[tuple[str, str]]:
     exposure = (
         f"exposure {exp['id']}: {exp['clients']} client(s), {exp['notified']} notified"
         + (f", {exp['unreachable']} unreachable" if exp["unreachable"] else "")
-        + (f"; closed {t(exp['closed_at'])}" if exp["closed_at"] else "; OPEN")
+        + (f"; {exp['state']} {t(exp['closed_at'])}" if exp["closed_at"] else "; OPEN")
         if exp
         else "none (no client used packs of the suspect loads)"
     )

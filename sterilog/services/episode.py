@@ -161,4 +161,5 @@ def _exposure(db: DbSession, bi_id: int) -> dict[str, Any] | None:
         select(Exposure.id).where(Exposure.cause == "bi", Exposure.source_id == bi_id)
     ).scalars()
     found = states(db, [int(i) for i in ids])
-    return found[0].as_dict() if found else None
+    # after a void and a new positive read of the same BI, the latest one is the one that stands
+    return found[-1].as_dict() if found else None

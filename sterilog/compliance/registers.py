@@ -190,6 +190,20 @@ def _still_stopped(last_stop: dt.datetime, last_reinstate: dt.datetime | None) -
     return last_reinstate is None or last_reinstate < last_stop
 
 
+_REINSTATED_SINCE = _q(
+    "SELECT id FROM register_changes WHERE kind = :kind AND record_id = :record_id "
+    "AND reinstate AND at >= :at LIMIT 1",
+    ("at",),
+)
+
+
+def stop_would_not_stand(session: Session, kind: str, record_id: int, at: dt.datetime) -> bool:
+    """A deactivation/retirement at `at` would not stand by `_still_stopped`'s rule: a
+    reinstatement is recorded at the same instant (the clock counts whole seconds) or later.
+    The write refuses it rather than record a stop that changes nothing."""
+    return _one(session, _REINSTATED_SINCE, kind=kind, record_id=record_id, at=at) is not None
+
+
 _STOPS_OF = {
     kind: _q(
         f"SELECT {column}, at FROM {table} WHERE {column} IN :ids",

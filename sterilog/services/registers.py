@@ -81,6 +81,16 @@ def add_staff(
     return staff
 
 
+def _refuse_tie(ctx: Ctx, kind: str, record_id: int, what: str) -> None:
+    from sterilog.compliance.registers import stop_would_not_stand
+
+    if stop_would_not_stand(ctx.session, kind, record_id, ctx.now):
+        raise UserError(
+            f"{what} this same second: a stop at the same instant would not stand; "
+            "run it again in a moment (nothing was recorded)"
+        )
+
+
 def deactivate_staff(ctx: Ctx, code: str, *, reason: str) -> StaffDeactivation:
     staff = ctx.by_code(Staff, v.ident(code, "staff ID"), "staff")
     from sterilog.compliance.registers import staff_active
@@ -89,6 +99,7 @@ def deactivate_staff(ctx: Ctx, code: str, *, reason: str) -> StaffDeactivation:
         raise UserError(f"staff {code!r} is already deactivated")
     if ctx.actor is not None and ctx.actor.id == staff.id:
         raise UserError("you cannot deactivate yourself; ask another manager")
+    _refuse_tie(ctx, "staff", staff.id, f"staff {code!r} was reinstated")
     row = StaffDeactivation(
         staff_id=staff.id,
         reason=v.text(reason, "--reason"),
@@ -166,6 +177,7 @@ def retire_device(ctx: Ctx, serial: str, *, reason: str) -> DeviceRetirement:
 
     if not device_active(ctx.session, device.id):
         raise UserError(f"device {serial!r} is already retired")
+    _refuse_tie(ctx, "device", device.id, f"device {serial!r} was reinstated")
     row = DeviceRetirement(
         device_id=device.id,
         reason=v.text(reason, "--reason"),

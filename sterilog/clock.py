@@ -51,6 +51,8 @@ def parse_instant(raw: str, what: str = "time") -> dt.datetime:
 def parse_at(raw: str, tz: ZoneInfo, what: str = "--at") -> dt.datetime:
     """`--at`: ISO 8601; a time without offset is taken in the clinic's zone."""
     text = raw.strip()
+    if not text:  # given empty (e.g. an unset shell variable): not "now"
+        raise UserError(f"{what} is empty; give a time, e.g. 2026-11-24T09:30, or leave it out")
     if not text.isascii():
         raise UserError(f"{what} {raw!r} must be written with ASCII digits, e.g. 2026-11-24T09:30")
     if "T" not in text.upper() and " " not in text:
@@ -97,6 +99,8 @@ def _offset(value: dt.datetime) -> str:
 
 
 def parse_date(raw: str, what: str = "date") -> dt.date:
+    if not raw.strip():  # given empty: never "no date" (an empty expiry would end a check)
+        raise UserError(f"{what} is empty; give a date, YYYY-MM-DD")
     try:
         value = dt.date.fromisoformat(raw.strip())
     except ValueError:

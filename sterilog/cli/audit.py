@@ -46,7 +46,7 @@ def verify(app: App, anchor: str | None) -> None:
     """Recompute the hash chain and check every record against it. Exit 4 on any problem."""
     from sterilog import audit
 
-    anchor_value = parse_anchor(anchor) if anchor else None
+    anchor_value = parse_anchor(anchor) if anchor is not None else None
     progress = None
     if sys.stderr.isatty() and not app.json:
 
@@ -132,7 +132,7 @@ def log(app: App, since: str | None, limit: int) -> None:
     v.number(limit, "--limit", low=0, high=10_000_000)
     with app.reading() as ctx:
         q = select(AuditEntry)
-        if since:
+        if since is not None:
             q = q.where(AuditEntry.at >= parse_at(since, ctx.clinic.tz, "--since"))
         rows = list(ctx.session.execute(q.order_by(AuditEntry.seq.desc()).limit(limit)).scalars())
         rows.reverse()

@@ -48,7 +48,7 @@ def receive(
 ) -> None:
     """Receive cartridges into stock: all scans, or none if any is refused."""
     with app.writing(DAILY, "receive cartridges") as ctx:
-        at = parse_at(at_raw, ctx.clinic.tz) if at_raw else None
+        at = parse_at(at_raw, ctx.clinic.tz) if at_raw is not None else None
         result = svc.receive(
             ctx, list(scans), quantity=quantity, supplier=supplier, invoice=invoice, at=at
         )
@@ -121,7 +121,7 @@ def list_(app: App, gtin: str | None, lot: str | None, status: str | None) -> No
 def recall(app: App, gtin: str, lot: str, reason: str, at_raw: str | None) -> None:
     """Recall a lot (managers only): every unit is blocked at the gate from now on."""
     with app.writing(MANAGER, "recall cartridge lots") as ctx:
-        at = parse_at(at_raw, ctx.clinic.tz) if at_raw else None
+        at = parse_at(at_raw, ctx.clinic.tz) if at_raw is not None else None
         result = svc.recall(ctx, gtin=gtin, lot=lot, reason=reason, at=at)
         tz = ctx.clinic.tz
     data = {
@@ -173,7 +173,7 @@ def recall(app: App, gtin: str, lot: str, reason: str, at_raw: str | None) -> No
 def discard(app: App, scan: str, reason: str, at_raw: str | None) -> None:
     """Discard one unit: the scanned serial, or one unused unit of an unserialized lot."""
     with app.writing(DAILY, "discard cartridges") as ctx:
-        at = parse_at(at_raw, ctx.clinic.tz) if at_raw else None
+        at = parse_at(at_raw, ctx.clinic.tz) if at_raw is not None else None
         result = svc.discard(ctx, scan, reason=reason, at=at)
     data = {
         "discard_id": result.discard_id,

@@ -46,7 +46,7 @@ def clean_room(
 ) -> None:
     """Record a room clean. Less than the label contact time is refused: not disinfected."""
     with app.writing(DAILY, "record cleaning") as ctx:
-        at = parse_at(at_raw, ctx.clinic.tz) if at_raw else None
+        at = parse_at(at_raw, ctx.clinic.tz) if at_raw is not None else None
         row, target, product = svc.clean_room(
             ctx,
             room,
@@ -96,7 +96,7 @@ def clean_device(
 ) -> None:
     """Record a pen device clean (reprocessing after a client)."""
     with app.writing(DAILY, "record cleaning") as ctx:
-        at = parse_at(at_raw, ctx.clinic.tz) if at_raw else None
+        at = parse_at(at_raw, ctx.clinic.tz) if at_raw is not None else None
         row, target, product = svc.clean_device(
             ctx,
             serial,

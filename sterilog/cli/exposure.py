@@ -135,7 +135,7 @@ def exposure_notify(
     from sterilog.services.people import DAILY
 
     with app.writing(DAILY, "notify clients") as ctx:
-        at = parse_at(at_raw, ctx.clinic.tz) if at_raw else None
+        at = parse_at(at_raw, ctx.clinic.tz) if at_raw is not None else None
         st = svc.notify(
             ctx, exposure_id, client, how=how, unreachable=unreachable, note=note, at=at
         )

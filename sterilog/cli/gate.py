@@ -267,7 +267,7 @@ def session_end(app: App, session_id: int, note: str | None, at_raw: str | None)
     from sterilog.services.people import DAILY
 
     with app.writing(DAILY, "end sessions") as ctx:
-        at = parse_at(at_raw, ctx.clinic.tz) if at_raw else None
+        at = parse_at(at_raw, ctx.clinic.tz) if at_raw is not None else None
         row = gate.end(ctx, session_id, note, at)
         data = {"session_id": session_id, "ended_at": iso(row.at)}
         when = zoned(row.at, ctx.clinic.tz)
@@ -296,7 +296,7 @@ def session_list(app: App, day: str | None, room: str | None, only_open: bool) -
         if only_open:
             conds.append(gate.open_filter())
         if day or not only_open:
-            d = parse_date(day, "--date") if day else local_date(ctx.now, ctx.clinic.tz)
+            d = parse_date(day, "--date") if day is not None else local_date(ctx.now, ctx.clinic.tz)
             lo, hi = local_day_bounds(d, ctx.clinic.tz)
             conds += [Session.started_at >= lo, Session.started_at < hi]
         if room:
@@ -369,7 +369,7 @@ def incident_record(
     from sterilog.services.people import DAILY
 
     with app.writing(DAILY, "record incidents") as ctx:
-        at = parse_at(at_raw, ctx.clinic.tz) if at_raw else None
+        at = parse_at(at_raw, ctx.clinic.tz) if at_raw is not None else None
         row = incidents.record(
             ctx,
             session_id,

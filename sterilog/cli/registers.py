@@ -76,7 +76,9 @@ def staff_add(
     pin: bool,
 ) -> None:
     """Add a staff member (managers only). On a live database a manager needs --pin."""
-    expires = parse_date(license_expires, "--license-expires") if license_expires else None
+    expires = (
+        parse_date(license_expires, "--license-expires") if license_expires is not None else None
+    )
     new_pin = _new_pin(staff_id) if pin else None
     if new_pin is not None:
         from sterilog.services.people import check_pin_format
@@ -193,7 +195,9 @@ def staff_update(
     at each session's time. A PIN is changed with `staff pin`."""
     from sterilog.services import corrections
 
-    expires = parse_date(license_expires, "--license-expires") if license_expires else None
+    expires = (
+        parse_date(license_expires, "--license-expires") if license_expires is not None else None
+    )
     with app.writing(MANAGER, "correct staff") as ctx:
         change = corrections.update_staff(
             ctx,
@@ -461,7 +465,7 @@ def sterilizer_service(
 ) -> None:
     """Log maintenance or a repair."""
     with app.writing(DAILY, "log sterilizer service") as ctx:
-        at = parse_at(at_raw, ctx.clinic.tz) if at_raw else None
+        at = parse_at(at_raw, ctx.clinic.tz) if at_raw is not None else None
         row = reg.service_sterilizer(ctx, sterilizer_id, note=note, repair=repair, at=at)
         data = {"id": row.id, "service_id": row.id, "sterilizer": sterilizer_id, "repair": repair}
     msg = f"Logged service {row.id} of {sterilizer_id}."

@@ -94,7 +94,7 @@ def cycle_record(
     """Record a cycle. Computes passed/failed; blocked (exit 3) when the sterilizer is locked,
     lacks today's air-removal test, or its weekly BI is overdue and this load carries none."""
     with app.writing(DAILY, "record cycles") as ctx:
-        at = parse_at(at_raw, ctx.clinic.tz) if at_raw else None
+        at = parse_at(at_raw, ctx.clinic.tz) if at_raw is not None else None
         rec = svc.record_cycle(
             ctx,
             sterilizer=sterilizer,
@@ -154,8 +154,8 @@ def cycle_record(
 @pass_app
 def cycle_list(app: App, sterilizer: str | None, from_raw: str | None, to_raw: str | None) -> None:
     """List cycles, oldest first (days in the clinic's zone; suspect = after a positive BI)."""
-    first = parse_date(from_raw, "--from") if from_raw else None
-    last = parse_date(to_raw, "--to") if to_raw else None
+    first = parse_date(from_raw, "--from") if from_raw is not None else None
+    last = parse_date(to_raw, "--to") if to_raw is not None else None
     if first and last and last < first:
         raise UserError("--to is before --from")
     with app.reading() as ctx:
@@ -226,7 +226,7 @@ def air_removal() -> None:
 def air_removal_record(app: App, sterilizer: str, result: str, at_raw: str | None) -> None:
     """Record an air-removal test, run in the empty chamber before the day's first load."""
     with app.writing(DAILY, "record air-removal tests") as ctx:
-        at = parse_at(at_raw, ctx.clinic.tz) if at_raw else None
+        at = parse_at(at_raw, ctx.clinic.tz) if at_raw is not None else None
         row, st = svc.record_air_removal(ctx, sterilizer=sterilizer, result=result, at=at)
         tz = ctx.clinic.tz
         data = {"test_id": row.id, "sterilizer": st.code, "result": row.result, "at": iso(row.at)}
@@ -273,7 +273,7 @@ def bi_read(
     sterilizer and makes loads suspect."""
     number = svc.parse_bi_id(bi_id)
     with app.writing(DAILY, "read BIs") as ctx:
-        at = parse_at(at_raw, ctx.clinic.tz) if at_raw else None
+        at = parse_at(at_raw, ctx.clinic.tz) if at_raw is not None else None
         res = svc.read_bi(
             ctx,
             number,
@@ -379,7 +379,7 @@ def bi_mail(app: App, bi_id: str, lab: str, envelope: str | None, at_raw: str | 
     rule until the rule pack's lab_result_days after it was placed."""
     number = svc.parse_bi_id(bi_id)
     with app.writing(DAILY, "mail BIs") as ctx:
-        at = parse_at(at_raw, ctx.clinic.tz) if at_raw else None
+        at = parse_at(at_raw, ctx.clinic.tz) if at_raw is not None else None
         row = bi_lab.mail(ctx, number, lab=lab, envelope=envelope, at=at)
         data = {"bi_id": number, "event_id": row.id, "lab": row.lab, "at": iso(row.at)}
     app.emit(data, f"BI {number} mailed to {data['lab']}.")

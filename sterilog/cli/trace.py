@@ -244,8 +244,8 @@ def trace_device(app: App, serial: str, start: str | None, stop: str | None) -> 
 
     with app.reading() as ctx:
         tz = ctx.clinic.tz
-        lo = local_day_bounds(parse_date(start, "--from"), tz)[0] if start else None
-        hi = local_day_bounds(parse_date(stop, "--to"), tz)[1] if stop else None
+        lo = local_day_bounds(parse_date(start, "--from"), tz)[0] if start is not None else None
+        hi = local_day_bounds(parse_date(stop, "--to"), tz)[1] if stop is not None else None
         if lo and hi and lo >= hi:
             raise UserError("--from is after --to")
         rows = svc.by_device(ctx.session, serial, lo, hi)
